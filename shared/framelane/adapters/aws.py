@@ -1,0 +1,45 @@
+"""boto3 clients built from settings, so the same code talks to AWS or to the local moto server."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+
+from framelane.config import Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_stepfunctions import SFNClient
+
+_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=50)
+
+
+def _client(service: str, settings: Settings) -> Any:
+    return boto3.session.Session().client(
+        service,  # type: ignore[call-overload]
+        region_name=settings.region,
+        endpoint_url=settings.aws_endpoint_url,
+        config=_CONFIG,
+    )
+
+
+@lru_cache(maxsize=8)
+def dynamodb_client(settings: Settings) -> DynamoDBClient:
+    client: DynamoDBClient = _client("dynamodb", settings)
+    return client
+
+
+@lru_cache(maxsize=8)
+def s3_client(settings: Settings) -> S3Client:
+    client: S3Client = _client("s3", settings)
+    return client
+
+
+@lru_cache(maxsize=8)
+def sfn_client(settings: Settings) -> SFNClient:
+    client: SFNClient = _client("stepfunctions", settings)
+    return client

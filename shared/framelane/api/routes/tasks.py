@@ -1,0 +1,100 @@
+"""/v1/tasks: create (one route per task type), list, get, cancel."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Header, Query, Response
+
+from framelane.api.deps import ContextDep, CurrentWorkspace
+from framelane.api.errors import ERROR_RESPONSES
+from framelane.models import (
+    REQUEST_MODEL_BY_TYPE,
+    JobOut,
+    JobPage,
+    JobStatus,
+    TaskRequestBase,
+    TaskType,
+)
+from framelane.services import tasks as task_service
+
+router = APIRouter(prefix="/v1/tasks", tags=["tasks"], responses={401: ERROR_RESPONSES[401]})
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Makes the create safe to retry for 24 h: a replay with the same body returns the same job.",
+    ),
+]
+
+_SUMMARIES = {
+    TaskType.remove_background: "Remove Background task",
+    TaskType.gaze_redirect: "Gaze Redirect task",
+    TaskType.super_resolution: "Super Resolution task",
+    TaskType.transcribe: "Transcribe task",
+}
+
+
+def _add_create_route(task_type: TaskType, body_model: type[TaskRequestBase]) -> None:
+    def create(
+        body: Annotated[body_model, Body()],  # type: ignore[valid-type]
+        workspace: CurrentWorkspace,
+        ctx: ContextDep,
+        response: Response,
+        idempotency_key: IdempotencyKey = None,
+    ) -> JobOut:
+        result = task_service.create_task(ctx, workspace, task_type, body, idempotency_key)
+        response.status_code = 200 if result.replayed else 202
+        return result.job
+
+    router.add_api_route(
+        f"/{task_type.value.replace('_', '-')}",
+        create,
+        methods=["POST"],
+        status_code=202,
+        response_model=JobOut,
+        summary=_SUMMARIES[task_type],
+        operation_id=f"create_{task_type.value}_task",
+        responses={
+            200: {"model": JobOut, "description": "Idempotent replay."},
+            409: ERROR_RESPONSES[409],
+            422: ERROR_RESPONSES[422],
+        },
+    )
+
+
+for _task_type, _model in REQUEST_MODEL_BY_TYPE.items():
+    _add_create_route(_task_type, _model)
+
+
+@router.get(
+    "",
+    response_model=JobPage,
+    summary="List tasks",
+    responses={400: ERROR_RESPONSES[400], 422: ERROR_RESPONSES[422]},
+)
+def list_tasks(
+    workspace: CurrentWorkspace,
+    ctx: ContextDep,
+    type: Annotated[TaskType | None, Query(description="Only tasks of this type.")] = None,  # noqa: A002
+    status: Annotated[JobStatus | None, Query(description="Only tasks in this status.")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    cursor: Annotated[str | None, Query(max_length=4096, description="`next_cursor` of the previous page.")] = None,
+) -> JobPage:
+    return task_service.list_tasks(ctx, workspace, task_type=type, status=status, limit=limit, cursor=cursor)
+
+
+@router.get("/{task_id}", response_model=JobOut, summary="Get a task", responses={404: ERROR_RESPONSES[404]})
+def get_task(task_id: str, workspace: CurrentWorkspace, ctx: ContextDep) -> JobOut:
+    return task_service.get_task(ctx, workspace, task_id)
+
+
+@router.post(
+    "/{task_id}/cancel",
+    response_model=JobOut,
+    summary="Cancel a task",
+    responses={404: ERROR_RESPONSES[404], 409: ERROR_RESPONSES[409]},
+)
+def cancel_task(task_id: str, workspace: CurrentWorkspace, ctx: ContextDep) -> JobOut:
+    return task_service.cancel_task(ctx, workspace, task_id)

@@ -1,0 +1,49 @@
+"""/v1/webhooks: workspace-level endpoints and the default signing secret."""
+
+from fastapi import APIRouter
+
+from framelane.api.deps import ContextDep, CurrentWorkspace
+from framelane.api.errors import ERROR_RESPONSES
+from framelane.models import (
+    Deleted,
+    SigningSecret,
+    WebhookEndpointCreate,
+    WebhookEndpointCreated,
+    WebhookEndpointList,
+)
+from framelane.services import webhooks as webhook_service
+
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], responses={401: ERROR_RESPONSES[401]})
+
+
+@router.post(
+    "",
+    response_model=WebhookEndpointCreated,
+    status_code=201,
+    summary="Create a webhook endpoint",
+    responses={422: ERROR_RESPONSES[422]},
+)
+def create_endpoint(
+    body: WebhookEndpointCreate, workspace: CurrentWorkspace, ctx: ContextDep
+) -> WebhookEndpointCreated:
+    return webhook_service.create_endpoint(ctx, workspace, body)
+
+
+@router.get("", response_model=WebhookEndpointList, summary="List webhook endpoints")
+def list_endpoints(workspace: CurrentWorkspace, ctx: ContextDep) -> WebhookEndpointList:
+    return webhook_service.list_endpoints(ctx, workspace)
+
+
+@router.get("/signing-secret", response_model=SigningSecret, summary="The secret that signs per-request webhooks")
+def signing_secret(workspace: CurrentWorkspace) -> SigningSecret:
+    return webhook_service.signing_secret(workspace)
+
+
+@router.delete(
+    "/{endpoint_id}",
+    response_model=Deleted,
+    summary="Delete a webhook endpoint",
+    responses={404: ERROR_RESPONSES[404]},
+)
+def delete_endpoint(endpoint_id: str, workspace: CurrentWorkspace, ctx: ContextDep) -> Deleted:
+    return webhook_service.delete_endpoint(ctx, workspace, endpoint_id)

@@ -1,0 +1,226 @@
+"""`framelane` command line: run the local stack, manage workspaces, submit and follow tasks."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import uuid
+from typing import Any
+
+import click
+
+from framelane.client import ApiError, FramelaneClient
+from framelane.models import JobOut
+
+TASK_TYPES = ["remove-background", "gaze-redirect", "super-resolution", "transcribe"]
+
+
+def _local_state() -> dict[str, str]:
+    from framelane.local.stack import read_state
+
+    return read_state()
+
+
+def _client(ctx: click.Context) -> FramelaneClient:
+    api_url = ctx.obj["api_url"] or _local_state().get("api_url")
+    api_key = ctx.obj["api_key"] or _local_state().get("api_key")
+    if not api_url or not api_key:
+        raise click.UsageError("no API: pass --api-url/--api-key (or FRAMELANE_API_URL/_KEY), or run `framelane local`")
+    return FramelaneClient(api_url, api_key)
+
+
+def _print_job(job: JobOut) -> None:
+    click.echo(job.model_dump_json(indent=2))
+
+
+@click.group()
+@click.option("--api-url", envvar="FRAMELANE_API_URL", help="API base URL (default: the running local stack).")
+@click.option("--api-key", envvar="FRAMELANE_API_KEY", help="Workspace API key (default: the local dev key).")
+@click.pass_context
+def cli(ctx: click.Context, api_url: str | None, api_key: str | None) -> None:
+    """Framelane: video-AI tasks over REST."""
+    ctx.obj = {"api_url": api_url, "api_key": api_key}
+
+
+@cli.command()
+@click.option("--port", default=8080, show_default=True, help="API port on 127.0.0.1.")
+@click.option("--demo", is_flag=True, help="Run the demo against the fresh stack, then stop.")
+def local(port: int, demo: bool) -> None:
+    """Run redis-server, moto_server and the API on loopback, in the foreground (Ctrl-C stops all)."""
+    from framelane.local.demo import run_demo
+    from framelane.local.processes import ServiceStartError
+    from framelane.local.stack import run_local
+
+    try:
+        status = run_local(port, on_ready=run_demo if demo else None, echo=click.echo)
+    except ServiceStartError as exc:
+        raise click.ClickException(str(exc)) from exc
+    sys.exit(status)
+
+
+@cli.group()
+def workspace() -> None:
+    """Workspaces (operator)."""
+
+
+@workspace.command("create")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print {workspace_id, api_key} as JSON.")
+@click.option("--admin-token", envvar="FRAMELANE_ADMIN_TOKEN", help="Operator token (default: the local stack's).")
+@click.pass_context
+def workspace_create(ctx: click.Context, name: str, as_json: bool, admin_token: str | None) -> None:
+    """Create a workspace and its first API key (shown once)."""
+    state = _local_state()
+    api_url = ctx.obj["api_url"] or state.get("api_url")
+    token = admin_token or state.get("admin_token")
+    if not api_url or not token:
+        raise click.UsageError("no local stack running: pass --api-url and --admin-token")
+    try:
+        with FramelaneClient(api_url) as client:
+            created = client.create_workspace(name, token)
+    except ApiError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(created.model_dump_json())
+    else:
+        click.echo(f"workspace {created.workspace_id}\napi key   {created.api_key}  (shown once)")
+
+
+@cli.group()
+def tasks() -> None:
+    """Submit and follow tasks."""
+
+
+def _parse_pairs(pairs: tuple[str, ...], what: str) -> dict[str, Any]:
+    parsed: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{what} must be KEY=VALUE, got {pair!r}")
+        try:
+            parsed[key] = json.loads(raw)
+        except ValueError:
+            parsed[key] = raw
+    return parsed
+
+
+@tasks.command("create")
+@click.argument("task_type", type=click.Choice(TASK_TYPES))
+@click.argument("source")
+@click.option("--option", "-o", "options", multiple=True, help="Task option KEY=VALUE, e.g. -o intensity=0.8")
+@click.option("--metadata", "-m", "metadata", multiple=True, help="Metadata KEY=VALUE, echoed back.")
+@click.option("--webhook-url", help="Per-request webhook URL.")
+@click.option("--idempotency-key", help="Safe retries: defaults to a fresh UUID.")
+@click.option("--wait", is_flag=True, help="Follow the task with a progress bar until it ends.")
+@click.pass_context
+def tasks_create(
+    ctx: click.Context,
+    task_type: str,
+    source: str,
+    options: tuple[str, ...],
+    metadata: tuple[str, ...],
+    webhook_url: str | None,
+    idempotency_key: str | None,
+    wait: bool,
+) -> None:
+    """Submit TASK_TYPE for SOURCE (http(s) URL, s3:// upload URL, or a local file, uploaded first)."""
+    import os
+
+    with _client(ctx) as client:
+        try:
+            if os.path.isfile(source):
+                upload = client.create_upload()
+                with open(source, "rb") as media:
+                    client.upload_file(upload, media.read())
+                source = upload.source_url
+            body: dict[str, Any] = {"source_url": source, "metadata": _parse_pairs(metadata, "metadata")}
+            body.update(_parse_pairs(options, "option"))
+            if webhook_url:
+                body["webhook_url"] = webhook_url
+            job, _ = client.create_task(task_type, body, idempotency_key=idempotency_key or str(uuid.uuid4()))
+            if wait:
+                job = _follow(client, job)
+        except ApiError as exc:
+            raise click.ClickException(str(exc)) from exc
+    _print_job(job)
+    if job.status in {"failed", "cancelled"}:
+        sys.exit(1)
+
+
+def _follow(client: FramelaneClient, job: JobOut, poll_seconds: float = 1.0) -> JobOut:
+    from tqdm import tqdm
+
+    with tqdm(total=100, unit="%", desc=job.id, file=sys.stderr) as bar:
+        while not job.status.is_terminal:
+            time.sleep(poll_seconds)
+            job = client.get_task(job.id)
+            bar.set_postfix_str(f"{job.status} {job.progress_stage or ''}".strip())
+            bar.update(job.progress_percent - bar.n)
+    return job
+
+
+@tasks.command("get")
+@click.argument("task_id")
+@click.option("--wait", is_flag=True, help="Follow the task with a progress bar until it ends.")
+@click.pass_context
+def tasks_get(ctx: click.Context, task_id: str, wait: bool) -> None:
+    """Show one task."""
+    with _client(ctx) as client:
+        try:
+            job = client.get_task(task_id)
+            _print_job(_follow(client, job) if wait else job)
+        except ApiError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@tasks.command("list")
+@click.option("--type", "task_type", type=click.Choice([t.replace("-", "_") for t in TASK_TYPES]))
+@click.option("--status", type=click.Choice(["ingesting", "queued", "processing", "completed", "failed", "cancelled"]))
+@click.option("--limit", type=click.IntRange(1, 200), default=20, show_default=True)
+@click.option("--cursor", help="next_cursor of a previous page.")
+@click.pass_context
+def tasks_list(ctx: click.Context, task_type: str | None, status: str | None, limit: int, cursor: str | None) -> None:
+    """List tasks, newest first."""
+    with _client(ctx) as client:
+        try:
+            page = client.list_tasks(type=task_type, status=status, limit=limit, cursor=cursor)
+        except ApiError as exc:
+            raise click.ClickException(str(exc)) from exc
+    for job in page.data:
+        click.echo(f"{job.id}  {job.task_type or '-':18} {job.status:10} {job.progress_percent:3d}%  {job.created_at}")
+    if page.has_more:
+        click.echo(f"more: --cursor {page.next_cursor}")
+
+
+@tasks.command("cancel")
+@click.argument("task_id")
+@click.pass_context
+def tasks_cancel(ctx: click.Context, task_id: str) -> None:
+    """Cancel a task that has not ended."""
+    with _client(ctx) as client:
+        try:
+            _print_job(client.cancel_task(task_id))
+        except ApiError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@tasks.command("download")
+@click.argument("task_id")
+@click.argument("path", type=click.Path(dir_okay=False, writable=True))
+@click.pass_context
+def tasks_download(ctx: click.Context, task_id: str, path: str) -> None:
+    """Download a completed task's output to PATH."""
+    with _client(ctx) as client:
+        try:
+            job = client.get_task(task_id)
+            if job.output is None:
+                raise click.ClickException(f"task {task_id} has no output (status {job.status})")
+            size = client.download(job.output.url, path)
+        except ApiError as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"{path}: {size} bytes")
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,83 @@
+"""A small HTTP client for the Framelane API, used by the CLI, the demo and the benchmarks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from framelane.models import JobOut, JobPage, UploadOut, WorkspaceCreated
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status, self.code, self.message = status, code, message
+
+
+def _check(response: httpx.Response) -> httpx.Response:
+    if response.is_success:
+        return response
+    try:
+        error = response.json()["error"]
+        raise ApiError(response.status_code, error["code"], error["message"])
+    except (ValueError, KeyError, TypeError):
+        raise ApiError(response.status_code, "http_error", response.text[:200]) from None
+
+
+class FramelaneClient:
+    def __init__(self, api_url: str, api_key: str | None = None, *, timeout: float = 30) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.Client(base_url=api_url.rstrip("/"), headers=headers, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> FramelaneClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def create_task(
+        self, task_type: str, body: dict[str, Any], *, idempotency_key: str | None = None
+    ) -> tuple[JobOut, bool]:
+        """The job, and whether the server answered with an idempotent replay (200) instead of 202."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        path = f"/v1/tasks/{task_type.replace('_', '-')}"
+        response = _check(self._http.post(path, json=body, headers=headers))
+        return JobOut.model_validate(response.json()), response.status_code == 200
+
+    def get_task(self, task_id: str) -> JobOut:
+        return JobOut.model_validate(_check(self._http.get(f"/v1/tasks/{task_id}")).json())
+
+    def list_tasks(self, **params: Any) -> JobPage:
+        query = {k: v for k, v in params.items() if v is not None}
+        return JobPage.model_validate(_check(self._http.get("/v1/tasks", params=query)).json())
+
+    def cancel_task(self, task_id: str) -> JobOut:
+        return JobOut.model_validate(_check(self._http.post(f"/v1/tasks/{task_id}/cancel")).json())
+
+    def create_upload(self, content_type: str | None = None) -> UploadOut:
+        body = {"content_type": content_type} if content_type else {}
+        return UploadOut.model_validate(_check(self._http.post("/v1/uploads", json=body)).json())
+
+    def upload_file(self, upload: UploadOut, data: bytes, content_type: str | None = None) -> None:
+        headers = {"Content-Type": content_type} if content_type else {}
+        _check(httpx.put(upload.upload_url, content=data, headers=headers, timeout=120))
+
+    def create_workspace(self, name: str, admin_token: str) -> WorkspaceCreated:
+        response = self._http.post(
+            "/admin/workspaces", json={"name": name}, headers={"Authorization": f"Bearer {admin_token}"}
+        )
+        return WorkspaceCreated.model_validate(_check(response).json())
+
+    def download(self, url: str, path: str) -> int:
+        """Stream an output URL to `path`; returns the byte count."""
+        size = 0
+        with httpx.stream("GET", url, timeout=120, follow_redirects=True) as response, open(path, "wb") as out:
+            _check(response)
+            for chunk in response.iter_bytes():
+                out.write(chunk)
+                size += len(chunk)
+        return size

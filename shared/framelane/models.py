@@ -1,0 +1,451 @@
+"""The one set of pydantic models: API bodies, DynamoDB items, pipeline payloads and webhook payloads.
+
+Field names, enums, ranges, defaults and examples follow the original API docs (the seeds).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
+
+MAX_URL_LENGTH = 2083
+MAX_METADATA_KEYS = 50
+MAX_METADATA_KEY_LENGTH = 40
+MAX_METADATA_VALUE_LENGTH = 500
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def format_timestamp(value: datetime) -> str:
+    """ISO-8601 UTC with a `Z` suffix and millisecond precision."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+Timestamp = Annotated[
+    datetime,
+    PlainSerializer(format_timestamp, return_type=str, when_used="json"),
+    Field(json_schema_extra={"format": "date-time"}),
+]
+
+
+def _check_url(value: str, schemes: frozenset[str]) -> str:
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # raises on a malformed port
+    except ValueError as exc:
+        raise ValueError(f"not a valid URL: {exc}") from exc
+    if parts.scheme.lower() not in schemes:
+        raise ValueError(f"URL scheme must be one of {', '.join(sorted(schemes))}")
+    if not parts.hostname:
+        raise ValueError("URL has no host")
+    if port == 0:
+        raise ValueError("URL port must be 1..65535")
+    if any(ch.isspace() or ord(ch) < 0x20 for ch in value):
+        raise ValueError("URL contains whitespace or control characters")
+    return value
+
+
+def _check_source_url(value: str) -> str:
+    return _check_url(value, frozenset({"http", "https", "s3"}))
+
+
+def _check_http_url(value: str) -> str:
+    return _check_url(value, frozenset({"http", "https"}))
+
+
+SourceUrl = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_URL_LENGTH,
+        description=(
+            "Publicly accessible URL of the source video (http or https), or the `s3://` source_url returned by "
+            "`POST /v1/uploads`."
+        ),
+        examples=["https://cdn.example.com/presenter.mp4"],
+        json_schema_extra={"format": "uri"},
+    ),
+    AfterValidator(_check_source_url),
+]
+
+WebhookUrl = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_URL_LENGTH,
+        description=(
+            "Per-request webhook URL. Overrides workspace-level webhooks for this job only. Receives "
+            "task.completed, task.failed, and progress events."
+        ),
+        examples=["https://app.example.com/hooks/framelane"],
+        json_schema_extra={"format": "uri"},
+    ),
+    AfterValidator(_check_http_url),
+]
+
+MetadataValue = str | int | float | bool | None
+
+
+def _check_metadata(value: dict[str, MetadataValue]) -> dict[str, MetadataValue]:
+    if len(value) > MAX_METADATA_KEYS:
+        raise ValueError(f"metadata has at most {MAX_METADATA_KEYS} keys")
+    for key, item in value.items():
+        if not 1 <= len(key) <= MAX_METADATA_KEY_LENGTH:
+            raise ValueError(f"metadata keys are 1..{MAX_METADATA_KEY_LENGTH} characters")
+        if isinstance(item, str) and len(item) > MAX_METADATA_VALUE_LENGTH:
+            raise ValueError(f"metadata string values are at most {MAX_METADATA_VALUE_LENGTH} characters")
+    return value
+
+
+Metadata = Annotated[
+    dict[str, MetadataValue],
+    Field(
+        title="Metadata",
+        description="Arbitrary key-value pairs echoed back in all webhook payloads.",
+        examples=[{"project_id": "proj_123"}],
+    ),
+    AfterValidator(_check_metadata),
+]
+
+
+class TaskType(StrEnum):
+    """The 4 task types exposed by the public API."""
+
+    remove_background = "remove_background"
+    gaze_redirect = "gaze_redirect"
+    super_resolution = "super_resolution"
+    transcribe = "transcribe"
+
+    @property
+    def is_renderer(self) -> bool:
+        return self is not TaskType.transcribe
+
+
+class JobStatus(StrEnum):
+    ingesting = "ingesting"
+    queued = "queued"
+    processing = "processing"
+    completed = "completed"
+    failed = "failed"
+    cancelled = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in {JobStatus.completed, JobStatus.failed, JobStatus.cancelled}
+
+
+class ProgressStage(StrEnum):
+    downloading = "downloading"
+    compositing = "compositing"
+    encoding = "encoding"
+    uploading = "uploading"
+
+
+class JobErrorCode(StrEnum):
+    invalid_source = "invalid_source"
+    source_too_large = "source_too_large"
+    source_too_long = "source_too_long"
+    unsupported_media = "unsupported_media"
+    no_face_detected = "no_face_detected"
+    no_speech_detected = "no_speech_detected"
+    transcription_failed = "transcription_failed"
+    worker_lost = "worker_lost"
+    internal_error = "internal_error"
+
+
+class OutputFormat(StrEnum):
+    webm = "webm"
+    mov = "mov"
+    png = "png"
+
+
+class TranscriptAnalysis(StrEnum):
+    summarization = "summarization"
+    sentiment = "sentiment"
+    chapters = "chapters"
+    entities = "entities"
+
+
+# --- request bodies -------------------------------------------------------------------------------------
+
+
+class TaskRequestBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source_url: SourceUrl
+    metadata: Metadata = Field(default_factory=dict)
+    webhook_url: WebhookUrl | None = None
+
+    def options(self) -> dict[str, Any]:
+        """The task-specific options, i.e. everything but the common fields."""
+        return self.model_dump(mode="json", exclude={"source_url", "metadata", "webhook_url"})
+
+
+class RemoveBackgroundRequest(TaskRequestBase):
+    output_format: OutputFormat = Field(
+        default=OutputFormat.webm,
+        description="`webm` = VP9 with alpha; `mov` = ProRes 4444 with alpha; `png` = zip of RGBA PNG frames.",
+    )
+
+
+class GazeRedirectRequest(TaskRequestBase):
+    intensity: float = Field(
+        default=1,
+        ge=0,
+        le=1,
+        description="Redirect strength: 0 = no change, 1 = full centre-screen gaze.",
+        examples=[0.8],
+    )
+
+
+class SuperResolutionRequest(TaskRequestBase):
+    scale: float = Field(default=2, ge=1, le=4, description="Upscaling factor, 1..4.", examples=[2])
+
+
+class TranscribeRequest(TaskRequestBase):
+    language_code: str | None = Field(
+        default=None,
+        pattern=r"^[a-z]{2,3}(_[a-z]{2})?$",
+        description="Spoken language (e.g. `en`, `en_us`); detected automatically when omitted.",
+        examples=["en"],
+    )
+    speaker_labels: bool = Field(default=False, description="Label utterances by speaker.")
+    analysis: list[TranscriptAnalysis] = Field(
+        default_factory=list,
+        max_length=4,
+        description="Optional analyses to run on the transcript.",
+        json_schema_extra={"uniqueItems": True},
+    )
+
+
+TaskRequest = RemoveBackgroundRequest | GazeRedirectRequest | SuperResolutionRequest | TranscribeRequest
+
+REQUEST_MODEL_BY_TYPE: dict[TaskType, type[TaskRequestBase]] = {
+    TaskType.remove_background: RemoveBackgroundRequest,
+    TaskType.gaze_redirect: GazeRedirectRequest,
+    TaskType.super_resolution: SuperResolutionRequest,
+    TaskType.transcribe: TranscribeRequest,
+}
+
+
+# --- jobs -----------------------------------------------------------------------------------------------
+
+
+class JobOutput(BaseModel):
+    """Populated once status == completed. Contains the signed artifact URL."""
+
+    url: str = Field(
+        description="Signed, expiring link to the artifact.",
+        examples=["https://cdn-user.framelane.io/render_01J.../output.mp4"],
+    )
+    width: int | None = Field(default=None, examples=[1920])
+    height: int | None = Field(default=None, examples=[1080])
+    duration: float | None = Field(default=None, description="Seconds.", examples=[15.3])
+    size_bytes: int | None = Field(default=None, examples=[12582912])
+
+
+class JobError(BaseModel):
+    """Populated when status == failed. Contains a structured error code."""
+
+    code: JobErrorCode = Field(examples=["invalid_source"])
+    message: str = Field(examples=["Source URL returned 404."])
+
+
+class JobOut(BaseModel):
+    """A render job or AI task."""
+
+    id: str = Field(
+        description="Unique job ID. Prefix indicates type: render_ or task_.",
+        examples=["task_01J8QR2K5VKDGN2T4FBM3CZYX7"],
+    )
+    kind: Literal["render", "task"] = Field(
+        default="task", description="Whether this is a render or a task.", examples=["task"]
+    )
+    workspace_id: str = Field(
+        description="ID of the workspace that owns this job.", examples=["ws_01J8QR2K5VKDGN2T4FBM3CZYX8"]
+    )
+    status: JobStatus = Field(
+        description="Current lifecycle state: queued → processing → completed / failed / cancelled.",
+        examples=["queued"],
+    )
+    created_at: Timestamp = Field(description="ISO-8601 UTC timestamp when the job was created.")
+    updated_at: Timestamp = Field(description="ISO-8601 UTC timestamp of the last status change.")
+    task_type: TaskType | None = Field(
+        default=None, description="For task jobs only — the specific AI operation.", examples=["gaze_redirect"]
+    )
+    progress_percent: int = Field(
+        default=0, ge=0, le=100, description="0–100 progress indicator updated by the render engine."
+    )
+    progress_stage: ProgressStage | None = Field(
+        default=None, description="Current processing phase within a job.", examples=["compositing"]
+    )
+    output: JobOutput | None = None
+    error: JobError | None = None
+    metadata: Metadata = Field(
+        default_factory=dict,
+        description="Caller-supplied key-value pairs echoed back on every webhook and response.",
+        examples=[{"project_id": "proj_123", "user_ref": "usr_abc"}],
+    )
+    completed_at: Timestamp | None = Field(
+        default=None, description="ISO-8601 UTC timestamp when the job reached a terminal state."
+    )
+    source_url: str | None = Field(default=None, description="The source the task was created from.")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="The task-specific options, with defaults filled in."
+    )
+
+
+class Job(JobOut):
+    """A job as stored: the public fields plus what only the pipeline needs."""
+
+    webhook_url: str | None = None
+    idempotency_key: str | None = None
+
+    def to_out(self) -> JobOut:
+        return JobOut.model_validate(self.model_dump(include=set(JobOut.model_fields)))
+
+
+class JobPage(BaseModel):
+    data: list[JobOut]
+    next_cursor: str | None = Field(default=None, description="Pass as `cursor` to fetch the next page.")
+    has_more: bool = False
+
+
+# --- workspaces, keys, webhooks, uploads ---------------------------------------------------------------
+
+
+class Workspace(BaseModel):
+    id: str
+    name: str
+    created_at: Timestamp
+    signing_secret: str = Field(description="Default secret that signs per-request webhook deliveries.")
+
+
+class ApiKeyRecord(BaseModel):
+    """An API key as stored: only its hash, never the key."""
+
+    key_hash: str
+    workspace_id: str
+    prefix: str
+    created_at: Timestamp
+
+
+class WorkspaceCreateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+
+
+class WorkspaceCreated(BaseModel):
+    workspace_id: str
+    api_key: str = Field(description="Shown once; only its hash is stored.")
+
+
+class WebhookEvent(StrEnum):
+    task_completed = "task.completed"
+    task_failed = "task.failed"
+    task_progress = "task.progress"
+
+
+class WebhookEndpointCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: Annotated[
+        str,
+        Field(min_length=1, max_length=MAX_URL_LENGTH, json_schema_extra={"format": "uri"}),
+        AfterValidator(_check_http_url),
+    ]
+    events: list[WebhookEvent] = Field(
+        default_factory=lambda: [WebhookEvent.task_completed, WebhookEvent.task_failed],
+        min_length=1,
+        max_length=3,
+        description="Events this endpoint receives.",
+        json_schema_extra={"uniqueItems": True},
+    )
+
+
+class WebhookEndpointOut(BaseModel):
+    id: str = Field(examples=["wh_01J8QR2K5VKDGN2T4FBM3CZYX9"])
+    url: str
+    events: list[WebhookEvent]
+    created_at: Timestamp
+    disabled: bool = Field(default=False, description="True once the endpoint answered 410 Gone.")
+
+
+class WebhookEndpointCreated(WebhookEndpointOut):
+    secret: str = Field(description="Signing secret (`whsec_…`); shown once.")
+
+
+class WebhookEndpoint(WebhookEndpointCreated):
+    """A webhook endpoint as stored."""
+
+    workspace_id: str
+
+
+class WebhookEndpointList(BaseModel):
+    data: list[WebhookEndpointOut]
+
+
+class Deleted(BaseModel):
+    id: str
+    deleted: bool = True
+
+
+class SigningSecret(BaseModel):
+    secret: str = Field(description="The workspace's default signing secret (`whsec_…`).")
+
+
+class UploadCreateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    content_type: str | None = Field(
+        default=None,
+        max_length=255,
+        pattern=r"^[\w.+-]+/[\w.+-]+$",
+        description="Content-Type the PUT will send; the presigned URL is bound to it.",
+        examples=["video/mp4"],
+    )
+
+
+class UploadOut(BaseModel):
+    upload_url: str = Field(description="Presigned S3 PUT URL.")
+    source_url: str = Field(description="`s3://` URL to pass as `source_url` to any task endpoint.")
+    expires_at: Timestamp
+
+
+class ErrorDetail(BaseModel):
+    loc: list[str | int] = Field(default_factory=list)
+    msg: str
+    type: str
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(examples=["validation_error"])
+    message: str
+    details: list[ErrorDetail] | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    checks: dict[str, str]
+
+
+class TaskExecutionInput(BaseModel):
+    """What the task state machine starts with: ids only, never media (256 KB limit)."""
+
+    task_id: str
+    workspace_id: str
+    task_type: TaskType
+    source_url: str

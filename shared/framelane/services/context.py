@@ -1,0 +1,38 @@
+"""The wiring: which adapters a process talks to. Built once per process from Settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from framelane.adapters.aws import dynamodb_client, s3_client, sfn_client
+from framelane.adapters.dynamodb import DynamoStore
+from framelane.adapters.redis_streams import RedisBroker
+from framelane.adapters.s3 import S3Store
+from framelane.adapters.stepfunctions import StepFunctionsStarter
+from framelane.config import Settings
+from framelane.security.outbound import OutboundPolicy
+
+
+@dataclass(frozen=True)
+class ServiceContext:
+    settings: Settings
+    store: DynamoStore
+    blobs: S3Store
+    outbound: OutboundPolicy
+    broker: RedisBroker | None
+    pipeline: StepFunctionsStarter | None
+
+
+def build_context(settings: Settings) -> ServiceContext:
+    return ServiceContext(
+        settings=settings,
+        store=DynamoStore(dynamodb_client(settings), settings.table_name),
+        blobs=S3Store(s3_client(settings), settings.bucket),
+        outbound=OutboundPolicy.from_settings(settings),
+        broker=RedisBroker(settings.redis_url) if settings.redis_url else None,
+        pipeline=(
+            StepFunctionsStarter(sfn_client(settings), settings.task_state_machine_arn)
+            if settings.task_state_machine_arn
+            else None
+        ),
+    )

@@ -1,0 +1,202 @@
+"""Task lifecycle as the API sees it: create (idempotent), read, list, cancel, hand off to the pipeline."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from framelane.adapters.dynamodb import ConditionFailed, IdempotencyRecord
+from framelane.errors import (
+    IdempotencyInProgress,
+    IdempotencyKeyReused,
+    InvalidRequest,
+    NotFound,
+    TaskNotCancellable,
+)
+from framelane.ids import new_task_id
+from framelane.models import (
+    Job,
+    JobOut,
+    JobPage,
+    JobStatus,
+    TaskExecutionInput,
+    TaskRequestBase,
+    TaskType,
+    Workspace,
+    utc_now,
+)
+from framelane.security.outbound import BlockedAddress
+from framelane.services.context import ServiceContext
+from framelane.services.cursor import decode_cursor, encode_cursor
+from framelane.services.fingerprint import request_fingerprint
+from framelane.services.uploads import upload_prefix
+
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class CreateResult:
+    job: JobOut
+    replayed: bool
+
+
+def validate_source(ctx: ServiceContext, workspace: Workspace, request: TaskRequestBase) -> None:
+    """Refuse sources no fetch may ever read: another tenant's objects and blocked IP literals."""
+    source = urlsplit(request.source_url)
+    if source.scheme == "s3":
+        own_prefix = upload_prefix(workspace.id)
+        if source.netloc != ctx.blobs.bucket or not source.path.lstrip("/").startswith(own_prefix):
+            raise InvalidRequest(
+                f"s3:// sources must be uploads of this workspace (s3://{ctx.blobs.bucket}/{own_prefix}…); "
+                "create one with POST /v1/uploads"
+            )
+    for field_name, url in (("source_url", request.source_url), ("webhook_url", request.webhook_url)):
+        host = urlsplit(url).hostname if url else None
+        if host and urlsplit(url).scheme != "s3":
+            _check_host(ctx, field_name, host)
+
+
+def _check_host(ctx: ServiceContext, field_name: str, host: str) -> None:
+    try:
+        ctx.outbound.check_host_literal(host)
+    except BlockedAddress as exc:
+        raise InvalidRequest(f"{field_name}: {exc}") from exc
+
+
+def create_task(
+    ctx: ServiceContext,
+    workspace: Workspace,
+    task_type: TaskType,
+    request: TaskRequestBase,
+    idempotency_key: str | None,
+) -> CreateResult:
+    validate_source(ctx, workspace, request)
+    if idempotency_key is None:
+        job = _new_job(workspace, task_type, request, None)
+        ctx.store.put_task(job)
+        hand_off_to_pipeline(ctx, job)
+        return CreateResult(job.to_out(), replayed=False)
+    return _create_idempotent(ctx, workspace, task_type, request, idempotency_key)
+
+
+def _create_idempotent(
+    ctx: ServiceContext, workspace: Workspace, task_type: TaskType, request: TaskRequestBase, key: str
+) -> CreateResult:
+    if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
+        raise InvalidRequest(f"Idempotency-Key must be 1..{MAX_IDEMPOTENCY_KEY_LENGTH} characters")
+    now = int(time.time())
+    claim = IdempotencyRecord(
+        workspace_id=workspace.id,
+        key=key,
+        state="in_progress",
+        fingerprint=request_fingerprint(f"create_task:{task_type}", request),
+        lock_token=secrets.token_hex(16),
+        locked_until=now + ctx.settings.idempotency_lock_seconds,
+        expires_at_epoch=now + ctx.settings.idempotency_ttl_seconds,
+    )
+    holder = ctx.store.claim_idempotency_key(claim, now)
+    if holder is not None:
+        if holder.fingerprint != claim.fingerprint:
+            raise IdempotencyKeyReused("this Idempotency-Key was used with a different request body")
+        if holder.state == "in_progress" or holder.task_id is None:
+            raise IdempotencyInProgress("a request with this Idempotency-Key is still being processed")
+        replay = ctx.store.get_task(workspace.id, holder.task_id)
+        if replay is None:
+            raise NotFound(f"task {holder.task_id} no longer exists")
+        return CreateResult(replay.to_out(), replayed=True)
+
+    job = _new_job(workspace, task_type, request, key)
+    try:
+        ctx.store.put_task_completing_idempotency(job, claim)
+    except BaseException:
+        ctx.store.release_idempotency_key(claim)
+        raise
+    hand_off_to_pipeline(ctx, job)
+    return CreateResult(job.to_out(), replayed=False)
+
+
+def _new_job(workspace: Workspace, task_type: TaskType, request: TaskRequestBase, key: str | None) -> Job:
+    now = utc_now()
+    is_upload = urlsplit(request.source_url).scheme == "s3"
+    return Job(
+        id=new_task_id(),
+        workspace_id=workspace.id,
+        status=JobStatus.queued if is_upload else JobStatus.ingesting,
+        created_at=now,
+        updated_at=now,
+        task_type=task_type,
+        metadata=request.metadata,
+        source_url=request.source_url,
+        options=request.options(),
+        webhook_url=request.webhook_url,
+        idempotency_key=key,
+    )
+
+
+def hand_off_to_pipeline(ctx: ServiceContext, job: Job) -> None:
+    """Start the task's state machine (ingest → process → finalize → notify).
+
+    Without a configured state machine (an API-only deployment) the task stays stored in its first status.
+    """
+    if ctx.pipeline is None or job.task_type is None or job.source_url is None:
+        return
+    ctx.pipeline.start(
+        TaskExecutionInput(
+            task_id=job.id, workspace_id=job.workspace_id, task_type=job.task_type, source_url=job.source_url
+        )
+    )
+
+
+def get_task(ctx: ServiceContext, workspace: Workspace, task_id: str) -> JobOut:
+    return _load(ctx, workspace, task_id).to_out()
+
+
+def _load(ctx: ServiceContext, workspace: Workspace, task_id: str) -> Job:
+    job = ctx.store.get_task(workspace.id, task_id) if task_id.startswith("task_") else None
+    if job is None:
+        raise NotFound(f"task {task_id} not found")
+    return job
+
+
+def list_tasks(
+    ctx: ServiceContext,
+    workspace: Workspace,
+    *,
+    task_type: TaskType | None,
+    status: JobStatus | None,
+    limit: int,
+    cursor: str | None,
+) -> JobPage:
+    filters = {"type": task_type.value if task_type else None, "status": status.value if status else None}
+    secret = ctx.settings.cursor_secret
+    start_key = (
+        decode_cursor(cursor, workspace_id=workspace.id, filters=filters, secret=secret) if cursor else None
+    )
+    jobs, has_more = ctx.store.query_tasks(
+        workspace.id, task_type=task_type, status=status, limit=limit, start_key=start_key
+    )
+    next_cursor = None
+    if has_more:
+        position = ctx.store.task_page_key(jobs[-1], task_type=task_type, status=status)
+        next_cursor = encode_cursor(position, workspace_id=workspace.id, filters=filters, secret=secret)
+    return JobPage(data=[job.to_out() for job in jobs], next_cursor=next_cursor, has_more=has_more)
+
+
+def cancel_task(ctx: ServiceContext, workspace: Workspace, task_id: str) -> JobOut:
+    """Cancel a non-terminal task. A conditional write, so a task that completes meanwhile is never undone."""
+    job = _load(ctx, workspace, task_id)
+    if job.status.is_terminal:
+        raise TaskNotCancellable(f"task {task_id} is already {job.status}")
+    now = utc_now()
+    cancelled = job.model_copy(
+        update={"status": JobStatus.cancelled, "updated_at": now, "completed_at": now, "progress_stage": None}
+    )
+    live = {s for s in JobStatus if not s.is_terminal}
+    try:
+        ctx.store.transition_task(cancelled, from_statuses=live)
+    except ConditionFailed as exc:
+        current = _load(ctx, workspace, task_id)
+        raise TaskNotCancellable(f"task {task_id} is already {current.status}") from exc
+    return cancelled.to_out()
