@@ -1,0 +1,118 @@
+"""Idempotency-Key: replay, reuse with another body, in-flight conflicts, the 20-way race, failure release."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from framelane.adapters.dynamodb import IdempotencyRecord
+from framelane.api.app import create_app
+from framelane.models import WorkspaceCreated
+
+from .conftest import Stack
+
+ROUTE = "/v1/tasks/gaze-redirect"
+BODY = {"source_url": "https://cdn.example.com/presenter.mp4", "metadata": {"project_id": "proj_123"}, "intensity": 0.8}
+
+
+def post(api: httpx.Client, key: str, body: dict[str, object] = BODY, route: str = ROUTE) -> httpx.Response:
+    return api.post(route, json=body, headers={"Idempotency-Key": key})
+
+
+def task_count(api: httpx.Client) -> int:
+    return len(api.get("/v1/tasks", params={"limit": 200}).json()["data"])
+
+
+def test_replay_same_body_returns_200_and_the_same_job(api: httpx.Client) -> None:
+    first = post(api, "key-1")
+    assert first.status_code == 202
+    reordered = {"intensity": 0.8, "metadata": {"project_id": "proj_123"}, "source_url": BODY["source_url"]}
+    replay = post(api, "key-1", reordered)
+    assert replay.status_code == 200
+    assert replay.json() == first.json()
+    assert task_count(api) == 1
+
+
+def test_same_key_different_body_is_422(api: httpx.Client) -> None:
+    assert post(api, "key-2").status_code == 202
+    for body, route in [({**BODY, "intensity": 0.5}, ROUTE), ({"source_url": BODY["source_url"]}, "/v1/tasks/transcribe")]:
+        response = post(api, "key-2", body, route)
+        assert response.status_code == 422
+        assert response.json()["error"]["code"] == "idempotency_key_reused"
+    assert task_count(api) == 1
+
+
+def test_keys_are_per_workspace(api: httpx.Client, other_api: httpx.Client) -> None:
+    mine, theirs = post(api, "shared-key"), post(other_api, "shared-key")
+    assert mine.status_code == theirs.status_code == 202
+    assert mine.json()["id"] != theirs.json()["id"]
+
+
+def test_key_length_limit(api: httpx.Client) -> None:
+    assert post(api, "k" * 255).status_code == 202
+    response = post(api, "k" * 256)
+    assert response.status_code == 422 and response.json()["error"]["code"] == "validation_error"
+
+
+def test_in_flight_duplicate_is_409_and_lapsed_claim_is_taken_over(
+    stack: Stack, api: httpx.Client, workspace: WorkspaceCreated
+) -> None:
+    from framelane.models import GazeRedirectRequest
+    from framelane.services.fingerprint import request_fingerprint
+
+    now = int(time.time())
+    fingerprint = request_fingerprint("create_task:gaze_redirect", GazeRedirectRequest.model_validate(BODY))
+
+    def claim(key: str, locked_until: int) -> None:
+        record = IdempotencyRecord(workspace.workspace_id, key, "in_progress", fingerprint, "other-request",
+                                   locked_until, now + 3600)
+        assert stack.ctx.store.claim_idempotency_key(record, now) is None
+
+    claim("in-flight", now + 60)
+    response = post(api, "in-flight")
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "idempotency_in_progress"
+    assert task_count(api) == 0
+
+    claim("crashed", now - 1)  # its owner died: the lock lapsed
+    assert post(api, "crashed").status_code == 202
+
+
+def test_twenty_concurrent_identical_requests_create_one_task(api: httpx.Client) -> None:
+    def send(_: int) -> httpx.Response:
+        return post(api, "race-key")
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        responses = list(pool.map(send, range(20)))
+    codes = sorted(r.status_code for r in responses)
+    assert codes.count(202) == 1, codes
+    assert set(codes) <= {200, 202, 409}, codes
+    ids = {r.json()["id"] for r in responses if r.status_code in (200, 202)}
+    assert len(ids) == 1
+    assert task_count(api) == 1
+    assert post(api, "race-key").status_code == 200  # settled: a late retry is a replay
+
+
+def test_failed_create_releases_the_key_and_stores_nothing(
+    stack: Stack, workspace: WorkspaceCreated, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = create_app(stack.settings, stack.ctx)
+    headers = {"Authorization": f"Bearer {workspace.api_key}", "Idempotency-Key": "flaky"}
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("store exploded")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        monkeypatch.setattr(type(stack.ctx.store), "put_task_completing_idempotency", broken)
+        failed = client.post(ROUTE, json=BODY, headers=headers)
+        assert failed.status_code == 500
+        assert failed.json() == {"error": {"code": "internal_error",
+                                           "message": "internal error; the request was not completed"}}
+        monkeypatch.undo()
+        assert client.get("/v1/tasks", headers=headers).json()["data"] == []
+        retried = client.post(ROUTE, json=BODY, headers=headers)
+        assert retried.status_code == 202

@@ -1,0 +1,87 @@
+"""/v1/webhooks, /v1/uploads and /healthz against moto_server."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi.testclient import TestClient
+
+from framelane.api.app import create_app
+from framelane.config import Settings
+from framelane.local.processes import free_port
+from framelane.services.context import build_context
+
+from .conftest import Stack
+
+
+def test_webhook_endpoint_lifecycle(api: httpx.Client, other_api: httpx.Client) -> None:
+    created = api.post("/v1/webhooks", json={"url": "https://app.example.com/hooks", "events": ["task.completed"]})
+    assert created.status_code == 201
+    endpoint = created.json()
+    assert endpoint["id"].startswith("wh_") and endpoint["secret"].startswith("whsec_")
+    assert endpoint["events"] == ["task.completed"]
+
+    listed = api.get("/v1/webhooks").json()["data"]
+    assert [e["id"] for e in listed] == [endpoint["id"]]
+    assert "secret" not in listed[0]  # shown once
+    assert other_api.get("/v1/webhooks").json()["data"] == []
+    assert other_api.delete(f"/v1/webhooks/{endpoint['id']}").status_code == 404
+
+    deleted = api.delete(f"/v1/webhooks/{endpoint['id']}")
+    assert deleted.status_code == 200 and deleted.json() == {"id": endpoint["id"], "deleted": True}
+    again = api.delete(f"/v1/webhooks/{endpoint['id']}")
+    assert again.status_code == 404 and again.json()["error"]["code"] == "not_found"
+
+
+def test_webhook_endpoint_validation(api: httpx.Client) -> None:
+    for body in [
+        {"url": "ftp://x.example/h"},
+        {"url": "https://x.example/h", "events": ["task.started"]},
+        {"url": "https://x.example/h", "events": []},
+        {"url": "http://169.254.169.254/"},
+        {},
+    ]:
+        response = api.post("/v1/webhooks", json=body)
+        assert response.status_code == 422, body
+        assert response.json()["error"]["code"] == "validation_error"
+
+
+def test_default_events_and_signing_secret(api: httpx.Client, other_api: httpx.Client) -> None:
+    endpoint = api.post("/v1/webhooks", json={"url": "https://x.example/h"}).json()
+    assert endpoint["events"] == ["task.completed", "task.failed"]
+    secret = api.get("/v1/webhooks/signing-secret").json()["secret"]
+    assert secret.startswith("whsec_")
+    assert api.get("/v1/webhooks/signing-secret").json()["secret"] == secret
+    assert other_api.get("/v1/webhooks/signing-secret").json()["secret"] != secret
+
+
+def test_presigned_upload_really_uploads(stack: Stack, api: httpx.Client) -> None:
+    upload = api.post("/v1/uploads", json={"content_type": "video/mp4"})
+    assert upload.status_code == 201
+    body = upload.json()
+    assert body["upload_url"].startswith(stack.moto.url)  # loopback only
+    assert body["expires_at"].endswith("Z")
+    put = httpx.put(body["upload_url"], content=b"media bytes", headers={"Content-Type": "video/mp4"})
+    assert put.status_code == 200, put.text
+    key = body["source_url"].removeprefix(f"s3://{stack.settings.bucket}/")
+    assert key.startswith("uploads/ws_")
+    obj = httpx.get(stack.ctx.blobs.presigned_get(key, expires_in=60))
+    assert obj.content == b"media bytes"
+    assert api.post("/v1/uploads").status_code == 201  # body is optional
+    assert api.post("/v1/uploads", json={"content_type": "not a type"}).status_code == 422
+
+
+def test_healthz_ok(api_url: str) -> None:
+    response = httpx.get(f"{api_url}/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "checks": {"dynamodb": "ok", "s3": "ok", "redis": "ok"}}
+
+
+def test_healthz_reports_unreachable_stores(stack: Stack) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    settings = Settings(aws_endpoint_url=dead, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    with TestClient(create_app(settings, build_context(settings))) as client:
+        response = client.get("/healthz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert all(value.startswith("error") for value in body["checks"].values())

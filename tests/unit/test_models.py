@@ -1,0 +1,142 @@
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import ValidationError
+
+from framelane.models import (
+    GazeRedirectRequest,
+    Job,
+    JobOut,
+    JobStatus,
+    RemoveBackgroundRequest,
+    SuperResolutionRequest,
+    TaskType,
+    TranscribeRequest,
+    WebhookEndpointCreate,
+    format_timestamp,
+)
+
+SOURCE = "https://cdn.example.com/presenter.mp4"
+
+
+def test_seed_example_parses_and_keeps_values() -> None:
+    body = GazeRedirectRequest.model_validate(
+        {
+            "source_url": SOURCE,
+            "metadata": {"project_id": "proj_123"},
+            "webhook_url": "https://app.example.com/hooks/framelane",
+            "intensity": 0.8,
+        }
+    )
+    assert body.intensity == 0.8
+    assert body.options() == {"intensity": 0.8}
+
+
+@pytest.mark.parametrize("length,ok", [(2083, True), (2084, False)])
+def test_source_url_length_limit(length: int, ok: bool) -> None:
+    url = "https://cdn.example.com/" + "a" * (length - len("https://cdn.example.com/"))
+    assert len(url) == length
+    if ok:
+        assert GazeRedirectRequest(source_url=url).source_url == url
+    else:
+        with pytest.raises(ValidationError):
+            GazeRedirectRequest(source_url=url)
+
+
+@pytest.mark.parametrize("url", ["", "ftp://x/y.mp4", "file:///etc/passwd", "https://", "not a url", "http://a b/"])
+def test_source_url_rejects_non_http_or_malformed(url: str) -> None:
+    with pytest.raises(ValidationError):
+        GazeRedirectRequest(source_url=url)
+
+
+def test_webhook_url_rules() -> None:
+    assert GazeRedirectRequest(source_url=SOURCE, webhook_url="http://h.example/x").webhook_url
+    for bad in ["", "s3://bucket/key", "https://" + "a" * 2080]:
+        with pytest.raises(ValidationError):
+            GazeRedirectRequest(source_url=SOURCE, webhook_url=bad)
+
+
+@pytest.mark.parametrize("value,ok", [(0, True), (1, True), (0.5, True), (-0.01, False), (1.01, False)])
+def test_intensity_range(value: float, ok: bool) -> None:
+    if ok:
+        assert GazeRedirectRequest(source_url=SOURCE, intensity=value).intensity == value
+    else:
+        with pytest.raises(ValidationError):
+            GazeRedirectRequest(source_url=SOURCE, intensity=value)
+
+
+def test_defaults_match_the_docs() -> None:
+    assert GazeRedirectRequest(source_url=SOURCE).intensity == 1
+    assert SuperResolutionRequest(source_url=SOURCE).scale == 2
+    assert RemoveBackgroundRequest(source_url=SOURCE).output_format == "webm"
+    transcribe = TranscribeRequest(source_url=SOURCE)
+    assert (transcribe.language_code, transcribe.speaker_labels, transcribe.analysis) == (None, False, [])
+
+
+@pytest.mark.parametrize("scale,ok", [(1, True), (4, True), (2.5, True), (0.99, False), (4.01, False)])
+def test_scale_range(scale: float, ok: bool) -> None:
+    if ok:
+        SuperResolutionRequest(source_url=SOURCE, scale=scale)
+    else:
+        with pytest.raises(ValidationError):
+            SuperResolutionRequest(source_url=SOURCE, scale=scale)
+
+
+def test_enums_are_closed() -> None:
+    with pytest.raises(ValidationError):
+        RemoveBackgroundRequest(source_url=SOURCE, output_format="gif")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError):
+        TranscribeRequest(source_url=SOURCE, analysis=["translation"])  # type: ignore[list-item]
+    assert {t.value for t in TaskType} == {"remove_background", "gaze_redirect", "super_resolution", "transcribe"}
+    assert [s.value for s in JobStatus] == ["ingesting", "queued", "processing", "completed", "failed", "cancelled"]
+
+
+def test_unknown_fields_and_bad_metadata_are_rejected() -> None:
+    with pytest.raises(ValidationError):
+        GazeRedirectRequest.model_validate({"source_url": SOURCE, "intensty": 0.5})
+    with pytest.raises(ValidationError):
+        GazeRedirectRequest.model_validate({"source_url": SOURCE, "metadata": {"nested": {"a": 1}}})
+    with pytest.raises(ValidationError):
+        GazeRedirectRequest.model_validate({"source_url": SOURCE, "metadata": {f"k{i}": i for i in range(51)}})
+
+
+def test_webhook_endpoint_events_enum() -> None:
+    assert WebhookEndpointCreate(url="https://h.example/x").events == ["task.completed", "task.failed"]
+    with pytest.raises(ValidationError):
+        WebhookEndpointCreate(url="https://h.example/x", events=["task.started"])  # type: ignore[list-item]
+
+
+def test_job_out_has_every_seed_field_and_z_timestamps() -> None:
+    now = datetime(2023, 11, 7, 5, 31, 56, 123000, tzinfo=UTC)
+    job = Job(
+        id="task_01J8QR2K5VKDGN2T4FBM3CZYX7",
+        workspace_id="ws_01J8QR2K5VKDGN2T4FBM3CZYX8",
+        status=JobStatus.queued,
+        created_at=now,
+        updated_at=now,
+        task_type=TaskType.gaze_redirect,
+        webhook_url="https://app.example.com/hooks",
+    )
+    out = job.to_out().model_dump(mode="json")
+    seed_fields = {
+        "id", "kind", "workspace_id", "status", "created_at", "updated_at", "task_type", "progress_percent",
+        "progress_stage", "output", "error", "metadata", "completed_at",
+    }
+    assert seed_fields <= out.keys()
+    assert "webhook_url" not in out and "idempotency_key" not in out
+    assert out["created_at"] == "2023-11-07T05:31:56.123Z"
+    assert out["kind"] == "task" and out["progress_percent"] == 0
+
+
+def test_progress_percent_bounds() -> None:
+    now = datetime.now(UTC)
+    with pytest.raises(ValidationError):
+        JobOut(id="task_x", workspace_id="ws_x", status=JobStatus.processing, created_at=now, updated_at=now,
+               progress_percent=101)
+
+
+def test_format_timestamp_converts_to_utc() -> None:
+    from datetime import timedelta, timezone
+
+    local = datetime(2024, 1, 1, 12, 0, 0, tzinfo=timezone(timedelta(hours=2)))
+    assert format_timestamp(local) == "2024-01-01T10:00:00.000Z"
