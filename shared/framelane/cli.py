@@ -26,7 +26,9 @@ def _client(ctx: click.Context) -> FramelaneClient:
     api_url = ctx.obj["api_url"] or _local_state().get("api_url")
     api_key = ctx.obj["api_key"] or _local_state().get("api_key")
     if not api_url or not api_key:
-        raise click.UsageError("no API: pass --api-url/--api-key (or FRAMELANE_API_URL/_KEY), or run `framelane local`")
+        raise click.UsageError(
+            "no API: pass --api-url/--api-key (or FRAMELANE_API_URL/_KEY), or run `framelane local`"
+        )
     return FramelaneClient(api_url, api_key)
 
 
@@ -35,7 +37,9 @@ def _print_job(job: JobOut) -> None:
 
 
 @click.group()
-@click.option("--api-url", envvar="FRAMELANE_API_URL", help="API base URL (default: the running local stack).")
+@click.option(
+    "--api-url", envvar="FRAMELANE_API_URL", help="API base URL (default: the running local stack)."
+)
 @click.option("--api-key", envvar="FRAMELANE_API_KEY", help="Workspace API key (default: the local dev key).")
 @click.pass_context
 def cli(ctx: click.Context, api_url: str | None, api_key: str | None) -> None:
@@ -67,7 +71,9 @@ def workspace() -> None:
 @workspace.command("create")
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print {workspace_id, api_key} as JSON.")
-@click.option("--admin-token", envvar="FRAMELANE_ADMIN_TOKEN", help="Operator token (default: the local stack's).")
+@click.option(
+    "--admin-token", envvar="FRAMELANE_ADMIN_TOKEN", help="Operator token (default: the local stack's)."
+)
 @click.pass_context
 def workspace_create(ctx: click.Context, name: str, as_json: bool, admin_token: str | None) -> None:
     """Create a workspace and its first API key (shown once)."""
@@ -176,11 +182,15 @@ def tasks_get(ctx: click.Context, task_id: str, wait: bool) -> None:
 
 @tasks.command("list")
 @click.option("--type", "task_type", type=click.Choice([t.replace("-", "_") for t in TASK_TYPES]))
-@click.option("--status", type=click.Choice(["ingesting", "queued", "processing", "completed", "failed", "cancelled"]))
+@click.option(
+    "--status", type=click.Choice(["ingesting", "queued", "processing", "completed", "failed", "cancelled"])
+)
 @click.option("--limit", type=click.IntRange(1, 200), default=20, show_default=True)
 @click.option("--cursor", help="next_cursor of a previous page.")
 @click.pass_context
-def tasks_list(ctx: click.Context, task_type: str | None, status: str | None, limit: int, cursor: str | None) -> None:
+def tasks_list(
+    ctx: click.Context, task_type: str | None, status: str | None, limit: int, cursor: str | None
+) -> None:
     """List tasks, newest first."""
     with _client(ctx) as client:
         try:
@@ -188,7 +198,9 @@ def tasks_list(ctx: click.Context, task_type: str | None, status: str | None, li
         except ApiError as exc:
             raise click.ClickException(str(exc)) from exc
     for job in page.data:
-        click.echo(f"{job.id}  {job.task_type or '-':18} {job.status:10} {job.progress_percent:3d}%  {job.created_at}")
+        click.echo(
+            f"{job.id}  {job.task_type or '-':18} {job.status:10} {job.progress_percent:3d}%  {job.created_at}"
+        )
     if page.has_more:
         click.echo(f"more: --cursor {page.next_cursor}")
 
@@ -224,3 +236,7 @@ def tasks_download(ctx: click.Context, task_id: str, path: str) -> None:
 
 def main() -> None:
     cli()
+
+
+if __name__ == "__main__":
+    main()

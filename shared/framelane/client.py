@@ -75,7 +75,10 @@ class FramelaneClient:
     def download(self, url: str, path: str) -> int:
         """Stream an output URL to `path`; returns the byte count."""
         size = 0
-        with httpx.stream("GET", url, timeout=120, follow_redirects=True) as response, open(path, "wb") as out:
+        with (
+            httpx.stream("GET", url, timeout=120, follow_redirects=True) as response,
+            open(path, "wb") as out,
+        ):
             _check(response)
             for chunk in response.iter_bytes():
                 out.write(chunk)

@@ -29,7 +29,8 @@ class Settings(BaseSettings):
     outbound_policy: Literal["public", "allowlist"] = "public"
     allowed_networks: Annotated[tuple[str, ...], NoDecode] = ()
     admin_token: str | None = Field(
-        default=None, description="Bearer token for operator routes (workspace creation); unset disables them."
+        default=None,
+        description="Bearer token for operator routes (workspace creation); unset disables them.",
     )
     idempotency_ttl_seconds: int = 24 * 3600
     idempotency_lock_seconds: int = 60

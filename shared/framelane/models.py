@@ -5,6 +5,7 @@ Field names, enums, ranges, defaults and examples follow the original API docs (
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -102,7 +103,18 @@ def _check_metadata(value: dict[str, MetadataValue]) -> dict[str, MetadataValue]
             raise ValueError(f"metadata keys are 1..{MAX_METADATA_KEY_LENGTH} characters")
         if isinstance(item, str) and len(item) > MAX_METADATA_VALUE_LENGTH:
             raise ValueError(f"metadata string values are at most {MAX_METADATA_VALUE_LENGTH} characters")
+        if isinstance(item, int | float) and not isinstance(item, bool) and not _storable_number(item):
+            raise ValueError(
+                "metadata numbers must be finite, under 1e38 for integers and 1e-130..1e125 in size"
+            )
     return value
+
+
+def _storable_number(number: float) -> bool:
+    """DynamoDB numbers: 38 significant digits, magnitude 1e-130 .. 1e125."""
+    if isinstance(number, int):
+        return abs(number) < 10**38
+    return math.isfinite(number) and (number == 0 or 1e-130 <= abs(number) < 1e125)
 
 
 Metadata = Annotated[
@@ -279,7 +291,9 @@ class JobOut(BaseModel):
     created_at: Timestamp = Field(description="ISO-8601 UTC timestamp when the job was created.")
     updated_at: Timestamp = Field(description="ISO-8601 UTC timestamp of the last status change.")
     task_type: TaskType | None = Field(
-        default=None, description="For task jobs only — the specific AI operation.", examples=["gaze_redirect"]
+        default=None,
+        description="For task jobs only — the specific AI operation.",
+        examples=["gaze_redirect"],
     )
     progress_percent: int = Field(
         default=0, ge=0, le=100, description="0–100 progress indicator updated by the render engine."

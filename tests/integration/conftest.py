@@ -51,7 +51,9 @@ def api_url(stack: Stack) -> Iterator[str]:
     """The API under a real uvicorn server on a loopback port."""
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(create_app(stack.settings, stack.ctx), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(
+            create_app(stack.settings, stack.ctx), host="127.0.0.1", port=port, log_level="warning"
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -81,5 +83,7 @@ def api(api_url: str, workspace: WorkspaceCreated) -> Iterator[httpx.Client]:
 @pytest.fixture
 def other_api(api_url: str, stack: Stack) -> Iterator[httpx.Client]:
     other = create_workspace(stack.ctx, "other")
-    with httpx.Client(base_url=api_url, headers={"Authorization": f"Bearer {other.api_key}"}, timeout=30) as client:
+    with httpx.Client(
+        base_url=api_url, headers={"Authorization": f"Bearer {other.api_key}"}, timeout=30
+    ) as client:
         yield client

@@ -16,7 +16,11 @@ from framelane.models import WorkspaceCreated
 from .conftest import Stack
 
 ROUTE = "/v1/tasks/gaze-redirect"
-BODY = {"source_url": "https://cdn.example.com/presenter.mp4", "metadata": {"project_id": "proj_123"}, "intensity": 0.8}
+BODY = {
+    "source_url": "https://cdn.example.com/presenter.mp4",
+    "metadata": {"project_id": "proj_123"},
+    "intensity": 0.8,
+}
 
 
 def post(api: httpx.Client, key: str, body: dict[str, object] = BODY, route: str = ROUTE) -> httpx.Response:
@@ -39,7 +43,10 @@ def test_replay_same_body_returns_200_and_the_same_job(api: httpx.Client) -> Non
 
 def test_same_key_different_body_is_422(api: httpx.Client) -> None:
     assert post(api, "key-2").status_code == 202
-    for body, route in [({**BODY, "intensity": 0.5}, ROUTE), ({"source_url": BODY["source_url"]}, "/v1/tasks/transcribe")]:
+    for body, route in [
+        ({**BODY, "intensity": 0.5}, ROUTE),
+        ({"source_url": BODY["source_url"]}, "/v1/tasks/transcribe"),
+    ]:
         response = post(api, "key-2", body, route)
         assert response.status_code == 422
         assert response.json()["error"]["code"] == "idempotency_key_reused"
@@ -68,8 +75,9 @@ def test_in_flight_duplicate_is_409_and_lapsed_claim_is_taken_over(
     fingerprint = request_fingerprint("create_task:gaze_redirect", GazeRedirectRequest.model_validate(BODY))
 
     def claim(key: str, locked_until: int) -> None:
-        record = IdempotencyRecord(workspace.workspace_id, key, "in_progress", fingerprint, "other-request",
-                                   locked_until, now + 3600)
+        record = IdempotencyRecord(
+            workspace.workspace_id, key, "in_progress", fingerprint, "other-request", locked_until, now + 3600
+        )
         assert stack.ctx.store.claim_idempotency_key(record, now) is None
 
     claim("in-flight", now + 60)
@@ -110,8 +118,9 @@ def test_failed_create_releases_the_key_and_stores_nothing(
         monkeypatch.setattr(type(stack.ctx.store), "put_task_completing_idempotency", broken)
         failed = client.post(ROUTE, json=BODY, headers=headers)
         assert failed.status_code == 500
-        assert failed.json() == {"error": {"code": "internal_error",
-                                           "message": "internal error; the request was not completed"}}
+        assert failed.json() == {
+            "error": {"code": "internal_error", "message": "internal error; the request was not completed"}
+        }
         monkeypatch.undo()
         assert client.get("/v1/tasks", headers=headers).json()["data"] == []
         retried = client.post(ROUTE, json=BODY, headers=headers)

@@ -31,7 +31,9 @@ def create(api: httpx.Client, task_type: str = "gaze_redirect", **body: object) 
         ("transcribe", {"language_code": None, "speaker_labels": False, "analysis": []}),
     ],
 )
-def test_create_each_type_returns_202_job(api: httpx.Client, task_type: str, options: dict[str, object]) -> None:
+def test_create_each_type_returns_202_job(
+    api: httpx.Client, task_type: str, options: dict[str, object]
+) -> None:
     job = create(api, task_type, metadata={"project_id": "proj_123", "n": 3})
     JobOut.model_validate(job)
     assert str(job["id"]).startswith("task_") and str(job["workspace_id"]).startswith("ws_")
@@ -61,8 +63,15 @@ def test_s3_source_outside_own_upload_area_is_422(api: httpx.Client, other_api: 
 
 
 @pytest.mark.parametrize(
-    "url", ["http://169.254.169.254/latest/meta-data/", "http://2852039166/", "http://10.0.0.1/a.mp4",
-            "http://[::1]/a.mp4", "http://127.0.0.2/a.mp4", "http://0x7f000002/"],
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://2852039166/",
+        "http://10.0.0.1/a.mp4",
+        "http://[::1]/a.mp4",
+        "http://127.0.0.2/a.mp4",
+        "http://0x7f000002/",
+    ],
 )
 def test_blocked_ip_literals_are_refused_at_create(api: httpx.Client, url: str) -> None:
     for body in ({"source_url": url}, {"source_url": SOURCE, "webhook_url": url}):
@@ -72,7 +81,9 @@ def test_blocked_ip_literals_are_refused_at_create(api: httpx.Client, url: str) 
 
 
 def test_allowlisted_loopback_is_accepted(api: httpx.Client) -> None:
-    assert api.post(ROUTES["gaze_redirect"], json={"source_url": "http://127.0.0.1:9/a.mp4"}).status_code == 202
+    assert (
+        api.post(ROUTES["gaze_redirect"], json={"source_url": "http://127.0.0.1:9/a.mp4"}).status_code == 202
+    )
 
 
 def test_validation_errors_are_structured(api: httpx.Client) -> None:
@@ -89,7 +100,9 @@ def test_validation_errors_are_structured(api: httpx.Client) -> None:
         assert response.status_code == 422, body
         error = response.json()["error"]
         assert error["code"] == "validation_error" and error["message"] and error["details"]
-    response = api.post(ROUTES["gaze_redirect"], content=b"{not json", headers={"Content-Type": "application/json"})
+    response = api.post(
+        ROUTES["gaze_redirect"], content=b"{not json", headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 422 and response.json()["error"]["code"] == "validation_error"
     assert api.get("/v1/tasks", params={"limit": 0}).status_code == 422
     assert api.get("/v1/tasks", params={"limit": 201}).status_code == 422
@@ -116,12 +129,20 @@ def test_auth_failures(api_url: str) -> None:
         assert response.status_code == 401, headers
         assert response.json()["error"]["code"] == "unauthorized"
         assert response.headers["www-authenticate"] == "Bearer"
-        assert httpx.post(f"{api_url}{ROUTES['transcribe']}", json={"source_url": SOURCE}, headers=headers).status_code == 401
+        assert (
+            httpx.post(
+                f"{api_url}{ROUTES['transcribe']}", json={"source_url": SOURCE}, headers=headers
+            ).status_code
+            == 401
+        )
 
 
 def test_other_workspace_sees_404_never_403(api: httpx.Client, other_api: httpx.Client) -> None:
     job = create(api)
-    for response in (other_api.get(f"/v1/tasks/{job['id']}"), other_api.post(f"/v1/tasks/{job['id']}/cancel")):
+    for response in (
+        other_api.get(f"/v1/tasks/{job['id']}"),
+        other_api.post(f"/v1/tasks/{job['id']}/cancel"),
+    ):
         assert response.status_code == 404
         assert response.json()["error"]["code"] == "not_found"
     assert all(t["id"] != job["id"] for t in other_api.get("/v1/tasks").json()["data"])
@@ -179,7 +200,9 @@ def test_filters_use_full_pages(api: httpx.Client) -> None:
     assert [len(p["data"]) for p in both] == [2, 2]  # type: ignore[arg-type]
 
     assert api.get("/v1/tasks", params={"status": "completed"}).json() == {
-        "data": [], "next_cursor": None, "has_more": False
+        "data": [],
+        "next_cursor": None,
+        "has_more": False,
     }
 
 

@@ -14,7 +14,9 @@ from .conftest import Stack
 
 
 def test_webhook_endpoint_lifecycle(api: httpx.Client, other_api: httpx.Client) -> None:
-    created = api.post("/v1/webhooks", json={"url": "https://app.example.com/hooks", "events": ["task.completed"]})
+    created = api.post(
+        "/v1/webhooks", json={"url": "https://app.example.com/hooks", "events": ["task.completed"]}
+    )
     assert created.status_code == 201
     endpoint = created.json()
     assert endpoint["id"].startswith("wh_") and endpoint["secret"].startswith("whsec_")

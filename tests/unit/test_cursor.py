@@ -16,7 +16,9 @@ def test_round_trip() -> None:
 def test_tampered_body_is_rejected() -> None:
     cursor = encode_cursor(POSITION, workspace_id="ws_1", filters=FILTERS, secret="s")
     body, sig = cursor.split(".")
-    forged = encode_cursor({"PK": "WS#ws_2", "SK": "TASK#x"}, workspace_id="ws_1", filters=FILTERS, secret="s")
+    forged = encode_cursor(
+        {"PK": "WS#ws_2", "SK": "TASK#x"}, workspace_id="ws_1", filters=FILTERS, secret="s"
+    )
     with pytest.raises(InvalidCursor):
         decode_cursor(f"{forged.split('.')[0]}.{sig}", workspace_id="ws_1", filters=FILTERS, secret="s")
     with pytest.raises(InvalidCursor):

@@ -18,7 +18,9 @@ def test_key_order_does_not_matter() -> None:
 
 def test_any_difference_changes_it() -> None:
     base = GazeRedirectRequest(source_url=SOURCE, intensity=0.5)
-    assert request_fingerprint("op", base) != request_fingerprint("op", GazeRedirectRequest(source_url=SOURCE))
+    assert request_fingerprint("op", base) != request_fingerprint(
+        "op", GazeRedirectRequest(source_url=SOURCE)
+    )
     assert request_fingerprint("op", base) != request_fingerprint("other", base)
     assert request_fingerprint("op", SuperResolutionRequest(source_url=SOURCE)) != request_fingerprint(
         "op", GazeRedirectRequest(source_url=SOURCE)

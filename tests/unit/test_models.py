@@ -43,7 +43,9 @@ def test_source_url_length_limit(length: int, ok: bool) -> None:
             GazeRedirectRequest(source_url=url)
 
 
-@pytest.mark.parametrize("url", ["", "ftp://x/y.mp4", "file:///etc/passwd", "https://", "not a url", "http://a b/"])
+@pytest.mark.parametrize(
+    "url", ["", "ftp://x/y.mp4", "file:///etc/passwd", "https://", "not a url", "http://a b/"]
+)
 def test_source_url_rejects_non_http_or_malformed(url: str) -> None:
     with pytest.raises(ValidationError):
         GazeRedirectRequest(source_url=url)
@@ -87,8 +89,20 @@ def test_enums_are_closed() -> None:
         RemoveBackgroundRequest(source_url=SOURCE, output_format="gif")  # type: ignore[arg-type]
     with pytest.raises(ValidationError):
         TranscribeRequest(source_url=SOURCE, analysis=["translation"])  # type: ignore[list-item]
-    assert {t.value for t in TaskType} == {"remove_background", "gaze_redirect", "super_resolution", "transcribe"}
-    assert [s.value for s in JobStatus] == ["ingesting", "queued", "processing", "completed", "failed", "cancelled"]
+    assert {t.value for t in TaskType} == {
+        "remove_background",
+        "gaze_redirect",
+        "super_resolution",
+        "transcribe",
+    }
+    assert [s.value for s in JobStatus] == [
+        "ingesting",
+        "queued",
+        "processing",
+        "completed",
+        "failed",
+        "cancelled",
+    ]
 
 
 def test_unknown_fields_and_bad_metadata_are_rejected() -> None:
@@ -97,7 +111,9 @@ def test_unknown_fields_and_bad_metadata_are_rejected() -> None:
     with pytest.raises(ValidationError):
         GazeRedirectRequest.model_validate({"source_url": SOURCE, "metadata": {"nested": {"a": 1}}})
     with pytest.raises(ValidationError):
-        GazeRedirectRequest.model_validate({"source_url": SOURCE, "metadata": {f"k{i}": i for i in range(51)}})
+        GazeRedirectRequest.model_validate(
+            {"source_url": SOURCE, "metadata": {f"k{i}": i for i in range(51)}}
+        )
 
 
 def test_webhook_endpoint_events_enum() -> None:
@@ -119,8 +135,19 @@ def test_job_out_has_every_seed_field_and_z_timestamps() -> None:
     )
     out = job.to_out().model_dump(mode="json")
     seed_fields = {
-        "id", "kind", "workspace_id", "status", "created_at", "updated_at", "task_type", "progress_percent",
-        "progress_stage", "output", "error", "metadata", "completed_at",
+        "id",
+        "kind",
+        "workspace_id",
+        "status",
+        "created_at",
+        "updated_at",
+        "task_type",
+        "progress_percent",
+        "progress_stage",
+        "output",
+        "error",
+        "metadata",
+        "completed_at",
     }
     assert seed_fields <= out.keys()
     assert "webhook_url" not in out and "idempotency_key" not in out
@@ -131,8 +158,14 @@ def test_job_out_has_every_seed_field_and_z_timestamps() -> None:
 def test_progress_percent_bounds() -> None:
     now = datetime.now(UTC)
     with pytest.raises(ValidationError):
-        JobOut(id="task_x", workspace_id="ws_x", status=JobStatus.processing, created_at=now, updated_at=now,
-               progress_percent=101)
+        JobOut(
+            id="task_x",
+            workspace_id="ws_x",
+            status=JobStatus.processing,
+            created_at=now,
+            updated_at=now,
+            progress_percent=101,
+        )
 
 
 def test_format_timestamp_converts_to_utc() -> None:
@@ -140,3 +173,20 @@ def test_format_timestamp_converts_to_utc() -> None:
 
     local = datetime(2024, 1, 1, 12, 0, 0, tzinfo=timezone(timedelta(hours=2)))
     assert format_timestamp(local) == "2024-01-01T10:00:00.000Z"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [10**38, -(10**40), 1e300, -1e126, 1e-140, float("nan"), float("inf")],
+)
+def test_metadata_numbers_must_fit_the_store(value: float) -> None:
+    """Found by the OpenAPI fuzz run: numbers DynamoDB cannot hold were accepted and then broke the write."""
+    with pytest.raises(ValidationError):
+        GazeRedirectRequest.model_validate({"source_url": SOURCE, "metadata": {"n": value}})
+
+
+def test_metadata_numbers_in_range_are_kept() -> None:
+    body = GazeRedirectRequest.model_validate(
+        {"source_url": SOURCE, "metadata": {"a": 10**37, "b": 1.5e-10, "c": 0.0}}
+    )
+    assert body.metadata == {"a": 10**37, "b": 1.5e-10, "c": 0.0}

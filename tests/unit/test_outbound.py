@@ -12,8 +12,17 @@ METADATA = ipaddress.ip_address("169.254.169.254")
 
 
 @pytest.mark.parametrize(
-    "spelling", ["169.254.169.254", "2852039166", "0xA9FEA9FE", "0xa9.0xfe.0xa9.0xfe", "0251.0376.0251.0376",
-                 "169.254.43518", "[::ffff:169.254.169.254]", "::ffff:a9fe:a9fe"],
+    "spelling",
+    [
+        "169.254.169.254",
+        "2852039166",
+        "0xA9FEA9FE",
+        "0xa9.0xfe.0xa9.0xfe",
+        "0251.0376.0251.0376",
+        "169.254.43518",
+        "[::ffff:169.254.169.254]",
+        "::ffff:a9fe:a9fe",
+    ],
 )
 def test_metadata_address_in_every_spelling(spelling: str) -> None:
     address = parse_ip_host(spelling)
@@ -25,16 +34,39 @@ def test_metadata_address_in_every_spelling(spelling: str) -> None:
 
 @pytest.mark.parametrize(
     "blocked",
-    ["10.0.0.1", "10.255.255.255", "172.16.0.1", "172.31.255.254", "192.168.1.1", "100.64.0.1", "100.127.255.254",
-     "127.0.0.1", "127.9.9.9", "0.0.0.0", "::1", "::", "fc00::1", "fd12:3456::1", "fe80::1", "224.0.0.1",
-     "255.255.255.255", "::ffff:10.0.0.1", "::ffff:127.0.0.1", "64:ff9b::a9fe:a9fe", "2002:a9fe:a9fe::1",
-     "fd00:ec2::254", "198.18.0.1"],
+    [
+        "10.0.0.1",
+        "10.255.255.255",
+        "172.16.0.1",
+        "172.31.255.254",
+        "192.168.1.1",
+        "100.64.0.1",
+        "100.127.255.254",
+        "127.0.0.1",
+        "127.9.9.9",
+        "0.0.0.0",
+        "::1",
+        "::",
+        "fc00::1",
+        "fd12:3456::1",
+        "fe80::1",
+        "224.0.0.1",
+        "255.255.255.255",
+        "::ffff:10.0.0.1",
+        "::ffff:127.0.0.1",
+        "64:ff9b::a9fe:a9fe",
+        "2002:a9fe:a9fe::1",
+        "fd00:ec2::254",
+        "198.18.0.1",
+    ],
 )
 def test_private_loopback_link_local_are_blocked_in_public_mode(blocked: str) -> None:
     assert not PUBLIC.is_allowed(ipaddress.ip_address(blocked))
 
 
-@pytest.mark.parametrize("public", ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111", "172.32.0.1", "100.128.0.1"])
+@pytest.mark.parametrize(
+    "public", ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111", "172.32.0.1", "100.128.0.1"]
+)
 def test_public_addresses_pass_in_public_mode_only(public: str) -> None:
     address = ipaddress.ip_address(public)
     assert PUBLIC.is_allowed(address)

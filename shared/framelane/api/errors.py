@@ -41,10 +41,14 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def error_response(status: int, code: str, message: str, details: list[ErrorDetail] | None = None) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, details: list[ErrorDetail] | None = None
+) -> JSONResponse:
     body = ErrorResponse(error=ErrorBody(code=code, message=message, details=details))
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(status_code=status, content=body.model_dump(mode="json", exclude_none=True), headers=headers)
+    return JSONResponse(
+        status_code=status, content=body.model_dump(mode="json", exclude_none=True), headers=headers
+    )
 
 
 def _validation_details(exc: RequestValidationError) -> list[ErrorDetail]:
@@ -80,7 +84,6 @@ def install_error_handlers(app: FastAPI) -> None:
         return response
 
 
-
 class CatchAllMiddleware:
     """Turns an unexpected exception into a structured 500 instead of letting it escape (and re-raise)."""
 
@@ -101,7 +104,9 @@ class CatchAllMiddleware:
         try:
             await self.app(scope, receive, tracking_send)
         except Exception:
-            logger.exception("unhandled error", extra={"path": scope.get("path"), "method": scope.get("method")})
+            logger.exception(
+                "unhandled error", extra={"path": scope.get("path"), "method": scope.get("method")}
+            )
             if started:
                 raise
             response = error_response(500, "internal_error", "internal error; the request was not completed")

@@ -20,8 +20,10 @@ def run_demo(api_url: str, _dev_key: str, echo: Callable[[str], None] = print) -
         body = {"source_url": upload.source_url, "metadata": {"project_id": "demo"}, "intensity": 0.8}
         job, _ = client.create_task("gaze_redirect", body, idempotency_key="demo-1")
         replay, replayed = client.create_task("gaze_redirect", body, idempotency_key="demo-1")
-        echo(f"3. gaze-redirect task {job.id}: status={job.status}; replay returned the same id: "
-             f"{replay.id == job.id and replayed}")
+        echo(
+            f"3. gaze-redirect task {job.id}: status={job.status}; replay returned the same id: "
+            f"{replay.id == job.id and replayed}"
+        )
         page = client.list_tasks(limit=10)
         echo(f"4. list: {[t.id for t in page.data]} has_more={page.has_more}")
         cancelled = client.cancel_task(job.id)
@@ -30,6 +32,8 @@ def run_demo(api_url: str, _dev_key: str, echo: Callable[[str], None] = print) -
             client.cancel_task(job.id)
         except ApiError as exc:
             echo(f"6. cancelling again is refused: {exc}")
-        echo("Demo finished. The processing pipeline (ingest → models → webhooks) is not wired yet: tasks stay "
-             "in their first status until it lands.")
+        echo(
+            "Demo finished. The processing pipeline (ingest → models → webhooks) is not wired yet: tasks stay "
+            "in their first status until it lands."
+        )
     return 0

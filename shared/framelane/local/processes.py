@@ -58,21 +58,32 @@ class ChildService:
             self.process.wait()
 
 
-def _spawn(name: str, argv: list[str], env: dict[str, str] | None, log_dir: Path) -> tuple[subprocess.Popen[bytes], Path]:
+def _spawn(
+    name: str, argv: list[str], env: dict[str, str] | None, log_dir: Path
+) -> tuple[subprocess.Popen[bytes], Path]:
     log_path = log_dir / f"{name}.log"
     log = log_path.open("wb")
     process = subprocess.Popen(
-        argv, stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=_die_with_parent, close_fds=True  # noqa: PLW1509
+        argv,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        preexec_fn=_die_with_parent,
+        close_fds=True,
     )
     log.close()
     return process, log_path
 
 
-def _wait(name: str, process: subprocess.Popen[bytes], log_path: Path, ready: Callable[[], bool], timeout: float) -> None:
+def _wait(
+    name: str, process: subprocess.Popen[bytes], log_path: Path, ready: Callable[[], bool], timeout: float
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise ServiceStartError(f"{name} exited with {process.returncode}: {log_path.read_text()[-2000:]}")
+            raise ServiceStartError(
+                f"{name} exited with {process.returncode}: {log_path.read_text()[-2000:]}"
+            )
         with contextlib.suppress(OSError):
             if ready():
                 return
@@ -88,8 +99,21 @@ def start_redis(log_dir: Path, timeout: float = 20) -> ChildService:
             "redis-server not found: install it (`apt-get install -y redis-server`, or `make setup`)"
         )
     port = free_port()
-    argv = [binary, "--port", str(port), "--bind", LOOPBACK, "--save", "", "--appendonly", "no",
-            "--dir", str(log_dir), "--protected-mode", "yes"]
+    argv = [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        LOOPBACK,
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(log_dir),
+        "--protected-mode",
+        "yes",
+    ]
     process, log_path = _spawn("redis", argv, None, log_dir)
 
     def ready() -> bool:
@@ -145,6 +169,6 @@ def aws_environment(moto_url: str) -> dict[str, str]:
     return {
         "FRAMELANE_AWS_ENDPOINT_URL": moto_url,
         "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 (moto accepts any)
+        "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
     }

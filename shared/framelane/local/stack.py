@@ -9,6 +9,7 @@ import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 
@@ -22,12 +23,23 @@ from framelane.services.workspaces import create_workspace
 STATE_FILE = Path(os.environ.get("FRAMELANE_HOME", Path.home() / ".framelane")) / "local.json"
 
 
+class _ForegroundServer(uvicorn.Server):
+    """uvicorn that stops on SIGINT/SIGTERM but returns instead of re-raising the signal afterwards,
+    so `run_local` still stops its child services and exits cleanly."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        self._captured_signals.clear()
+
+
 def _port_is_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         return sock.connect_ex((LOOPBACK, port)) != 0
 
 
-def run_local(port: int, on_ready: Callable[[str, str], int] | None = None, echo: Callable[[str], None] = print) -> int:
+def run_local(
+    port: int, on_ready: Callable[[str, str], int] | None = None, echo: Callable[[str], None] = print
+) -> int:
     """Serve until SIGINT/SIGTERM (or until `on_ready(api_url, dev_key)` returns); every child is stopped."""
     if not _port_is_free(port):
         raise ServiceStartError(f"port {port} on {LOOPBACK} is in use; pick another with --port")
@@ -52,7 +64,7 @@ def run_local(port: int, on_ready: Callable[[str, str], int] | None = None, echo
             json.dumps({"api_url": api_url, "api_key": dev.api_key, "admin_token": settings.admin_token})
         )
         STATE_FILE.chmod(0o600)
-        server = uvicorn.Server(
+        server = _ForegroundServer(
             uvicorn.Config(create_app(settings, ctx), host=LOOPBACK, port=port, log_level="warning")
         )
         outcome = {"status": 0}

@@ -47,7 +47,10 @@ def create_endpoint(
 def list_endpoints(ctx: ServiceContext, workspace: Workspace) -> WebhookEndpointList:
     endpoints = ctx.store.list_webhook_endpoints(workspace.id)
     return WebhookEndpointList(
-        data=[WebhookEndpointOut.model_validate(e.model_dump(exclude={"secret", "workspace_id"})) for e in endpoints]
+        data=[
+            WebhookEndpointOut.model_validate(e.model_dump(exclude={"secret", "workspace_id"}))
+            for e in endpoints
+        ]
     )
 
 

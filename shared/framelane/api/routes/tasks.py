@@ -77,10 +77,12 @@ for _task_type, _model in REQUEST_MODEL_BY_TYPE.items():
 def list_tasks(
     workspace: CurrentWorkspace,
     ctx: ContextDep,
-    type: Annotated[TaskType | None, Query(description="Only tasks of this type.")] = None,  # noqa: A002
+    type: Annotated[TaskType | None, Query(description="Only tasks of this type.")] = None,
     status: Annotated[JobStatus | None, Query(description="Only tasks in this status.")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
-    cursor: Annotated[str | None, Query(max_length=4096, description="`next_cursor` of the previous page.")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=4096, description="`next_cursor` of the previous page.")
+    ] = None,
 ) -> JobPage:
     return task_service.list_tasks(ctx, workspace, task_type=type, status=status, limit=limit, cursor=cursor)
 

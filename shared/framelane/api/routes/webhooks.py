@@ -34,7 +34,9 @@ def list_endpoints(workspace: CurrentWorkspace, ctx: ContextDep) -> WebhookEndpo
     return webhook_service.list_endpoints(ctx, workspace)
 
 
-@router.get("/signing-secret", response_model=SigningSecret, summary="The secret that signs per-request webhooks")
+@router.get(
+    "/signing-secret", response_model=SigningSecret, summary="The secret that signs per-request webhooks"
+)
 def signing_secret(workspace: CurrentWorkspace) -> SigningSecret:
     return webhook_service.signing_secret(workspace)
 

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what Framelane needs on a fresh Debian/Ubuntu machine: redis-server (apt) and a venv with the project.
+# Usage: scripts/setup.sh [EXTRAS]   (default: dev = local stack + test tools)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-dev}"
+
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "installing redis-server with apt…"
+  sudo_cmd=""
+  if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq redis-server >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+stamp=".venv/.framelane-${extras}-$(sha256sum pyproject.toml | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  echo "installing Python packages (.[${extras}])…"
+  .venv/bin/pip install -q --disable-pip-version-check -e ".[${extras}]" 2>&1 | grep -v "^WARNING: Location" || true
+  .venv/bin/python -c "import framelane.api.app" # fail here, not later, if the install is broken
+  touch "$stamp"
+fi
