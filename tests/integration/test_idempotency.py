@@ -125,3 +125,20 @@ def test_failed_create_releases_the_key_and_stores_nothing(
         assert client.get("/v1/tasks", headers=headers).json()["data"] == []
         retried = client.post(ROUTE, json=BODY, headers=headers)
         assert retried.status_code == 202
+
+
+def test_concurrent_creates_with_distinct_keys_all_succeed(api: httpx.Client) -> None:
+    """Found by bench/api_bench.py: moto's TransactWriteItems deep-copies tables without a lock, so concurrent
+    keyed creates failed with 500 locally. The local moto_server serializes DynamoDB requests."""
+    with ThreadPoolExecutor(
+        max_workers=8
+    ) as pool:  # a fuller table makes moto's deep copy long enough to collide
+        list(pool.map(lambda i: api.post(ROUTE, json=BODY), range(400)))
+
+    def send(i: int) -> int:
+        return post(api, f"distinct-{i}").status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = list(pool.map(send, range(80)))
+    assert codes == [202] * 80
+    assert len(api.get("/v1/tasks", params={"limit": 200, "status": "ingesting"}).json()["data"]) == 200

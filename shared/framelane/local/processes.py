@@ -129,7 +129,7 @@ def start_moto(log_dir: Path, timeout: float = 60) -> ChildService:
     """moto in server mode, with Step Functions executing state machines for real (DESIGN §4)."""
     port = free_port()
     env = {**os.environ, "MOTO_PORT": str(port)}
-    argv = [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)]
+    argv = [sys.executable, "-m", "framelane.local.moto_server", "-H", LOOPBACK, "-p", str(port)]
     process, log_path = _spawn("moto", argv, env, log_dir)
     url = f"http://{LOOPBACK}:{port}"
 
