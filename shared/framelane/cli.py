@@ -63,6 +63,23 @@ def local(port: int, demo: bool) -> None:
     sys.exit(status)
 
 
+@cli.command()
+@click.option("--consumer", help="Consumer name in the stream group (default: host-pid).")
+def worker(consumer: str | None) -> None:
+    """Run a renderer worker against FRAMELANE_* settings until SIGTERM/SIGINT (the current task is released)."""
+    import signal
+
+    from framelane.config import get_settings
+    from framelane.engines.base import load_registry
+    from framelane.services.context import build_context
+    from framelane.worker.runtime import worker_from_settings
+
+    runtime = worker_from_settings(build_context(get_settings()), load_registry(), consumer)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: runtime.stopping.set())
+    runtime.run()
+
+
 @cli.group()
 def workspace() -> None:
     """Workspaces (operator)."""

@@ -37,6 +37,34 @@ class Settings(BaseSettings):
     upload_url_ttl_seconds: int = 3600
     output_url_ttl_seconds: int = 24 * 3600
 
+    # pipeline
+    queue_url_prefix: str | None = Field(
+        default=None,
+        description="SQS queue URL prefix; queue names are `{prefix}{step}` (ingest, dispatch, …).",
+    )
+    webhook_state_machine_arn: str | None = None
+    max_source_bytes: int = 2 * 1024**3
+    max_source_seconds: float = 3600
+    fetch_connect_timeout: float = 5
+    fetch_read_timeout: float = 30
+    max_redirects: int = 5
+    webhook_retry_schedule: Annotated[tuple[int, ...], NoDecode] = Field(
+        default=(5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400),
+        description="Seconds to wait before each webhook retry (Standard Webhooks schedule by default).",
+    )
+    webhook_timeout: float = 15
+    progress_event_interval: float = 2.0
+    stream_prefix: str = "framelane:tasks"
+    worker_visibility_timeout: float = 60
+    worker_max_attempts: int = 3
+
+    @field_validator("webhook_retry_schedule", mode="before")
+    @classmethod
+    def _split_schedule(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(int(part) for part in value.replace(" ", "").split(",") if part)
+        return value
+
     @field_validator("allowed_networks", mode="before")
     @classmethod
     def _split_networks(cls, value: object) -> object:

@@ -52,3 +52,12 @@ class TaskNotCancellable(FramelaneError):
 class ServiceUnavailable(FramelaneError):
     status_code = 503
     code = "service_unavailable"
+
+
+class JobFailure(Exception):
+    """A task failed for a reason the caller should see: becomes the job's `error {code, message}`."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message

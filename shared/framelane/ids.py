@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import secrets
 
 from ulid import ULID
@@ -21,3 +22,8 @@ def new_workspace_id() -> str:
 
 def new_secret(prefix: str, nbytes: int = 32) -> str:
     return f"{prefix}{secrets.token_urlsafe(nbytes)}"
+
+
+def new_webhook_secret() -> str:
+    """`whsec_` + base64 of 32 random bytes: the format Standard Webhooks libraries verify with."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()

@@ -317,11 +317,29 @@ class JobOut(BaseModel):
     )
 
 
+class MediaInfo(BaseModel):
+    """What ingest learned about the source by probing it."""
+
+    duration: float = Field(ge=0)
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    has_video: bool
+    has_audio: bool
+    size_bytes: int = Field(ge=0)
+    container: str | None = None
+
+
 class Job(JobOut):
     """A job as stored: the public fields plus what only the pipeline needs."""
 
     webhook_url: str | None = None
     idempotency_key: str | None = None
+    source_key: str | None = Field(default=None, description="S3 key of the ingested source.")
+    media: MediaInfo | None = None
+    output_key: str | None = Field(
+        default=None, description="S3 key of the output; output.url is signed per read."
+    )
 
     def to_out(self) -> JobOut:
         return JobOut.model_validate(self.model_dump(include=set(JobOut.model_fields)))
@@ -463,3 +481,96 @@ class TaskExecutionInput(BaseModel):
     workspace_id: str
     task_type: TaskType
     source_url: str
+
+
+class StepError(BaseModel):
+    """A Step Functions error as Catch puts it in the state (`{"Error", "Cause"}`)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    error: str = Field(alias="Error")
+    cause: str | None = Field(default=None, alias="Cause")
+
+
+class FinalizeInput(BaseModel):
+    """What Finalize gets: the execution input plus, on the failure path, the caught error."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    task_id: str
+    workspace_id: str
+    task_type: TaskType
+    error: StepError | None = None
+
+
+class StepOutcome(BaseModel):
+    """What a code step returns to the state machine (kept small: ids and keys only)."""
+
+    task_id: str
+    status: JobStatus
+
+
+class CallbackMessage(BaseModel):
+    """The SQS message a `sqs:sendMessage.waitForTaskToken` step sends: resume the execution with the token."""
+
+    task_token: str
+    payload: dict[str, Any]
+
+
+class RenderMessage(BaseModel):
+    """A renderer job on the Redis stream."""
+
+    task_id: str
+    workspace_id: str
+    task_type: TaskType
+    task_token: str
+
+
+class WebhookPayload(BaseModel):
+    """The body of every webhook delivery."""
+
+    type: WebhookEvent
+    id: str = Field(description="Event id (`evt_…`); also the `webhook-id` header, stable across retries.")
+    created_at: Timestamp
+    data: JobOut
+
+
+class NotifyMessage(BaseModel):
+    """Ask the notifier to deliver one event for a task to every subscribed destination."""
+
+    task_id: str
+    workspace_id: str
+    event: WebhookEvent
+
+
+class WebhookDeliveryInput(BaseModel):
+    """Input of one webhook delivery execution (one destination, one event)."""
+
+    workspace_id: str
+    endpoint_id: str | None = Field(default=None, description="None for a per-request webhook_url.")
+    url: str
+    event_id: str
+    body: str = Field(description="The exact JSON body that is signed and sent on every attempt.")
+    attempt: int = 1
+
+
+class WebhookAttempt(BaseModel):
+    """One recorded delivery attempt."""
+
+    workspace_id: str
+    event_id: str
+    endpoint_id: str | None
+    url: str
+    attempt: int
+    status_code: int | None
+    error: str | None
+    delivered: bool
+    attempted_at: Timestamp
+
+
+class WebhookDeliveryResult(BaseModel):
+    """What a delivery step returns: delivered, gave up, or when to try again."""
+
+    delivered: bool
+    retry_in_seconds: int | None = None
+    attempt: int

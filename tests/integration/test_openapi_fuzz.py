@@ -26,7 +26,9 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 @pytest.fixture(scope="module")
 def fuzz_target(stack: Stack) -> tuple[schemathesis.BaseSchema, dict[str, str]]:
-    assert stack.ctx.pipeline is None  # nothing behind the API may fetch a generated URL
+    assert (
+        stack.ctx.settings.task_state_machine_arn is None
+    )  # nothing behind the API may fetch a generated URL
     app = create_app(stack.settings, stack.ctx)
     key = create_workspace(stack.ctx, "fuzz").api_key
     return schemathesis.openapi.from_asgi("/openapi.json", app), {"Authorization": f"Bearer {key}"}

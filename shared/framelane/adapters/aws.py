@@ -13,6 +13,7 @@ from framelane.config import Settings
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
     from mypy_boto3_stepfunctions import SFNClient
 
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=50)
@@ -42,4 +43,10 @@ def s3_client(settings: Settings) -> S3Client:
 @lru_cache(maxsize=8)
 def sfn_client(settings: Settings) -> SFNClient:
     client: SFNClient = _client("stepfunctions", settings)
+    return client
+
+
+@lru_cache(maxsize=8)
+def sqs_client(settings: Settings) -> SQSClient:
+    client: SQSClient = _client("sqs", settings)
     return client

@@ -25,6 +25,7 @@ from framelane.models import (
     Job,
     JobStatus,
     TaskType,
+    WebhookAttempt,
     WebhookEndpoint,
     Workspace,
 )
@@ -391,6 +392,47 @@ class DynamoStore:
             ExpressionAttributeValues={":pk": _s(f"WS#{workspace_id}"), ":prefix": _s("WEBHOOK#")},
         )
         return [WebhookEndpoint.model_validate(_from_item(item)) for page in pages for item in page["Items"]]
+
+    def get_webhook_endpoint(self, workspace_id: str, endpoint_id: str) -> WebhookEndpoint | None:
+        item = self._get({"PK": _s(f"WS#{workspace_id}"), "SK": _s(f"WEBHOOK#{endpoint_id}")})
+        return None if item is None else WebhookEndpoint.model_validate(item)
+
+    def disable_webhook_endpoint(self, workspace_id: str, endpoint_id: str) -> None:
+        try:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key={"PK": _s(f"WS#{workspace_id}"), "SK": _s(f"WEBHOOK#{endpoint_id}")},
+                UpdateExpression="SET disabled = :true",
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeValues={":true": {"BOOL": True}},
+            )
+        except ClientError as exc:
+            _raise_condition_failed(exc, swallow=True)
+
+    def record_webhook_attempt(self, attempt: WebhookAttempt) -> None:
+        endpoint = attempt.endpoint_id or "request"
+        self._client.put_item(
+            TableName=self.table_name,
+            Item={
+                "PK": _s(f"WS#{attempt.workspace_id}"),
+                "SK": _s(f"DELIVERY#{attempt.event_id}#{endpoint}#{attempt.attempt:04d}"),
+                "entity": _s("webhook_attempt"),
+                TTL_ATTRIBUTE: _n(int(attempt.attempted_at.timestamp()) + 30 * 24 * 3600),
+                **_to_attr_values(attempt.model_dump(mode="json")),
+            },
+        )
+
+    def list_webhook_attempts(self, workspace_id: str, event_id: str) -> list[WebhookAttempt]:
+        response = self._client.query(
+            TableName=self.table_name,
+            KeyConditionExpression="PK = :pk AND begins_with(SK, :prefix)",
+            ExpressionAttributeValues={
+                ":pk": _s(f"WS#{workspace_id}"),
+                ":prefix": _s(f"DELIVERY#{event_id}#"),
+            },
+            ConsistentRead=True,
+        )
+        return [WebhookAttempt.model_validate(_from_item(item)) for item in response["Items"]]
 
     def delete_webhook_endpoint(self, workspace_id: str, endpoint_id: str) -> bool:
         try:

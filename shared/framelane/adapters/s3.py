@@ -39,3 +39,49 @@ class S3Store:
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
         )
         return url
+
+    def upload_file(self, path: str, key: str, content_type: str | None = None) -> int:
+        extra = {"ContentType": content_type} if content_type else {}
+        self._client.upload_file(path, self.bucket, key, ExtraArgs=extra)
+        return self.size(key)
+
+    def download_file(self, key: str, path: str) -> None:
+        self._client.download_file(self.bucket, key, path)
+
+    def size(self, key: str) -> int:
+        return int(self._client.head_object(Bucket=self.bucket, Key=key)["ContentLength"])
+
+    def exists(self, key: str) -> bool:
+        try:
+            self._client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in {"404", "NoSuchKey", "NotFound"}:
+                return False
+            raise
+        return True
+
+    def object_metadata(self, key: str) -> dict[str, str]:
+        return dict(self._client.head_object(Bucket=self.bucket, Key=key).get("Metadata", {}))
+
+    def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        extra = {"ContentType": content_type} if content_type else {}
+        self._client.put_object(Bucket=self.bucket, Key=key, Body=data, **extra)  # type: ignore[arg-type]
+
+    def get_bytes(self, key: str) -> bytes:
+        body: bytes = self._client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        return body
+
+    def notify_queue_on_uploads(self, queue_arn: str, prefix: str) -> None:
+        """Send object-created events under `prefix` to an SQS queue (the S3 upload trigger)."""
+        self._client.put_bucket_notification_configuration(
+            Bucket=self.bucket,
+            NotificationConfiguration={
+                "QueueConfigurations": [
+                    {
+                        "QueueArn": queue_arn,
+                        "Events": ["s3:ObjectCreated:*"],
+                        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}},
+                    }
+                ]
+            },
+        )

@@ -15,8 +15,10 @@ import uvicorn
 
 from framelane.api.app import create_app
 from framelane.config import Settings
+from framelane.engines.base import load_registry
 from framelane.local.bootstrap import bootstrap_stores
 from framelane.local.processes import LOOPBACK, ServiceStartError, aws_environment, running_services
+from framelane.local.runtime import start_pipeline_runtime, with_local_pipeline
 from framelane.services.context import build_context
 from framelane.services.workspaces import create_workspace
 
@@ -55,8 +57,10 @@ def run_local(
             }
         )
         settings = Settings()
+        bootstrap_stores(build_context(settings))
+        settings = with_local_pipeline(settings)
         ctx = build_context(settings)
-        bootstrap_stores(ctx)
+        runtime = start_pipeline_runtime(ctx, load_registry())
         dev = create_workspace(ctx, "dev")
         api_url = f"http://{LOOPBACK}:{port}"
         STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
@@ -90,6 +94,7 @@ def run_local(
         try:
             server.run()
         finally:
+            runtime.stop()
             STATE_FILE.unlink(missing_ok=True)
             echo("Framelane stopped.")
     return outcome["status"]

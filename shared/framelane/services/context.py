@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from framelane.adapters.aws import dynamodb_client, s3_client, sfn_client
+from framelane.adapters.aws import dynamodb_client, s3_client, sfn_client, sqs_client
 from framelane.adapters.dynamodb import DynamoStore
 from framelane.adapters.redis_streams import RedisBroker
 from framelane.adapters.s3 import S3Store
-from framelane.adapters.stepfunctions import StepFunctionsStarter
+from framelane.adapters.sqs import SqsQueues
+from framelane.adapters.stepfunctions import StepFunctions
 from framelane.config import Settings
 from framelane.security.outbound import OutboundPolicy
 
@@ -20,7 +21,8 @@ class ServiceContext:
     blobs: S3Store
     outbound: OutboundPolicy
     broker: RedisBroker | None
-    pipeline: StepFunctionsStarter | None
+    sfn: StepFunctions
+    queues: SqsQueues | None
 
 
 def build_context(settings: Settings) -> ServiceContext:
@@ -29,10 +31,11 @@ def build_context(settings: Settings) -> ServiceContext:
         store=DynamoStore(dynamodb_client(settings), settings.table_name),
         blobs=S3Store(s3_client(settings), settings.bucket),
         outbound=OutboundPolicy.from_settings(settings),
-        broker=RedisBroker(settings.redis_url) if settings.redis_url else None,
-        pipeline=(
-            StepFunctionsStarter(sfn_client(settings), settings.task_state_machine_arn)
-            if settings.task_state_machine_arn
-            else None
+        broker=RedisBroker(settings.redis_url, settings.stream_prefix) if settings.redis_url else None,
+        sfn=StepFunctions(
+            sfn_client(settings), settings.task_state_machine_arn, settings.webhook_state_machine_arn
         ),
+        queues=SqsQueues(sqs_client(settings), settings.queue_url_prefix)
+        if settings.queue_url_prefix
+        else None,
     )

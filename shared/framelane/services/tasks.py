@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from framelane.adapters.dynamodb import ConditionFailed, IdempotencyRecord
+from framelane.adapters.dynamodb import IdempotencyRecord
 from framelane.errors import (
     IdempotencyInProgress,
     IdempotencyKeyReused,
@@ -31,6 +31,7 @@ from framelane.security.outbound import BlockedAddress
 from framelane.services.context import ServiceContext
 from framelane.services.cursor import decode_cursor, encode_cursor
 from framelane.services.fingerprint import request_fingerprint
+from framelane.services.jobs import LIVE, present, transition
 from framelane.services.uploads import upload_prefix
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
@@ -77,7 +78,7 @@ def create_task(
         job = _new_job(workspace, task_type, request, None)
         ctx.store.put_task(job)
         hand_off_to_pipeline(ctx, job)
-        return CreateResult(job.to_out(), replayed=False)
+        return CreateResult(present(ctx, job), replayed=False)
     return _create_idempotent(ctx, workspace, task_type, request, idempotency_key)
 
 
@@ -105,7 +106,7 @@ def _create_idempotent(
         replay = ctx.store.get_task(workspace.id, holder.task_id)
         if replay is None:
             raise NotFound(f"task {holder.task_id} no longer exists")
-        return CreateResult(replay.to_out(), replayed=True)
+        return CreateResult(present(ctx, replay), replayed=True)
 
     job = _new_job(workspace, task_type, request, key)
     try:
@@ -114,7 +115,7 @@ def _create_idempotent(
         ctx.store.release_idempotency_key(claim)
         raise
     hand_off_to_pipeline(ctx, job)
-    return CreateResult(job.to_out(), replayed=False)
+    return CreateResult(present(ctx, job), replayed=False)
 
 
 def _new_job(workspace: Workspace, task_type: TaskType, request: TaskRequestBase, key: str | None) -> Job:
@@ -140,9 +141,9 @@ def hand_off_to_pipeline(ctx: ServiceContext, job: Job) -> None:
 
     Without a configured state machine (an API-only deployment) the task stays stored in its first status.
     """
-    if ctx.pipeline is None or job.task_type is None or job.source_url is None:
+    if job.task_type is None or job.source_url is None:
         return
-    ctx.pipeline.start(
+    ctx.sfn.start_task(
         TaskExecutionInput(
             task_id=job.id, workspace_id=job.workspace_id, task_type=job.task_type, source_url=job.source_url
         )
@@ -150,7 +151,7 @@ def hand_off_to_pipeline(ctx: ServiceContext, job: Job) -> None:
 
 
 def get_task(ctx: ServiceContext, workspace: Workspace, task_id: str) -> JobOut:
-    return _load(ctx, workspace, task_id).to_out()
+    return present(ctx, _load(ctx, workspace, task_id))
 
 
 def _load(ctx: ServiceContext, workspace: Workspace, task_id: str) -> Job:
@@ -181,7 +182,7 @@ def list_tasks(
     if has_more:
         position = ctx.store.task_page_key(jobs[-1], task_type=task_type, status=status)
         next_cursor = encode_cursor(position, workspace_id=workspace.id, filters=filters, secret=secret)
-    return JobPage(data=[job.to_out() for job in jobs], next_cursor=next_cursor, has_more=has_more)
+    return JobPage(data=[present(ctx, job) for job in jobs], next_cursor=next_cursor, has_more=has_more)
 
 
 def cancel_task(ctx: ServiceContext, workspace: Workspace, task_id: str) -> JobOut:
@@ -189,14 +190,16 @@ def cancel_task(ctx: ServiceContext, workspace: Workspace, task_id: str) -> JobO
     job = _load(ctx, workspace, task_id)
     if job.status.is_terminal:
         raise TaskNotCancellable(f"task {task_id} is already {job.status}")
-    now = utc_now()
-    cancelled = job.model_copy(
-        update={"status": JobStatus.cancelled, "updated_at": now, "completed_at": now, "progress_stage": None}
-    )
-    live = {s for s in JobStatus if not s.is_terminal}
-    try:
-        ctx.store.transition_task(cancelled, from_statuses=live)
-    except ConditionFailed as exc:
+    cancelled = transition(ctx, job, LIVE, status=JobStatus.cancelled)
+    if cancelled is None:
         current = _load(ctx, workspace, task_id)
-        raise TaskNotCancellable(f"task {task_id} is already {current.status}") from exc
-    return cancelled.to_out()
+        raise TaskNotCancellable(f"task {task_id} is already {current.status}")
+    stop_processing(ctx, cancelled)
+    return present(ctx, cancelled)
+
+
+def stop_processing(ctx: ServiceContext, job: Job) -> None:
+    """Tell the pipeline: stop the execution (ingest, waits) and flag the task for workers between frames."""
+    if ctx.broker is not None:
+        ctx.broker.request_cancel(job.id)
+    ctx.sfn.stop_task(job.id, "cancelled by the caller")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from framelane.errors import InvalidRequest, NotFound
-from framelane.ids import new_id, new_secret
+from framelane.ids import new_id, new_webhook_secret
 from framelane.models import (
     Deleted,
     SigningSecret,
@@ -38,7 +38,7 @@ def create_endpoint(
         url=request.url,
         events=list(dict.fromkeys(request.events)),
         created_at=utc_now(),
-        secret=new_secret("whsec_"),
+        secret=new_webhook_secret(),
     )
     ctx.store.put_webhook_endpoint(endpoint)
     return WebhookEndpointCreated.model_validate(endpoint.model_dump(exclude={"workspace_id"}))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from framelane.errors import Unauthorized
-from framelane.ids import new_secret, new_workspace_id
+from framelane.ids import new_secret, new_webhook_secret, new_workspace_id
 from framelane.models import ApiKeyRecord, Workspace, WorkspaceCreated, utc_now
 from framelane.services.context import ServiceContext
 
@@ -21,7 +21,7 @@ def hash_api_key(api_key: str) -> str:
 def create_workspace(ctx: ServiceContext, name: str) -> WorkspaceCreated:
     now = utc_now()
     workspace = Workspace(
-        id=new_workspace_id(), name=name, created_at=now, signing_secret=new_secret("whsec_")
+        id=new_workspace_id(), name=name, created_at=now, signing_secret=new_webhook_secret()
     )
     api_key = new_secret(API_KEY_PREFIX)
     record = ApiKeyRecord(

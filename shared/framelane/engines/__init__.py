@@ -1,0 +1,1 @@
+"""Frame engines: one module per model behind the FrameEngine protocol, chosen per task type."""

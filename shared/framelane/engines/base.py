@@ -1,0 +1,63 @@
+"""The engine interface the worker runtime drives: RGB frames in, RGB or RGBA frames out."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from framelane.models import MediaInfo, TaskType
+
+Frame = npt.NDArray[np.uint8]
+
+
+class FrameEngine(Protocol):
+    def output_size(self, width: int, height: int) -> tuple[int, int]:
+        """Output frame (width, height) for an input of (width, height)."""
+
+    def process(self, frame: Frame) -> Frame:
+        """One RGB frame (H×W×3) → RGB (H×W×3) or RGBA (H×W×4, straight alpha)."""
+
+    def finish(self) -> None:
+        """Called once after the last frame (frames without a detection, summary logging…)."""
+
+
+EngineFactory = Callable[[dict[str, Any], MediaInfo], FrameEngine]
+
+
+class EngineUnavailable(Exception):
+    """No engine is installed for this task type in this worker."""
+
+
+@dataclass
+class EngineRegistry:
+    factories: dict[TaskType, EngineFactory] = field(default_factory=dict)
+
+    def register(self, task_type: TaskType, factory: EngineFactory) -> None:
+        self.factories[task_type] = factory
+
+    def create(self, task_type: TaskType, options: dict[str, Any], media: MediaInfo) -> FrameEngine:
+        factory = self.factories.get(task_type)
+        if factory is None:
+            raise EngineUnavailable(f"no {task_type} engine is installed in this worker")
+        return factory(options, media)
+
+    def task_types(self) -> list[TaskType]:
+        return sorted(self.factories)
+
+
+def load_registry(plugins: str | None = None) -> EngineRegistry:
+    """The built-in engines that can load here, plus `FRAMELANE_ENGINE_PLUGINS` (comma-separated
+    `module:function` entries; each function receives the registry and registers its engines)."""
+    registry = EngineRegistry()
+    for entry in filter(
+        None, (plugins if plugins is not None else os.environ.get("FRAMELANE_ENGINE_PLUGINS", "")).split(",")
+    ):
+        module_name, _, function_name = entry.strip().partition(":")
+        getattr(importlib.import_module(module_name), function_name or "register")(registry)
+    return registry

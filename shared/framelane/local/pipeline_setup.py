@@ -1,0 +1,55 @@
+"""Creates the local pipeline on moto: SQS queues, both state machines, the S3 upload notification."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from framelane.adapters.aws import sqs_client
+from framelane.adapters.s3 import S3Store
+from framelane.adapters.stepfunctions import StepFunctions
+from framelane.config import Settings
+from framelane.pipeline.asl import TaskMachineConfig, task_state_machine, webhook_state_machine
+
+LOCAL_ROLE_ARN = "arn:aws:iam::123456789012:role/framelane-state-machines"
+
+
+@dataclass(frozen=True)
+class LocalPipeline:
+    queue_url_prefix: str
+    task_state_machine_arn: str
+    webhook_state_machine_arn: str
+
+    def environment(self) -> dict[str, str]:
+        return {
+            "FRAMELANE_QUEUE_URL_PREFIX": self.queue_url_prefix,
+            "FRAMELANE_TASK_STATE_MACHINE_ARN": self.task_state_machine_arn,
+            "FRAMELANE_WEBHOOK_STATE_MACHINE_ARN": self.webhook_state_machine_arn,
+        }
+
+
+def create_local_pipeline(
+    settings: Settings, sfn: StepFunctions, blobs: S3Store, name: str = "framelane"
+) -> LocalPipeline:
+    sqs = sqs_client(settings)
+    urls = {}
+    for step in ("ingest", "dispatch", "finalize", "notify", "webhook", "s3-events"):
+        urls[step] = sqs.create_queue(QueueName=f"{name}-{step}", Attributes={"VisibilityTimeout": "120"})[
+            "QueueUrl"
+        ]
+    prefix = urls["ingest"].removesuffix("ingest")
+    config = TaskMachineConfig(
+        ingest_queue_url=urls["ingest"],
+        dispatch_queue_url=urls["dispatch"],
+        finalize_queue_url=urls["finalize"],
+        notify_queue_url=urls["notify"],
+        render_heartbeat_seconds=int(settings.worker_visibility_timeout * 3),
+    )
+    task_arn = sfn.create_state_machine(f"{name}-task", task_state_machine(config), LOCAL_ROLE_ARN)
+    webhook_arn = sfn.create_state_machine(
+        f"{name}-webhook", webhook_state_machine(urls["webhook"]), LOCAL_ROLE_ARN
+    )
+    queue_arn = sqs.get_queue_attributes(QueueUrl=urls["s3-events"], AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    blobs.notify_queue_on_uploads(queue_arn, "uploads/")
+    return LocalPipeline(prefix, task_arn, webhook_arn)

@@ -1,0 +1,63 @@
+"""Output formats per task: container, codecs and pixel formats (alpha where the task needs it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from framelane.models import OutputFormat, TaskType
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    extension: str
+    container: str | None  # None: a zip of PNG frames
+    video_codec: str
+    pix_fmt: str
+    audio_codec: str | None
+    content_type: str
+    alpha: bool
+    codec_options: dict[str, str] = field(default_factory=dict)
+
+
+H264_MP4 = OutputSpec(
+    "mp4",
+    "mp4",
+    "libx264",
+    "yuv420p",
+    "aac",
+    "video/mp4",
+    False,
+    {"preset": "veryfast", "crf": "20", "movflags": "+faststart"},
+)
+VP9_ALPHA_WEBM = OutputSpec(
+    "webm",
+    "webm",
+    "libvpx-vp9",
+    "yuva420p",
+    "libopus",
+    "video/webm",
+    True,
+    {"deadline": "realtime", "cpu-used": "8", "row-mt": "1", "auto-alt-ref": "0", "crf": "32", "b": "0"},
+)
+PRORES_4444_MOV = OutputSpec(
+    "mov",
+    "mov",
+    "prores_ks",
+    "yuva444p10le",
+    "pcm_s16le",
+    "video/quicktime",
+    True,
+    {"profile": "4", "vendor": "apl0"},
+)
+PNG_ZIP = OutputSpec("zip", None, "png", "rgba", None, "application/zip", True)
+
+
+def output_spec(task_type: TaskType, options: dict[str, Any]) -> OutputSpec:
+    if task_type is TaskType.remove_background:
+        return {
+            OutputFormat.webm: VP9_ALPHA_WEBM,
+            OutputFormat.mov: PRORES_4444_MOV,
+            OutputFormat.png: PNG_ZIP,
+        }[OutputFormat(options.get("output_format", OutputFormat.webm))]
+    return H264_MP4

@@ -1,0 +1,180 @@
+"""The state machine definitions (Amazon States Language), one source for CDK and the local stack.
+
+Code steps use `sqs:sendMessage.waitForTaskToken`: the same ASL runs on AWS (SQS → Lambda) and locally
+(moto executes it; pollers stand in for the Lambda event sources).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+CALLBACK = "arn:aws:states:::sqs:sendMessage.waitForTaskToken"
+SEND = "arn:aws:states:::sqs:sendMessage"
+TIMEOUTS = ["States.Timeout", "States.HeartbeatTimeout"]
+
+
+@dataclass(frozen=True)
+class TaskMachineConfig:
+    ingest_queue_url: str
+    dispatch_queue_url: str
+    finalize_queue_url: str
+    notify_queue_url: str
+    ingest_timeout_seconds: int = 1800
+    render_heartbeat_seconds: int = 120
+    render_timeout_seconds: int = 6 * 3600
+    finalize_timeout_seconds: int = 300
+
+
+def _callback_step(
+    queue_url: str, *, next_state: str | None, result_path: str | None, **extra: Any
+) -> dict[str, Any]:
+    step: dict[str, Any] = {
+        "Type": "Task",
+        "Resource": CALLBACK,
+        "Parameters": {
+            "QueueUrl": queue_url,
+            "MessageBody": {"task_token.$": "$$.Task.Token", "payload.$": "$"},
+        },
+        "ResultPath": result_path,
+        **extra,
+    }
+    if next_state is None:
+        step["End"] = True
+    else:
+        step["Next"] = next_state
+    return step
+
+
+def task_state_machine(config: TaskMachineConfig) -> dict[str, Any]:
+    catch_to_failure = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RecordFailure"}]
+    return {
+        "Comment": "Framelane task: ingest → process → finalize → notify",
+        "StartAt": "Ingest",
+        "States": {
+            "Ingest": _callback_step(
+                config.ingest_queue_url,
+                next_state="Route",
+                result_path=None,
+                TimeoutSeconds=config.ingest_timeout_seconds,
+                Catch=catch_to_failure,
+            ),
+            "Route": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.task_type", "StringEquals": "transcribe", "Next": "Transcribe"}],
+                "Default": "Render",
+            },
+            "Render": _callback_step(
+                config.dispatch_queue_url,
+                next_state="RecordSuccess",
+                result_path=None,
+                HeartbeatSeconds=config.render_heartbeat_seconds,
+                TimeoutSeconds=config.render_timeout_seconds,
+                Catch=[
+                    {"ErrorEquals": TIMEOUTS, "ResultPath": "$.error", "Next": "WorkerLost"},
+                    *catch_to_failure,
+                ],
+            ),
+            "WorkerLost": {
+                "Type": "Pass",
+                "Parameters": {"Error": "worker_lost", "Cause": "no worker reported progress in time"},
+                "ResultPath": "$.error",
+                "Next": "RecordFailure",
+            },
+            "Transcribe": {
+                "Type": "Pass",
+                "Comment": "Replaced by the transcription steps (AssemblyAI / offline engine).",
+                "Parameters": {
+                    "Error": "transcription_failed",
+                    "Cause": "no transcription engine is deployed",
+                },
+                "ResultPath": "$.error",
+                "Next": "RecordFailure",
+            },
+            "RecordSuccess": _callback_step(
+                config.finalize_queue_url,
+                next_state="ShouldNotify",
+                result_path="$.finalized",
+                TimeoutSeconds=config.finalize_timeout_seconds,
+                Retry=[{"ErrorEquals": TIMEOUTS, "MaxAttempts": 2, "IntervalSeconds": 2}],
+                Catch=catch_to_failure,
+            ),
+            "RecordFailure": _callback_step(
+                config.finalize_queue_url,
+                next_state="ShouldNotify",
+                result_path="$.finalized",
+                TimeoutSeconds=config.finalize_timeout_seconds,
+                Retry=[{"ErrorEquals": TIMEOUTS, "MaxAttempts": 2, "IntervalSeconds": 2}],
+            ),
+            "ShouldNotify": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.finalized.event", "IsNull": True, "Next": "Done"}],
+                "Default": "Notify",
+            },
+            "Notify": {
+                "Type": "Task",
+                "Resource": SEND,
+                "Parameters": {
+                    "QueueUrl": config.notify_queue_url,
+                    "MessageBody": {
+                        "task_id.$": "$.task_id",
+                        "workspace_id.$": "$.workspace_id",
+                        "event.$": "$.finalized.event",
+                    },
+                },
+                "Retry": [
+                    {"ErrorEquals": ["States.ALL"], "MaxAttempts": 3, "IntervalSeconds": 1, "BackoffRate": 2}
+                ],
+                "End": True,
+            },
+            "Done": {"Type": "Succeed"},
+        },
+    }
+
+
+def webhook_state_machine(webhook_queue_url: str, attempt_timeout_seconds: int = 120) -> dict[str, Any]:
+    """One event to one destination: Deliver → (delivered | Wait(retry_in) → Deliver | give up)."""
+    return {
+        "Comment": "Framelane webhook delivery with Standard Webhooks retry schedule",
+        "StartAt": "Deliver",
+        "States": {
+            "Deliver": _callback_step(
+                webhook_queue_url,
+                next_state="Decide",
+                result_path="$.result",
+                TimeoutSeconds=attempt_timeout_seconds,
+                Retry=[{"ErrorEquals": TIMEOUTS, "MaxAttempts": 2, "IntervalSeconds": 5}],
+            ),
+            "Decide": {
+                "Type": "Choice",
+                "Choices": [
+                    {"Variable": "$.result.delivered", "BooleanEquals": True, "Next": "Delivered"},
+                    {"Variable": "$.result.retry_in_seconds", "IsNull": True, "Next": "GiveUp"},
+                ],
+                "Default": "WaitBeforeRetry",
+            },
+            "WaitBeforeRetry": {
+                "Type": "Wait",
+                "SecondsPath": "$.result.retry_in_seconds",
+                "Next": "NextAttempt",
+            },
+            "NextAttempt": {
+                "Type": "Pass",
+                "Parameters": {
+                    "workspace_id.$": "$.workspace_id",
+                    "endpoint_id.$": "$.endpoint_id",
+                    "url.$": "$.url",
+                    "event_id.$": "$.event_id",
+                    "body.$": "$.body",
+                    "attempt.$": "$.result.attempt",
+                },
+                "Next": "Deliver",
+            },
+            "Delivered": {"Type": "Succeed"},
+            "GiveUp": {
+                "Type": "Fail",
+                "Error": "WebhookDeliveryFailed",
+                "Cause": "the endpoint did not accept it",
+            },
+        },
+    }

@@ -1,0 +1,90 @@
+"""The code steps of the state machines, keyed by queue: parse the message, run the service, answer the token.
+
+The Lambda handlers in functions/ and the local pollers both call `run_step`, so AWS and the local stack run
+the same code for every step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aws_lambda_powertools import Logger
+from pydantic import BaseModel
+
+from framelane.errors import JobFailure
+from framelane.models import (
+    CallbackMessage,
+    FinalizeInput,
+    NotifyMessage,
+    RenderMessage,
+    TaskExecutionInput,
+    WebhookDeliveryInput,
+)
+from framelane.services.context import ServiceContext
+from framelane.services.finalize import finalize
+from framelane.services.ingest import ingest
+from framelane.services.notify import notify
+from framelane.services.webhook_delivery import deliver
+
+logger = Logger(service="framelane-pipeline")
+
+# A callback step returns the output to resume the execution with, or None when someone else answers later.
+CallbackHandler = Callable[[ServiceContext, CallbackMessage], BaseModel | None]
+
+
+def _ingest(ctx: ServiceContext, message: CallbackMessage) -> BaseModel:
+    return ingest(ctx, TaskExecutionInput.model_validate(message.payload))
+
+
+def _dispatch(ctx: ServiceContext, message: CallbackMessage) -> None:
+    """Hand a renderer task to the Redis stream; the worker that takes it answers the token."""
+    if ctx.broker is None:
+        raise JobFailure("internal_error", "no renderer broker is configured")
+    payload = TaskExecutionInput.model_validate(message.payload)
+    ctx.broker.enqueue(
+        RenderMessage(
+            task_id=payload.task_id,
+            workspace_id=payload.workspace_id,
+            task_type=payload.task_type,
+            task_token=message.task_token,
+        )
+    )
+
+
+def _finalize(ctx: ServiceContext, message: CallbackMessage) -> BaseModel:
+    return finalize(ctx, FinalizeInput.model_validate(message.payload))
+
+
+def _deliver(ctx: ServiceContext, message: CallbackMessage) -> BaseModel:
+    return deliver(ctx, WebhookDeliveryInput.model_validate(message.payload))
+
+
+CALLBACK_STEPS: dict[str, CallbackHandler] = {
+    "ingest": _ingest,
+    "dispatch": _dispatch,
+    "finalize": _finalize,
+    "webhook": _deliver,
+}
+
+
+def run_callback_step(ctx: ServiceContext, step: str, body: str) -> None:
+    """Run one callback message. A JobFailure fails the step (Catch takes it); other errors propagate so the
+    message is redelivered, and `fail_callback_step` ends it once redelivery is exhausted."""
+    message = CallbackMessage.model_validate_json(body)
+    try:
+        result = CALLBACK_STEPS[step](ctx, message)
+    except JobFailure as failure:
+        logger.info("step failed", extra={"step": step, "code": failure.code, "reason": failure.message})
+        ctx.sfn.fail(message.task_token, failure.code, failure.message)
+        return
+    if result is not None:
+        ctx.sfn.succeed(message.task_token, result.model_dump_json())
+
+
+def fail_callback_step(ctx: ServiceContext, body: str, reason: str) -> None:
+    message = CallbackMessage.model_validate_json(body)
+    ctx.sfn.fail(message.task_token, "internal_error", reason)
+
+
+def run_notify(ctx: ServiceContext, body: str) -> None:
+    notify(ctx, NotifyMessage.model_validate_json(body))

@@ -1,0 +1,42 @@
+"""Finalize: the job row's terminal state, and which webhook event (if any) announces it."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from framelane.models import FinalizeInput, JobError, JobErrorCode, JobStatus, WebhookEvent
+from framelane.services.context import ServiceContext
+from framelane.services.jobs import LIVE, load_job, transition
+
+_TIMEOUT_ERRORS = {"States.Timeout", "States.HeartbeatTimeout"}
+
+
+class FinalizeResult(BaseModel):
+    event: WebhookEvent | None
+
+
+def finalize(ctx: ServiceContext, payload: FinalizeInput) -> FinalizeResult:
+    job = load_job(ctx, payload.workspace_id, payload.task_id)
+    if payload.error is None:
+        return FinalizeResult(
+            event=WebhookEvent.task_completed if job.status is JobStatus.completed else None
+        )
+    if job.status is JobStatus.cancelled or payload.error.error == "cancelled":
+        return FinalizeResult(event=None)
+    if job.status is JobStatus.failed:
+        return FinalizeResult(event=WebhookEvent.task_failed)
+    failed = transition(
+        ctx, job, LIVE, status=JobStatus.failed, error=job_error(payload.error.error, payload.error.cause)
+    )
+    return FinalizeResult(event=WebhookEvent.task_failed if failed is not None else None)
+
+
+def job_error(error: str, cause: str | None) -> JobError:
+    """Map a Step Functions error name to the public JobError (unknown names are internal errors)."""
+    if error in _TIMEOUT_ERRORS:
+        return JobError(code=JobErrorCode.worker_lost, message="the task stopped reporting progress")
+    try:
+        code = JobErrorCode(error)
+    except ValueError:
+        return JobError(code=JobErrorCode.internal_error, message="the task failed unexpectedly")
+    return JobError(code=code, message=(cause or code.value)[:1000])

@@ -1,0 +1,44 @@
+"""Job state changes shared by every pipeline step: conditional transitions and the public view of a job."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from framelane.adapters.dynamodb import ConditionFailed
+from framelane.errors import JobFailure
+from framelane.models import Job, JobOut, JobOutput, JobStatus, utc_now
+from framelane.services.context import ServiceContext
+
+LIVE = frozenset(s for s in JobStatus if not s.is_terminal)
+
+
+def load_job(ctx: ServiceContext, workspace_id: str, task_id: str) -> Job:
+    job = ctx.store.get_task(workspace_id, task_id)
+    if job is None:
+        raise JobFailure("internal_error", f"task {task_id} does not exist")
+    return job
+
+
+def transition(
+    ctx: ServiceContext, job: Job, from_statuses: frozenset[JobStatus], **changes: Any
+) -> Job | None:
+    """Apply `changes` if the stored status is still in `from_statuses`; None when another writer got there first."""
+    now = utc_now()
+    updated = job.model_copy(update={"updated_at": now, **changes})
+    if updated.status.is_terminal and updated.completed_at is None:
+        updated = updated.model_copy(update={"completed_at": now, "progress_stage": None})
+    try:
+        return ctx.store.transition_task(updated, from_statuses=set(from_statuses))
+    except ConditionFailed:
+        return None
+
+
+def present(ctx: ServiceContext, job: Job) -> JobOut:
+    """The public JobOut, with a freshly signed output URL (links expire; keys do not)."""
+    out = job.to_out()
+    if job.output_key and out.output is not None:
+        url = ctx.blobs.presigned_get(job.output_key, expires_in=ctx.settings.output_url_ttl_seconds)
+        out = out.model_copy(
+            update={"output": JobOutput.model_validate({**out.output.model_dump(), "url": url})}
+        )
+    return out

@@ -1,0 +1,58 @@
+"""Notify: turn a task event into one webhook delivery execution per destination."""
+
+from __future__ import annotations
+
+import hashlib
+
+from framelane.ids import new_id
+from framelane.models import NotifyMessage, WebhookDeliveryInput, WebhookEvent, WebhookPayload, utc_now
+from framelane.services.context import ServiceContext
+from framelane.services.jobs import present
+
+
+def event_id(task_id: str, event: WebhookEvent) -> str:
+    """Terminal events get an id derived from the task, so a repeated Notify starts no second delivery."""
+    if event is WebhookEvent.task_progress:
+        return new_id("evt")
+    return "evt_" + hashlib.sha256(f"{task_id}:{event}".encode()).hexdigest()[:26]
+
+
+def notify(ctx: ServiceContext, message: NotifyMessage) -> int:
+    """Start deliveries; the per-request webhook_url overrides workspace endpoints. Returns how many started."""
+    job = ctx.store.get_task(message.workspace_id, message.task_id)
+    if job is None:
+        return 0
+    if job.webhook_url:
+        destinations: list[tuple[str | None, str]] = [(None, job.webhook_url)]
+    else:
+        destinations = [
+            (endpoint.id, endpoint.url)
+            for endpoint in ctx.store.list_webhook_endpoints(message.workspace_id)
+            if message.event in endpoint.events and not endpoint.disabled
+        ]
+    if not destinations:
+        return 0
+    payload = WebhookPayload(
+        type=message.event, id=event_id(job.id, message.event), created_at=utc_now(), data=present(ctx, job)
+    )
+    body = payload.model_dump_json()
+    for endpoint_id, url in destinations:
+        delivery = WebhookDeliveryInput(
+            workspace_id=message.workspace_id,
+            endpoint_id=endpoint_id,
+            url=url,
+            event_id=payload.id,
+            body=body,
+        )
+        ctx.sfn.start_webhook_delivery(f"{payload.id}-{endpoint_id or 'request'}", delivery.model_dump_json())
+    return len(destinations)
+
+
+def emit_progress(ctx: ServiceContext, workspace_id: str, task_id: str) -> bool:
+    """task.progress, at most once per task per `progress_event_interval` across all workers (Redis SET NX)."""
+    if ctx.broker is None or not ctx.broker.acquire_throttle(
+        f"progress:{task_id}", ctx.settings.progress_event_interval
+    ):
+        return False
+    notify(ctx, NotifyMessage(task_id=task_id, workspace_id=workspace_id, event=WebhookEvent.task_progress))
+    return True

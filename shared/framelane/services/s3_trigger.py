@@ -1,0 +1,75 @@
+"""S3 upload trigger: an object under `uploads/{workspace_id}/{task_type}/…` becomes a task.
+
+Options come from the object's user metadata (`x-amz-meta-intensity: 0.8`, `x-amz-meta-webhook_url: …`,
+`x-amz-meta-meta-project_id: p1` for task metadata). Objects under `uploads/{ws}/files/` (from
+POST /v1/uploads) are sources for explicit API calls and start nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+from urllib.parse import unquote_plus
+
+from aws_lambda_powertools import Logger
+from pydantic import ValidationError
+
+from framelane.errors import FramelaneError
+from framelane.models import REQUEST_MODEL_BY_TYPE, JobOut, TaskType
+from framelane.services.context import ServiceContext
+from framelane.services.tasks import create_task
+
+logger = Logger(service="framelane-s3-trigger")
+METADATA_PREFIX = "meta-"
+
+
+def tasks_from_s3_event(ctx: ServiceContext, event: dict[str, Any]) -> list[JobOut]:
+    created = []
+    for record in event.get("Records", []):
+        if not str(record.get("eventName", "")).startswith("ObjectCreated"):
+            continue
+        bucket = record["s3"]["bucket"]["name"]
+        key = unquote_plus(record["s3"]["object"]["key"])
+        sequencer = record["s3"]["object"].get("sequencer") or record["s3"]["object"].get("eTag", "")
+        job = task_from_upload(ctx, bucket, key, sequencer)
+        if job is not None:
+            created.append(job)
+    return created
+
+
+def task_from_upload(ctx: ServiceContext, bucket: str, key: str, sequencer: str) -> JobOut | None:
+    parts = key.split("/")
+    if bucket != ctx.blobs.bucket or len(parts) < 4 or parts[0] != "uploads":
+        return None
+    workspace_id, folder = parts[1], parts[2]
+    try:
+        task_type = TaskType(folder.replace("-", "_"))
+    except ValueError:
+        return None  # e.g. files/ from POST /v1/uploads
+    workspace = ctx.store.get_workspace(workspace_id)
+    if workspace is None:
+        logger.warning("upload for unknown workspace", extra={"key": key})
+        return None
+    body: dict[str, Any] = {"source_url": f"s3://{bucket}/{key}", "metadata": {}}
+    for name, raw in ctx.blobs.object_metadata(key).items():
+        value = _parse(raw)
+        if name.startswith(METADATA_PREFIX):
+            body["metadata"][name.removeprefix(METADATA_PREFIX)] = value
+        else:
+            body[name] = value
+    try:
+        request = REQUEST_MODEL_BY_TYPE[task_type].model_validate(body)
+        # One task per object version even if S3 delivers the event twice.
+        idempotency_key = "s3-" + hashlib.sha256(f"{key}:{sequencer}".encode()).hexdigest()
+        return create_task(ctx, workspace, task_type, request, idempotency_key).job
+    except (ValidationError, FramelaneError) as exc:
+        logger.warning("upload not turned into a task", extra={"key": key, "reason": str(exc)})
+        return None
+
+
+def _parse(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw

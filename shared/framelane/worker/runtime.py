@@ -1,0 +1,292 @@
+"""The renderer worker: consume the Redis streams, render each task, store the output, resume the execution.
+
+At-least-once: an entry is ACKed only after the output is in S3 and the job row says completed. A worker
+that dies leaves its entry pending; another reclaims it after the visibility timeout. While rendering, a
+heartbeat thread keeps both the stream entry (XCLAIM) and the Step Functions step (SendTaskHeartbeat) alive.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+
+from aws_lambda_powertools import Logger
+
+from framelane.adapters.redis_streams import Delivery, RedisBroker
+from framelane.engines.base import EngineRegistry, EngineUnavailable
+from framelane.errors import JobFailure
+from framelane.media.formats import output_spec
+from framelane.media.pipeline import RenderStopped, render
+from framelane.models import Job, JobOutput, JobStatus, ProgressStage, StepOutcome, TaskType
+from framelane.services.context import ServiceContext
+from framelane.services.jobs import load_job, transition
+from framelane.services.notify import emit_progress
+
+logger = Logger(service="framelane-worker")
+
+PROGRESS_WRITE_INTERVAL = 0.5
+CANCEL_CHECK_INTERVAL = 0.2
+_STAGE_SPAN = {  # where each stage sits in progress_percent
+    ProgressStage.downloading: (0, 5),
+    ProgressStage.compositing: (5, 90),
+    ProgressStage.encoding: (90, 95),
+    ProgressStage.uploading: (95, 99),
+}
+
+
+def output_key(job: Job, extension: str) -> str:
+    """Deterministic: a duplicate delivery overwrites the same object instead of making a second output."""
+    return f"outputs/{job.workspace_id}/{job.id}/output.{extension}"
+
+
+RENDERER_TASK_TYPES = [t for t in TaskType if t.is_renderer]
+
+
+@dataclass
+class WorkerConfig:
+    consumer: str
+    task_types: list[TaskType] = field(default_factory=lambda: list(RENDERER_TASK_TYPES))
+    block_ms: int = 1000
+    visibility_timeout: float = 60
+    max_attempts: int = 3
+    heartbeat_interval: float = 10
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class RendererWorker:
+    def __init__(self, ctx: ServiceContext, engines: EngineRegistry, config: WorkerConfig) -> None:
+        if ctx.broker is None:
+            raise ValueError("the worker needs FRAMELANE_REDIS_URL")
+        self.ctx = ctx
+        self.broker: RedisBroker = ctx.broker
+        self.engines = engines
+        self.config = config
+        self.stopping = threading.Event()
+        self._last_reclaim = 0.0
+
+    @classmethod
+    def default_consumer(cls) -> str:
+        return f"{socket.gethostname()}-{os.getpid()}"
+
+    def run(self) -> None:
+        """Until `stopping` is set (SIGTERM): the current task finishes or is released, then the loop ends."""
+        for task_type in self.config.task_types:
+            self.broker.ensure_group(task_type)
+        logger.info(
+            "worker started", extra={"consumer": self.config.consumer, "task_types": self.config.task_types}
+        )
+        while not self.stopping.is_set():
+            delivery = self._next_delivery()
+            if delivery is not None:
+                self.process(delivery)
+
+    def _next_delivery(self) -> Delivery | None:
+        now = time.monotonic()
+        if now - self._last_reclaim >= self.config.visibility_timeout / 4:
+            self._last_reclaim = now
+            for task_type in self.config.task_types:
+                reclaimed = self.broker.reclaim(
+                    self.config.consumer, task_type, int(self.config.visibility_timeout * 1000)
+                )
+                if reclaimed:
+                    logger.info(
+                        "reclaimed an abandoned entry", extra={"task_id": reclaimed[0].message.task_id}
+                    )
+                    return reclaimed[0]
+        deliveries = self.broker.read(self.config.consumer, self.config.task_types, self.config.block_ms)
+        return deliveries[0] if deliveries else None
+
+    def process(self, delivery: Delivery) -> None:
+        message = delivery.message
+        token = message.task_token
+        log = {"task_id": message.task_id, "attempt": delivery.times_delivered}
+        if delivery.times_delivered > self.config.max_attempts:
+            logger.warning("attempts exhausted", extra=log)
+            self.ctx.sfn.fail(
+                token, "worker_lost", f"the task was abandoned by {self.config.max_attempts} workers"
+            )
+            self.broker.ack(delivery)
+            return
+        job = self.ctx.store.get_task(message.workspace_id, message.task_id)
+        if job is None or job.status.is_terminal:
+            if job is not None and job.status is JobStatus.completed:
+                self.ctx.sfn.succeed(token, StepOutcome(task_id=job.id, status=job.status).model_dump_json())
+            self.broker.ack(delivery)
+            return
+        heartbeat = _Heartbeat(self, delivery)
+        heartbeat.start()
+        try:
+            completed = self._render(job)
+        except _Cancelled:
+            logger.info("cancelled", extra=log)
+            self.ctx.sfn.fail(token, "cancelled", "task was cancelled")
+            self.broker.ack(delivery)
+            return
+        except RenderStopped:
+            logger.info("released on shutdown", extra=log)  # stays pending: another worker reclaims it
+            return
+        except JobFailure as failure:
+            self.ctx.sfn.fail(token, failure.code, failure.message)
+            self.broker.ack(delivery)
+            return
+        except Exception as exc:
+            logger.exception("render failed", extra=log)
+            self.ctx.sfn.fail(token, "internal_error", f"render failed: {type(exc).__name__}")
+            self.broker.ack(delivery)
+            return
+        finally:
+            heartbeat.stop()
+        self.ctx.sfn.succeed(
+            token, StepOutcome(task_id=completed.id, status=completed.status).model_dump_json()
+        )
+        self.broker.ack(delivery)
+        logger.info("completed", extra=log)
+
+    def _render(self, job: Job) -> Job:
+        if job.task_type is None or job.source_key is None or job.media is None:
+            raise JobFailure("internal_error", "task was not ingested")
+        try:
+            engine = self.engines.create(job.task_type, job.options, job.media)
+        except EngineUnavailable as exc:
+            raise JobFailure("internal_error", str(exc)) from exc
+        spec = output_spec(job.task_type, job.options)
+        progress = _Progress(self, job)
+        progress.stage(ProgressStage.downloading, force=True)
+        with tempfile.TemporaryDirectory(prefix="framelane-render-") as workdir:
+            source = os.path.join(workdir, "source")
+            target = os.path.join(workdir, f"output.{spec.extension}")
+            self.ctx.blobs.download_file(job.source_key, source)
+            progress.stage(ProgressStage.compositing, force=True)
+            stats = render(
+                source,
+                target,
+                engine,
+                spec,
+                on_progress=progress.frames,
+                should_stop=progress.should_stop,
+            )
+            progress.stage(ProgressStage.uploading, force=True)
+            key = output_key(job, spec.extension)
+            size = self.ctx.blobs.upload_file(target, key, spec.content_type)
+        current = progress.job
+        output = JobOutput(
+            url=f"s3://{self.ctx.blobs.bucket}/{key}",
+            width=stats.width,
+            height=stats.height,
+            duration=round(stats.duration, 3),
+            size_bytes=size,
+        )
+        completed = transition(
+            self.ctx,
+            current,
+            frozenset({JobStatus.processing}),
+            status=JobStatus.completed,
+            progress_percent=100,
+            output=output,
+            output_key=key,
+        )
+        if completed is None:
+            latest = load_job(self.ctx, job.workspace_id, job.id)
+            if latest.status is JobStatus.cancelled:
+                raise _Cancelled()
+            return latest  # a duplicate delivery finished first: same key, one output
+        return completed
+
+
+class _Progress:
+    """Writes progress_percent/stage at most every 0.5 s, checks cancellation, emits task.progress events."""
+
+    def __init__(self, worker: RendererWorker, job: Job) -> None:
+        self.worker = worker
+        self.job = job
+        self._last_write = 0.0
+        self._last_cancel_check = 0.0
+        self._stage = ProgressStage.downloading
+        self._percent = 0
+
+    def stage(self, stage: ProgressStage, *, force: bool = False) -> None:
+        self._stage = stage
+        self._write(_STAGE_SPAN[stage][0], force=force)
+
+    def frames(self, done: int, total: int) -> None:
+        low, high = _STAGE_SPAN[ProgressStage.compositing]
+        if done >= total:
+            self._stage = ProgressStage.encoding
+            self._write(_STAGE_SPAN[ProgressStage.encoding][0], force=True)
+            return
+        self._write(low + (high - low) * done // max(total, 1))
+
+    def should_stop(self) -> bool:
+        if self.worker.stopping.is_set():
+            raise RenderStopped("worker is shutting down")
+        now = time.monotonic()
+        if now - self._last_cancel_check < CANCEL_CHECK_INTERVAL:
+            return False
+        self._last_cancel_check = now
+        if self.worker.broker.is_cancelled(self.job.id):
+            raise _Cancelled()
+        return False
+
+    def _write(self, percent: int, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and (now - self._last_write < PROGRESS_WRITE_INTERVAL or percent == self._percent):
+            return
+        self._last_write, self._percent = now, percent
+        updated = transition(
+            self.worker.ctx,
+            self.job,
+            frozenset({JobStatus.queued, JobStatus.processing}),
+            status=JobStatus.processing,
+            progress_percent=percent,
+            progress_stage=self._stage,
+        )
+        if updated is None:
+            raise _Cancelled()
+        self.job = updated
+        emit_progress(self.worker.ctx, self.job.workspace_id, self.job.id)
+
+
+class _Heartbeat:
+    def __init__(self, worker: RendererWorker, delivery: Delivery) -> None:
+        self.worker = worker
+        self.delivery = delivery
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _beat(self) -> None:
+        interval = min(self.worker.config.heartbeat_interval, self.worker.config.visibility_timeout / 3)
+        while not self._stop.wait(interval):
+            try:
+                self.worker.broker.touch(self.delivery, self.worker.config.consumer)
+                self.worker.ctx.sfn.heartbeat(self.delivery.message.task_token)
+            except Exception:
+                logger.exception("heartbeat failed", extra={"task_id": self.delivery.message.task_id})
+
+
+def worker_from_settings(
+    ctx: ServiceContext, engines: EngineRegistry, consumer: str | None = None
+) -> RendererWorker:
+    settings = ctx.settings
+    return RendererWorker(
+        ctx,
+        engines,
+        WorkerConfig(
+            consumer=consumer or RendererWorker.default_consumer(),
+            visibility_timeout=settings.worker_visibility_timeout,
+            max_attempts=settings.worker_max_attempts,
+        ),
+    )
