@@ -1,0 +1,90 @@
+"""Ingest failures, the address guard on every hop (canaries on 127.0.0.2 and ::1 must see nothing)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.support.media import make_video
+from tests.support.servers import LoopbackServer, loopback_server
+
+from .pipeline_helpers import wait_for_task
+
+ROUTE = "/v1/tasks/gaze-redirect"
+
+
+@pytest.fixture
+def origin() -> Iterator[LoopbackServer]:
+    with loopback_server() as server:
+        yield server
+
+
+@pytest.fixture
+def canaries() -> Iterator[list[LoopbackServer]]:
+    with loopback_server("127.0.0.2") as v4, loopback_server("::1") as v6:
+        v4.serve_bytes("/clip.mp4", b"canary")
+        v6.serve_bytes("/clip.mp4", b"canary")
+        yield [v4, v6]
+        assert v4.requests == [] and v6.requests == [], "a canary received a request"
+
+
+def _fails_with(papi: httpx.Client, source: str, code: str) -> dict[str, object]:
+    created = papi.post(ROUTE, json={"source_url": source})
+    assert created.status_code == 202, created.text
+    job = wait_for_task(papi, created.json()["id"])
+    assert job["status"] == "failed", job
+    assert job["error"]["code"] == code, job["error"]
+    assert job["output"] is None and job["completed_at"]
+    return job
+
+
+def test_404_source(papi: httpx.Client, origin: LoopbackServer) -> None:
+    job = _fails_with(papi, origin.url + "/missing.mp4", "invalid_source")
+    assert job["error"]["message"] == "Source URL returned 404."  # type: ignore[index]
+
+
+def test_non_media_bytes(papi: httpx.Client, origin: LoopbackServer) -> None:
+    _fails_with(papi, origin.serve_bytes("/notes.mp4", b"this is not a video " * 500), "invalid_source")
+
+
+def test_oversize_source(papi: httpx.Client, origin: LoopbackServer) -> None:
+    _fails_with(papi, origin.serve_bytes("/big.mp4", b"\0" * 3_500_000), "source_too_large")
+
+
+def test_audio_only_source_is_unsupported_for_renderers(papi: httpx.Client, origin: LoopbackServer, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import av
+    import numpy as np
+
+    path = tmp_path / "tone.m4a"
+    with av.open(str(path), "w", format="mp4") as out:
+        stream = out.add_stream("aac", rate=16000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 16000), np.float32), format="flt", layout="mono")
+        frame.sample_rate = 16000
+        for packet in [*stream.encode(frame), *stream.encode()]:
+            out.mux(packet)
+    _fails_with(papi, origin.serve_bytes("/tone.m4a", path.read_bytes()), "unsupported_media")
+
+
+def test_blocked_hosts_and_redirects_never_reach_the_canaries(
+    papi: httpx.Client, origin: LoopbackServer, canaries: list[LoopbackServer], tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    v4, v6 = canaries
+    clip = make_video(tmp_path / "c.mp4").read_bytes()
+    good = origin.serve_bytes("/good.mp4", clip)
+    hops = [origin.respond(f"/hop{i}", lambda _, i=i: (302, {"Location": f"/hop{i + 1}"}, b"")) for i in range(6)]
+    redirects = [
+        origin.respond("/to-v4", lambda _: (302, {"Location": v4.url + "/clip.mp4"}, b"")),
+        origin.respond("/to-v6", lambda _: (307, {"Location": v6.url + "/clip.mp4"}, b"")),
+        origin.respond("/to-metadata", lambda _: (302, {"Location": "http://169.254.169.254/latest/meta-data/"}, b"")),
+    ]
+    for source in redirects:
+        job = _fails_with(papi, source, "invalid_source")
+        assert "not allowed" in job["error"]["message"]  # type: ignore[index]
+    job = _fails_with(papi, hops[0], "invalid_source")  # more than 5 redirects
+    assert "redirects" in job["error"]["message"]  # type: ignore[index]
+    # `localhost` resolves to 127.0.0.1 (allowed) and ::1 (not): one blocked address refuses the host
+    _fails_with(papi, f"http://localhost:{v6.port}/clip.mp4", "invalid_source")
+    ok = papi.post(ROUTE, json={"source_url": origin.respond("/one-hop", lambda _: (302, {"Location": good}, b""))})
+    assert wait_for_task(papi, ok.json()["id"], until={"queued", "failed"})["status"] == "queued"
