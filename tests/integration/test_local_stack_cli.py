@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from framelane.local.processes import free_port
+from tests.support.servers import hanging_server
 
 FRAMELANE = [sys.executable, "-m", "framelane.cli"]
 
@@ -74,17 +75,20 @@ def test_local_stack_cli_round_trip_and_clean_shutdown(
     workspace = json.loads(created.stdout)
     assert set(workspace) == {"workspace_id", "api_key"}
     env = {**env, "FRAMELANE_API_KEY": workspace["api_key"], "FRAMELANE_API_URL": urls["api"]}
+    with hanging_server() as slow_source:  # the task stays in ingest until the server lets go
+        _drive_tasks(env, workspace, slow_source)
 
+    assert _port_open(urls["redis"]) and _port_open(urls["moto"])
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 0
+    for name in ("api", "redis", "moto"):
+        assert not _port_open(urls[name]), f"{name} still listening after SIGTERM"
+    assert not (Path(env["FRAMELANE_HOME"]) / "local.json").exists()
+
+
+def _drive_tasks(env: dict[str, str], workspace: dict[str, str], source: str) -> None:
     submitted = cli(
-        env,
-        "tasks",
-        "create",
-        "gaze-redirect",
-        "https://cdn.example.com/a.mp4",
-        "-o",
-        "intensity=0.5",
-        "-m",
-        "project_id=p1",
+        env, "tasks", "create", "gaze-redirect", source, "-o", "intensity=0.5", "-m", "project_id=p1"
     )
     assert submitted.returncode == 0, submitted.stderr
     job = json.loads(submitted.stdout)
@@ -97,15 +101,8 @@ def test_local_stack_cli_round_trip_and_clean_shutdown(
     assert json.loads(cli(env, "tasks", "cancel", job["id"]).stdout)["status"] == "cancelled"
     again = cli(env, "tasks", "cancel", job["id"])
     assert again.returncode != 0 and "task_not_cancellable" in again.stderr
-    bad = cli(env, "tasks", "create", "gaze-redirect", "https://cdn.example.com/a.mp4", "-o", "intensity=3")
+    bad = cli(env, "tasks", "create", "gaze-redirect", source, "-o", "intensity=3")
     assert bad.returncode != 0 and "validation_error" in bad.stderr
-
-    assert _port_open(urls["redis"]) and _port_open(urls["moto"])
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=30) == 0
-    for name in ("api", "redis", "moto"):
-        assert not _port_open(urls[name]), f"{name} still listening after SIGTERM"
-    assert not (Path(env["FRAMELANE_HOME"]) / "local.json").exists()
 
 
 def test_demo_runs_and_exits(tmp_path: Path) -> None:
@@ -118,5 +115,6 @@ def test_demo_runs_and_exits(tmp_path: Path) -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "replay returned the same id: True" in result.stdout
-    assert "cancelling again is refused: 409 task_not_cancellable" in result.stdout
+    assert "idempotent replay → same task: True" in result.stdout
+    assert "4. completed: 640×360, 2.0 s" in result.stdout
+    assert "audio kept: True" in result.stdout

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import standardwebhooks
 
+from framelane.media.samples import make_sample_clip
 from framelane.services.context import ServiceContext
-from tests.support.media import make_video
 from tests.support.servers import LoopbackServer, loopback_server
 
 from .pipeline_helpers import thread_worker, wait_for_task
@@ -26,7 +26,7 @@ ROUTES = {
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    return make_video(
+    return make_sample_clip(
         tmp_path_factory.mktemp("media") / "clip.mp4", seconds=1, width=160, height=120
     ).read_bytes()
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.support.media import make_video
+from framelane.media.samples import make_sample_clip
 from tests.support.servers import LoopbackServer, loopback_server
 
 from .pipeline_helpers import wait_for_task
@@ -53,7 +53,9 @@ def test_oversize_source(papi: httpx.Client, origin: LoopbackServer) -> None:
     _fails_with(papi, origin.serve_bytes("/big.mp4", b"\0" * 3_500_000), "source_too_large")
 
 
-def test_audio_only_source_is_unsupported_for_renderers(papi: httpx.Client, origin: LoopbackServer, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_audio_only_source_is_unsupported_for_renderers(
+    papi: httpx.Client, origin: LoopbackServer, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
     import av
     import numpy as np
 
@@ -71,13 +73,17 @@ def test_blocked_hosts_and_redirects_never_reach_the_canaries(
     papi: httpx.Client, origin: LoopbackServer, canaries: list[LoopbackServer], tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
     v4, v6 = canaries
-    clip = make_video(tmp_path / "c.mp4").read_bytes()
+    clip = make_sample_clip(tmp_path / "c.mp4").read_bytes()
     good = origin.serve_bytes("/good.mp4", clip)
-    hops = [origin.respond(f"/hop{i}", lambda _, i=i: (302, {"Location": f"/hop{i + 1}"}, b"")) for i in range(6)]
+    hops = [
+        origin.respond(f"/hop{i}", lambda _, i=i: (302, {"Location": f"/hop{i + 1}"}, b"")) for i in range(6)
+    ]
     redirects = [
         origin.respond("/to-v4", lambda _: (302, {"Location": v4.url + "/clip.mp4"}, b"")),
         origin.respond("/to-v6", lambda _: (307, {"Location": v6.url + "/clip.mp4"}, b"")),
-        origin.respond("/to-metadata", lambda _: (302, {"Location": "http://169.254.169.254/latest/meta-data/"}, b"")),
+        origin.respond(
+            "/to-metadata", lambda _: (302, {"Location": "http://169.254.169.254/latest/meta-data/"}, b"")
+        ),
     ]
     for source in redirects:
         job = _fails_with(papi, source, "invalid_source")
@@ -86,5 +92,7 @@ def test_blocked_hosts_and_redirects_never_reach_the_canaries(
     assert "redirects" in job["error"]["message"]  # type: ignore[index]
     # `localhost` resolves to 127.0.0.1 (allowed) and ::1 (not): one blocked address refuses the host
     _fails_with(papi, f"http://localhost:{v6.port}/clip.mp4", "invalid_source")
-    ok = papi.post(ROUTE, json={"source_url": origin.respond("/one-hop", lambda _: (302, {"Location": good}, b""))})
+    ok = papi.post(
+        ROUTE, json={"source_url": origin.respond("/one-hop", lambda _: (302, {"Location": good}, b""))}
+    )
     assert wait_for_task(papi, ok.json()["id"], until={"queued", "failed"})["status"] == "queued"

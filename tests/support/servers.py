@@ -89,3 +89,32 @@ def loopback_server(host: str = "127.0.0.1") -> Iterator[LoopbackServer]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def hanging_server() -> Iterator[str]:
+    """Accepts connections and never answers until the block ends: keeps a fetch (and its task) in flight."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/slow.mp4"
+    finally:
+        stop.set()
+        thread.join()
+        for connection in held:
+            connection.close()
+        listener.close()

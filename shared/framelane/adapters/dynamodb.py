@@ -13,6 +13,7 @@ Task filters are key conditions on sparse GSIs, never FilterExpressions, so ever
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
@@ -39,6 +40,7 @@ TABLE_KEY_ATTRIBUTES = ("PK", "SK")
 TASK_INDEXES = {"GSI1": ("GSI1PK", "GSI1SK"), "GSI2": ("GSI2PK", "GSI2SK"), "GSI3": ("GSI3PK", "GSI3SK")}
 TTL_ATTRIBUTE = "expires_at_epoch"
 
+_MAX_INT = Decimal(10) ** 38
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -67,7 +69,10 @@ def _to_attr_values(document: dict[str, Any]) -> dict[str, Any]:
 
 def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
+        # DynamoDB keeps no int/float distinction: integral values in the integer range come back as ints.
+        if value == value.to_integral_value() and abs(value) < _MAX_INT:
+            return int(value)
+        return float(value)
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list | set):
@@ -408,6 +413,24 @@ class DynamoStore:
             )
         except ClientError as exc:
             _raise_condition_failed(exc, swallow=True)
+
+    def claim_event(self, workspace_id: str, event_id: str, ttl_seconds: int = 30 * 24 * 3600) -> bool:
+        """True the first time an event id is claimed: a repeated Notify must not deliver an event twice."""
+        try:
+            self._client.put_item(
+                TableName=self.table_name,
+                Item={
+                    "PK": _s(f"WS#{workspace_id}"),
+                    "SK": _s(f"EVENT#{event_id}"),
+                    "entity": _s("event"),
+                    TTL_ATTRIBUTE: _n(int(time.time()) + ttl_seconds),
+                },
+                ConditionExpression="attribute_not_exists(PK)",
+            )
+        except ClientError as exc:
+            _raise_condition_failed(exc, swallow=True)
+            return False
+        return True
 
     def record_webhook_attempt(self, attempt: WebhookAttempt) -> None:
         endpoint = attempt.endpoint_id or "request"

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
+from aws_lambda_powertools import Logger
 
 from framelane.models import MediaInfo, TaskType
 
@@ -26,6 +27,9 @@ class FrameEngine(Protocol):
     def finish(self) -> None:
         """Called once after the last frame (frames without a detection, summary logging…)."""
 
+
+BUILTIN_ENGINES = ("framelane.engines.super_resolution",)
+logger = Logger(service="framelane-engines")
 
 EngineFactory = Callable[[dict[str, Any], MediaInfo], FrameEngine]
 
@@ -55,6 +59,11 @@ def load_registry(plugins: str | None = None) -> EngineRegistry:
     """The built-in engines that can load here, plus `FRAMELANE_ENGINE_PLUGINS` (comma-separated
     `module:function` entries; each function receives the registry and registers its engines)."""
     registry = EngineRegistry()
+    for builtin in BUILTIN_ENGINES:
+        try:
+            importlib.import_module(builtin).register(registry)
+        except ImportError as exc:  # the module's model stack is not installed here
+            logger.warning("engine not available", extra={"module": builtin, "reason": str(exc)})
     for entry in filter(
         None, (plugins if plugins is not None else os.environ.get("FRAMELANE_ENGINE_PLUGINS", "")).split(",")
     ):

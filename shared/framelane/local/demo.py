@@ -1,39 +1,55 @@
-"""The demo that `make demo` runs against a fresh local stack: every API resource, end to end over HTTP."""
+"""The demo that `make demo` runs against a fresh local stack: a real task, end to end, over HTTP."""
 
 from __future__ import annotations
 
+import tempfile
+import time
 from collections.abc import Callable
+from pathlib import Path
 
-from framelane.client import ApiError, FramelaneClient
-from framelane.local.stack import read_state
+from framelane.client import FramelaneClient
+from framelane.local.stack import STATE_FILE, read_state
+from framelane.media.probe import probe
+from framelane.media.samples import make_sample_clip
 
 
 def run_demo(api_url: str, _dev_key: str, echo: Callable[[str], None] = print) -> int:
     admin_token = read_state()["admin_token"]
     with FramelaneClient(api_url) as anonymous:
         created = anonymous.create_workspace("demo", admin_token)
-    echo(f"1. workspace created: {created.workspace_id}")
-    with FramelaneClient(api_url, created.api_key) as client:
+    echo(f"1. workspace {created.workspace_id} created")
+    with FramelaneClient(api_url, created.api_key) as client, tempfile.TemporaryDirectory() as workdir:
+        clip = make_sample_clip(Path(workdir) / "clip.mp4", seconds=2, width=320, height=180)
         upload = client.create_upload("video/mp4")
-        client.upload_file(upload, b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 1024, "video/mp4")
-        echo(f"2. uploaded 1 KiB through a presigned PUT → {upload.source_url}")
-        body = {"source_url": upload.source_url, "metadata": {"project_id": "demo"}, "intensity": 0.8}
-        job, _ = client.create_task("gaze_redirect", body, idempotency_key="demo-1")
-        replay, replayed = client.create_task("gaze_redirect", body, idempotency_key="demo-1")
+        client.upload_file(upload, clip.read_bytes(), "video/mp4")
+        echo(f"2. a 2 s 320×180 clip (with audio) uploaded through a presigned PUT → {upload.source_url}")
+        body = {
+            "source_url": upload.source_url,
+            "scale": 2,
+            "mode": "fast",
+            "metadata": {"project_id": "demo"},
+        }
+        job, _ = client.create_task("super_resolution", body, idempotency_key="demo-1")
+        replay, replayed = client.create_task("super_resolution", body, idempotency_key="demo-1")
         echo(
-            f"3. gaze-redirect task {job.id}: status={job.status}; replay returned the same id: "
-            f"{replay.id == job.id and replayed}"
+            f"3. super-resolution task {job.id} ({job.status}); idempotent replay → same task: "
+            f"{replayed and replay.id == job.id}"
         )
+        deadline = time.monotonic() + 120
+        while not job.status.is_terminal and time.monotonic() < deadline:
+            time.sleep(0.5)
+            job = client.get_task(job.id)
+            echo(f"   {job.status:10} {job.progress_stage or '':12} {job.progress_percent:3d}%")
+        if job.status != "completed" or job.output is None:
+            echo(f"demo task ended {job.status}: {job.error}")
+            return 1
+        target = STATE_FILE.parent / "demo-output.mp4"
+        size = client.download(job.output.url, str(target))
+        media = probe(str(target))
+        echo(
+            f"4. completed: {job.output.width}×{job.output.height}, {job.output.duration} s, {size} bytes → {target}"
+        )
+        echo(f"   probed: {media.width}×{media.height} @ {media.fps} fps, audio kept: {media.has_audio}")
         page = client.list_tasks(limit=10)
-        echo(f"4. list: {[t.id for t in page.data]} has_more={page.has_more}")
-        cancelled = client.cancel_task(job.id)
-        echo(f"5. cancelled {cancelled.id}: status={cancelled.status}")
-        try:
-            client.cancel_task(job.id)
-        except ApiError as exc:
-            echo(f"6. cancelling again is refused: {exc}")
-        echo(
-            "Demo finished. The processing pipeline (ingest → models → webhooks) is not wired yet: tasks stay "
-            "in their first status until it lands."
-        )
+        echo(f"5. list: {[(t.id, t.status.value) for t in page.data]}")
     return 0

@@ -39,7 +39,7 @@ def _keep_task_failure_cause() -> None:
     from moto.stepfunctions.responses import StepFunctionResponse
 
     def send_task_failure(self: StepFunctionResponse) -> Any:
-        self.stepfunction_backend.send_task_failure(
+        self.stepfunction_backend.send_task_failure(  # type: ignore[call-arg]  # the executing (parser) backend takes cause
             self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause")
         )
         return EmptyResult()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from framelane.errors import JobFailure
@@ -13,6 +14,8 @@ from framelane.security.safe_http import FetchError, FetchLimits, SafeHttpClient
 from framelane.services.context import ServiceContext
 from framelane.services.jobs import load_job, transition
 from framelane.services.uploads import upload_prefix
+
+MAX_OUTPUT_LONG_SIDE, MAX_OUTPUT_SHORT_SIDE = 3840, 2160
 
 
 def source_key(workspace_id: str, task_id: str) -> str:
@@ -33,6 +36,7 @@ def ingest(ctx: ServiceContext, payload: TaskExecutionInput) -> StepOutcome:
             key = source_key(payload.workspace_id, payload.task_id)
             _download(ctx, payload.source_url, local_path)
         media = _probe_and_check(ctx, local_path, job.task_type or payload.task_type)
+        check_output_size(payload.task_type, job.options, media)
         if source.scheme != "s3":
             ctx.blobs.upload_file(local_path, key)
     queued = transition(
@@ -95,3 +99,16 @@ def _probe_and_check(ctx: ServiceContext, path: str, task_type: TaskType) -> Med
     if task_type is TaskType.transcribe and not media.has_audio:
         raise JobFailure("unsupported_media", "source has no audio track")
     return media
+
+
+def check_output_size(task_type: TaskType, options: dict[str, Any], media: MediaInfo) -> None:
+    """Upscaled outputs above 4K (3840×2160, either orientation) are refused before any work is done."""
+    if task_type is not TaskType.super_resolution or not media.width or not media.height:
+        return
+    scale = float(options.get("scale", 2))
+    width, height = round(media.width * scale), round(media.height * scale)
+    if max(width, height) > MAX_OUTPUT_LONG_SIDE or min(width, height) > MAX_OUTPUT_SHORT_SIDE:
+        raise JobFailure(
+            "source_too_large",
+            f"a {scale:g}× upscale of {media.width}×{media.height} is {width}×{height}, above 4K",
+        )

@@ -35,6 +35,10 @@ def notify(ctx: ServiceContext, message: NotifyMessage) -> int:
     payload = WebhookPayload(
         type=message.event, id=event_id(job.id, message.event), created_at=utc_now(), data=present(ctx, job)
     )
+    if message.event is not WebhookEvent.task_progress and not ctx.store.claim_event(
+        job.workspace_id, payload.id
+    ):
+        return 0  # this terminal event was already sent
     body = payload.model_dump_json()
     for endpoint_id, url in destinations:
         delivery = WebhookDeliveryInput(

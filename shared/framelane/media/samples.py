@@ -1,4 +1,4 @@
-"""Small media files made by the tests (PyAV): moving patterns with an optional tone."""
+"""Sample clips made with PyAV (moving gradients, an optional 440 Hz tone): the demo and the tests use them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import av
 import numpy as np
 
 
-def make_video(
+def make_sample_clip(
     path: Path,
     *,
     seconds: float = 1.0,

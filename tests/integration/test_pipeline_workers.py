@@ -1,0 +1,102 @@
+"""Worker robustness: SIGKILL mid-job → reclaimed, one output, one webhook; cancel mid-job → stops fast."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from framelane.config import Settings
+from framelane.media.samples import make_sample_clip
+from framelane.models import TaskType
+from framelane.services.context import ServiceContext
+from tests.support.servers import LoopbackServer, loopback_server
+
+from .pipeline_helpers import spawn_worker, thread_worker, wait_for_task
+
+ROUTE = "/v1/tasks/super-resolution"
+
+
+@pytest.fixture
+def origin(tmp_path: Path) -> Iterator[LoopbackServer]:
+    with loopback_server() as server:
+        server.serve_bytes("/clip.mp4", make_sample_clip(tmp_path / "clip.mp4", seconds=2).read_bytes())
+        server.respond("/hook", lambda _: (200, {}, b""))
+        yield server
+
+
+def _completed_webhooks(origin: LoopbackServer) -> list[dict[str, object]]:
+    bodies = [json.loads(r.body) for r in origin.received("/hook")]
+    return [b for b in bodies if b["type"] == "task.completed"]
+
+
+def test_killed_worker_job_is_reclaimed_once(
+    papi: httpx.Client, pipeline_settings: Settings, pipeline_ctx: ServiceContext, origin: LoopbackServer
+) -> None:
+    slow = spawn_worker(pipeline_settings, "doomed", engine_delay=0.1)  # 50 frames → ~5 s of work
+    try:
+        created = papi.post(
+            ROUTE, json={"source_url": origin.url + "/clip.mp4", "webhook_url": origin.url + "/hook"}
+        )
+        task_id = created.json()["id"]
+        job = wait_for_task(papi, task_id, until={"processing"}, timeout=60)
+        while job["progress_stage"] != "compositing" or job["progress_percent"] < 20:
+            time.sleep(0.1)
+            job = papi.get(f"/v1/tasks/{task_id}").json()
+        slow.send_signal(signal.SIGKILL)
+        slow.wait()
+    finally:
+        if slow.poll() is None:
+            slow.kill()
+    with thread_worker(pipeline_ctx, "rescuer"):
+        job = wait_for_task(papi, task_id, timeout=90)
+    assert job["status"] == "completed", job
+    keys = pipeline_ctx.blobs._client.list_objects_v2(  # exactly one output object
+        Bucket=pipeline_ctx.blobs.bucket, Prefix=f"outputs/{job['workspace_id']}/{task_id}/"
+    )["Contents"]
+    assert [k["Key"].rsplit("/", 1)[1] for k in keys] == ["output.mp4"]
+    time.sleep(2)  # a duplicate completion would be delivered by now
+    assert len(_completed_webhooks(origin)) == 1
+
+
+def test_cancel_mid_processing_stops_the_worker(
+    papi: httpx.Client, pipeline_settings: Settings, pipeline_ctx: ServiceContext, origin: LoopbackServer
+) -> None:
+    broker = pipeline_ctx.broker
+    assert broker is not None
+    worker = spawn_worker(pipeline_settings, "cancellable", engine_delay=0.2)  # 50 frames → ~10 s
+    try:
+        created = papi.post(
+            ROUTE, json={"source_url": origin.url + "/clip.mp4", "webhook_url": origin.url + "/hook"}
+        )
+        task_id = created.json()["id"]
+        job = wait_for_task(papi, task_id, until={"processing"}, timeout=60)
+        while job["progress_stage"] != "compositing":
+            time.sleep(0.1)
+            job = papi.get(f"/v1/tasks/{task_id}").json()
+        cancelled = papi.post(f"/v1/tasks/{task_id}/cancel")
+        assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+        cancelled_at = time.monotonic()
+        stopped = False
+        while time.monotonic() - cancelled_at < 2:
+            progress = papi.get(f"/v1/tasks/{task_id}").json()
+            assert progress["status"] == "cancelled"
+            if broker.backlog(TaskType.super_resolution) == 0:  # the worker ACKed: it let go of the task
+                stopped = True
+                break
+            time.sleep(0.1)
+        assert stopped, "the worker did not let go of the task within 2 s"
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(30)
+    listing = pipeline_ctx.blobs._client.list_objects_v2(
+        Bucket=pipeline_ctx.blobs.bucket, Prefix=f"outputs/{job['workspace_id']}/{task_id}/"
+    )
+    assert listing.get("KeyCount", 0) == 0
+    assert papi.get(f"/v1/tasks/{task_id}").json()["output"] is None
+    assert _completed_webhooks(origin) == []

@@ -1,0 +1,20 @@
+"""Models survive the trip into DynamoDB attribute values and back."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from framelane.adapters.dynamodb import _from_item, _to_attr_values
+from framelane.models import Job, JobStatus, TaskType
+
+
+@pytest.mark.parametrize("value", [-1.2463059e124, 9.99e124, 1e-129, 3, 10**37, 2.5, 0.0, True, None, "x"])
+def test_metadata_round_trip(value: object) -> None:
+    """Found by the OpenAPI fuzz run: a large integral float came back as an int over 1e38 and failed to load."""
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    job = Job(id="task_1", workspace_id="ws_1", status=JobStatus.queued, created_at=now, updated_at=now,
+              task_type=TaskType.gaze_redirect, metadata={"v": value})
+    item = _to_attr_values(job.model_dump(mode="json"))
+    loaded = Job.model_validate(_from_item(item))
+    assert loaded.metadata["v"] == value
+    assert loaded == job
