@@ -12,8 +12,15 @@ from framelane.models import Job, JobStatus, TaskType
 def test_metadata_round_trip(value: object) -> None:
     """Found by the OpenAPI fuzz run: a large integral float came back as an int over 1e38 and failed to load."""
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    job = Job(id="task_1", workspace_id="ws_1", status=JobStatus.queued, created_at=now, updated_at=now,
-              task_type=TaskType.gaze_redirect, metadata={"v": value})
+    job = Job(
+        id="task_1",
+        workspace_id="ws_1",
+        status=JobStatus.queued,
+        created_at=now,
+        updated_at=now,
+        task_type=TaskType.gaze_redirect,
+        metadata={"v": value},
+    )
     item = _to_attr_values(job.model_dump(mode="json"))
     loaded = Job.model_validate(_from_item(item))
     assert loaded.metadata["v"] == value
