@@ -80,6 +80,23 @@ def worker(consumer: str | None) -> None:
     runtime.run()
 
 
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface (the image passes 0.0.0.0).")
+@click.option("--port", default=8080, show_default=True)
+def serve(host: str, port: int) -> None:
+    """SageMaker serving mode of the worker: /ping and /invocations (one RenderMessage per invocation)."""
+    import uvicorn
+
+    from framelane.config import get_settings
+    from framelane.engines.base import load_registry
+    from framelane.services.context import build_context
+    from framelane.worker.runtime import worker_from_settings
+    from framelane.worker.sagemaker import serving_app
+
+    runtime = worker_from_settings(build_context(get_settings()), load_registry())
+    uvicorn.run(serving_app(runtime), host=host, port=port, log_level="info")
+
+
 @cli.group()
 def workspace() -> None:
     """Workspaces (operator)."""

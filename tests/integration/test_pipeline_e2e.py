@@ -12,6 +12,7 @@ import pytest
 import standardwebhooks
 
 from framelane.media.samples import make_sample_clip
+from framelane.media.probe import probe
 from framelane.services.context import ServiceContext
 from tests.support.servers import LoopbackServer, loopback_server
 
@@ -70,8 +71,10 @@ def test_renderer_task_completes_with_output_and_signed_webhook(
     assert output["duration"] == pytest.approx(1.0, abs=0.1)
     data = httpx.get(output["url"]).content
     assert len(data) == output["size_bytes"] > 0
-    frame, count = _first_frame(data, "webm" if task_type == "remove_background" else "mp4", tmp_path)
+    suffix = "webm" if task_type == "remove_background" else "mp4"
+    frame, count = _first_frame(data, suffix, tmp_path)
     assert count == 25
+    assert probe(str(tmp_path / f"out.{suffix}")).has_audio  # the source's audio track is kept
     source_frame, _ = _first_frame(clip, "mp4", tmp_path)
     # the test engine negates colours: the output is the negative of the source (up to codec loss)
     assert np.abs(frame.astype(int) - (255 - source_frame.astype(int))).mean() < 12

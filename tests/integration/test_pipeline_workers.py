@@ -10,11 +10,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from framelane.config import Settings
+from framelane.engines.base import EngineRegistry
 from framelane.media.samples import make_sample_clip
-from framelane.models import TaskType
+from framelane.models import RenderMessage, TaskType
 from framelane.services.context import ServiceContext
+from framelane.worker.runtime import worker_from_settings
+from framelane.worker.sagemaker import serving_app
+from tests.support.engines import register
 from tests.support.servers import LoopbackServer, loopback_server
 
 from .pipeline_helpers import spawn_worker, thread_worker, wait_for_task
@@ -100,3 +105,34 @@ def test_cancel_mid_processing_stops_the_worker(
     assert listing.get("KeyCount", 0) == 0
     assert papi.get(f"/v1/tasks/{task_id}").json()["output"] is None
     assert _completed_webhooks(origin) == []
+
+
+def test_sagemaker_serving_mode_renders_a_message(
+    papi: httpx.Client, pipeline_ctx: ServiceContext, origin: LoopbackServer
+) -> None:
+    created = papi.post(ROUTE, json={"source_url": origin.url + "/clip.mp4", "scale": 1.5})
+    job = wait_for_task(papi, created.json()["id"], until={"queued"})
+    broker = pipeline_ctx.broker
+    assert broker is not None
+    registry = EngineRegistry()
+    register(registry)
+    worker = worker_from_settings(pipeline_ctx, registry, consumer="sagemaker")
+    with TestClient(serving_app(worker)) as client:
+        assert client.get("/ping").status_code == 200
+        message = RenderMessage(
+            task_id=job["id"],
+            workspace_id=job["workspace_id"],
+            task_type=TaskType.super_resolution,
+            task_token="from-an-async-invocation",
+        )
+        response = client.post("/invocations", json=message.model_dump(mode="json"))
+    assert response.status_code == 200 and response.json() == {"task_id": job["id"], "status": "completed"}
+    finished = papi.get(f"/v1/tasks/{job['id']}").json()
+    assert finished["output"]["width"] == 160  # the test engine keeps the size
+    with thread_worker(
+        pipeline_ctx
+    ):  # the stream still holds the entry: a worker settles it without re-rendering
+        deadline = time.monotonic() + 30
+        while broker.backlog(TaskType.super_resolution) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    assert broker.backlog(TaskType.super_resolution) == 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import quote, unquote_plus
 
 from aws_lambda_powertools import Logger
 from pydantic import ValidationError
@@ -51,7 +51,7 @@ def task_from_upload(ctx: ServiceContext, bucket: str, key: str, sequencer: str)
     if workspace is None:
         logger.warning("upload for unknown workspace", extra={"key": key})
         return None
-    body: dict[str, Any] = {"source_url": f"s3://{bucket}/{key}", "metadata": {}}
+    body: dict[str, Any] = {"source_url": f"s3://{bucket}/{quote(key)}", "metadata": {}}
     for name, raw in ctx.blobs.object_metadata(key).items():
         value = _parse(raw)
         if name.startswith(METADATA_PREFIX):

@@ -12,6 +12,7 @@ import socket
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aws_lambda_powertools import Logger
@@ -21,7 +22,7 @@ from framelane.engines.base import EngineRegistry, EngineUnavailable
 from framelane.errors import JobFailure
 from framelane.media.formats import output_spec
 from framelane.media.pipeline import RenderStopped, render
-from framelane.models import Job, JobOutput, JobStatus, ProgressStage, StepOutcome, TaskType
+from framelane.models import Job, JobOutput, JobStatus, ProgressStage, RenderMessage, StepOutcome, TaskType
 from framelane.services.context import ServiceContext
 from framelane.services.jobs import load_job, transition
 from framelane.services.notify import emit_progress
@@ -104,50 +105,55 @@ class RendererWorker:
         return deliveries[0] if deliveries else None
 
     def process(self, delivery: Delivery) -> None:
-        message = delivery.message
-        token = message.task_token
-        log = {"task_id": message.task_id, "attempt": delivery.times_delivered}
+        """One stream entry: ACKed once settled (done, failed, cancelled); left pending when released."""
         if delivery.times_delivered > self.config.max_attempts:
-            logger.warning("attempts exhausted", extra=log)
+            logger.warning("attempts exhausted", extra={"task_id": delivery.message.task_id})
             self.ctx.sfn.fail(
-                token, "worker_lost", f"the task was abandoned by {self.config.max_attempts} workers"
+                delivery.message.task_token,
+                "worker_lost",
+                f"the task was abandoned by {self.config.max_attempts} workers",
             )
             self.broker.ack(delivery)
             return
+        if self.execute(
+            delivery.message, keepalive=lambda: self.broker.touch(delivery, self.config.consumer)
+        ):
+            self.broker.ack(delivery)
+
+    def execute(self, message: RenderMessage, keepalive: Callable[[], None] | None = None) -> bool:
+        """Render one task and answer its Step Functions token. False when released on shutdown."""
+        token = message.task_token
+        log = {"task_id": message.task_id}
         job = self.ctx.store.get_task(message.workspace_id, message.task_id)
         if job is None or job.status.is_terminal:
             if job is not None and job.status is JobStatus.completed:
                 self.ctx.sfn.succeed(token, StepOutcome(task_id=job.id, status=job.status).model_dump_json())
-            self.broker.ack(delivery)
-            return
-        heartbeat = _Heartbeat(self, delivery)
+            return True
+        heartbeat = _Heartbeat(self, token, keepalive)
         heartbeat.start()
         try:
             completed = self._render(job)
         except _Cancelled:
             logger.info("cancelled", extra=log)
             self.ctx.sfn.fail(token, "cancelled", "task was cancelled")
-            self.broker.ack(delivery)
-            return
+            return True
         except RenderStopped:
             logger.info("released on shutdown", extra=log)  # stays pending: another worker reclaims it
-            return
+            return False
         except JobFailure as failure:
             self.ctx.sfn.fail(token, failure.code, failure.message)
-            self.broker.ack(delivery)
-            return
+            return True
         except Exception as exc:
             logger.exception("render failed", extra=log)
             self.ctx.sfn.fail(token, "internal_error", f"render failed: {type(exc).__name__}")
-            self.broker.ack(delivery)
-            return
+            return True
         finally:
             heartbeat.stop()
         self.ctx.sfn.succeed(
             token, StepOutcome(task_id=completed.id, status=completed.status).model_dump_json()
         )
-        self.broker.ack(delivery)
         logger.info("completed", extra=log)
+        return True
 
     def _render(self, job: Job) -> Job:
         if job.task_type is None or job.source_key is None or job.media is None:
@@ -254,9 +260,12 @@ class _Progress:
 
 
 class _Heartbeat:
-    def __init__(self, worker: RendererWorker, delivery: Delivery) -> None:
+    """Keeps the Step Functions step alive (SendTaskHeartbeat) and, on the stream, the entry (`keepalive`)."""
+
+    def __init__(self, worker: RendererWorker, token: str, keepalive: Callable[[], None] | None) -> None:
         self.worker = worker
-        self.delivery = delivery
+        self.token = token
+        self.keepalive = keepalive
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
 
@@ -271,10 +280,11 @@ class _Heartbeat:
         interval = min(self.worker.config.heartbeat_interval, self.worker.config.visibility_timeout / 3)
         while not self._stop.wait(interval):
             try:
-                self.worker.broker.touch(self.delivery, self.worker.config.consumer)
-                self.worker.ctx.sfn.heartbeat(self.delivery.message.task_token)
+                if self.keepalive is not None:
+                    self.keepalive()
+                self.worker.ctx.sfn.heartbeat(self.token)
             except Exception:
-                logger.exception("heartbeat failed", extra={"task_id": self.delivery.message.task_id})
+                logger.exception("heartbeat failed")
 
 
 def worker_from_settings(
