@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import standardwebhooks
 
-from framelane.media.samples import make_sample_clip
 from framelane.media.probe import probe
+from framelane.media.samples import make_sample_clip
 from framelane.services.context import ServiceContext
 from tests.support.servers import LoopbackServer, loopback_server
 
