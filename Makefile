@@ -31,7 +31,10 @@ test: setup lint typecheck
 	$(BIN)/pytest -q -p no:cacheprovider
 
 bench: setup
-	$(BIN)/python bench/api_bench.py
+	PYTHONPATH=. $(BIN)/python bench/api_bench.py
+	PYTHONPATH=. $(BIN)/python bench/broker_bench.py
+	PYTHONPATH=. $(BIN)/python bench/pipeline_bench.py
+	PYTHONPATH=. $(BIN)/python bench/e2e_bench.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

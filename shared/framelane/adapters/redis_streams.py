@@ -32,6 +32,7 @@ class RedisBroker:
             url, socket_timeout=30, socket_connect_timeout=5, decode_responses=True
         )
         self.stream_prefix = stream_prefix
+        self._groups_ready: set[TaskType] = set()
 
     def ping(self) -> None:
         self._redis.ping()
@@ -40,11 +41,14 @@ class RedisBroker:
         return f"{self.stream_prefix}:{task_type}"
 
     def ensure_group(self, task_type: TaskType) -> None:
+        if task_type in self._groups_ready:
+            return
         try:
             self._redis.xgroup_create(self.stream(task_type), GROUP, id="0", mkstream=True)
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
+        self._groups_ready.add(task_type)
 
     def enqueue(self, message: RenderMessage) -> str:
         self.ensure_group(message.task_type)
