@@ -78,7 +78,7 @@ def test_in_flight_duplicate_is_409_and_lapsed_claim_is_taken_over(
         record = IdempotencyRecord(
             workspace.workspace_id, key, "in_progress", fingerprint, "other-request", locked_until, now + 3600
         )
-        assert stack.ctx.store.claim_idempotency_key(record, now) is None
+        assert stack.ctx.store.claim_idempotency_key(record, now) == (None, None)
 
     claim("in-flight", now + 60)
     response = post(api, "in-flight")
@@ -115,7 +115,7 @@ def test_failed_create_releases_the_key_and_stores_nothing(
         raise RuntimeError("store exploded")
 
     with TestClient(app, raise_server_exceptions=False) as client:
-        monkeypatch.setattr(type(stack.ctx.store), "put_task_completing_idempotency", broken)
+        monkeypatch.setattr(type(stack.ctx.store), "put_task", broken)
         failed = client.post(ROUTE, json=BODY, headers=headers)
         assert failed.status_code == 500
         assert failed.json() == {
@@ -142,3 +142,36 @@ def test_concurrent_creates_with_distinct_keys_all_succeed(api: httpx.Client) ->
         codes = list(pool.map(send, range(80)))
     assert codes == [202] * 80
     assert len(api.get("/v1/tasks", params={"limit": 200, "status": "ingesting"}).json()["data"]) == 200
+
+
+def test_retry_after_a_crash_adopts_the_task_the_crashed_request_stored(
+    stack: Stack, api: httpx.Client, workspace: WorkspaceCreated
+) -> None:
+    """The request stored its task, then died before completing its claim: the retry must not make a second."""
+    from framelane.models import GazeRedirectRequest, TaskType
+    from framelane.services.fingerprint import request_fingerprint
+    from framelane.services.tasks import _new_job
+
+    now = int(time.time())
+    ws = stack.ctx.store.get_workspace(workspace.workspace_id)
+    assert ws is not None
+    request = GazeRedirectRequest.model_validate(BODY)
+    stored = _new_job(ws, TaskType.gaze_redirect, request, "crash-key")
+    record = IdempotencyRecord(
+        workspace.workspace_id,
+        "crash-key",
+        "in_progress",
+        request_fingerprint("create_task:gaze_redirect", request),
+        "dead-request",
+        now - 1,
+        now + 3600,
+        task_id=stored.id,
+    )
+    assert stack.ctx.store.claim_idempotency_key(record, now - 120) == (None, None)
+    stack.ctx.store.put_task(stored)  # ... and the process died here
+
+    retried = post(api, "crash-key")
+    assert retried.status_code == 202
+    assert retried.json()["id"] == stored.id
+    assert task_count(api) == 1
+    assert post(api, "crash-key").status_code == 200

@@ -288,13 +288,16 @@ class DynamoStore:
     def _idem_key(self, workspace_id: str, key: str) -> dict[str, Any]:
         return {"PK": _s(f"IDEM#{workspace_id}#{key}"), "SK": _s("IDEM")}
 
-    def claim_idempotency_key(self, record: IdempotencyRecord, now: int) -> IdempotencyRecord | None:
-        """Claim the key with a conditional put. Returns None when claimed, else the record that holds it.
+    def claim_idempotency_key(
+        self, record: IdempotencyRecord, now: int
+    ) -> tuple[IdempotencyRecord | None, IdempotencyRecord | None]:
+        """Claim the key with one conditional put: `(holder, None)` when someone else holds it, else
+        `(None, previous)` where `previous` is the lapsed or expired record this claim replaced, if any.
 
         A record is free when absent, expired, or an in-progress claim whose lock lapsed (its owner died).
         """
         try:
-            self._client.put_item(
+            response = self._client.put_item(
                 TableName=self.table_name,
                 Item={
                     **self._idem_key(record.workspace_id, record.key),
@@ -305,6 +308,7 @@ class DynamoStore:
                     "fingerprint": _s(record.fingerprint),
                     "lock_token": _s(record.lock_token or ""),
                     "locked_until": _n(record.locked_until),
+                    "task_id": _s(record.task_id or ""),
                     TTL_ATTRIBUTE: _n(record.expires_at_epoch),
                 },
                 ConditionExpression=(
@@ -312,56 +316,47 @@ class DynamoStore:
                 ),
                 ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE, "#state": "state"},
                 ExpressionAttributeValues={":now": _n(now), ":in_progress": _s("in_progress")},
+                ReturnValues="ALL_OLD",
             )
-            return None
+            old = response.get("Attributes")
+            return None, None if not old else self._idem_record(record, _from_item(old))
         except ClientError as exc:
             _raise_condition_failed(exc, swallow=True)
         existing = self._get(self._idem_key(record.workspace_id, record.key))
         if existing is None:  # expired and removed between our put and get: try once more
             return self.claim_idempotency_key(record, now)
+        return self._idem_record(record, existing), None
+
+    @staticmethod
+    def _idem_record(claim: IdempotencyRecord, item: dict[str, Any]) -> IdempotencyRecord:
         return IdempotencyRecord(
-            workspace_id=record.workspace_id,
-            key=record.key,
-            state=existing["state"],
-            fingerprint=existing["fingerprint"],
-            lock_token=existing.get("lock_token") or None,
-            locked_until=existing["locked_until"],
-            expires_at_epoch=existing[TTL_ATTRIBUTE],
-            task_id=existing.get("task_id"),
+            workspace_id=claim.workspace_id,
+            key=claim.key,
+            state=item["state"],
+            fingerprint=item["fingerprint"],
+            lock_token=item.get("lock_token") or None,
+            locked_until=item["locked_until"],
+            expires_at_epoch=item[TTL_ATTRIBUTE],
+            task_id=item.get("task_id") or None,
         )
 
-    def put_task_completing_idempotency(self, job: Job, record: IdempotencyRecord) -> None:
-        """Store the task and mark the key completed atomically; fails if our claim was taken over."""
+    def complete_idempotency_key(self, record: IdempotencyRecord, task_id: str) -> None:
+        """Mark our claim completed for `task_id`; ConditionFailed if another request took the key over."""
         try:
-            self._client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self.table_name,
-                            "Item": self._task_item(job),
-                            "ConditionExpression": "attribute_not_exists(PK)",
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self.table_name,
-                            "Key": self._idem_key(record.workspace_id, record.key),
-                            "UpdateExpression": "SET #state = :completed, task_id = :task REMOVE lock_token",
-                            "ConditionExpression": "lock_token = :token",
-                            "ExpressionAttributeNames": {"#state": "state"},
-                            "ExpressionAttributeValues": {
-                                ":completed": _s("completed"),
-                                ":task": _s(job.id),
-                                ":token": _s(record.lock_token or ""),
-                            },
-                        }
-                    },
-                ]
+            self._client.update_item(
+                TableName=self.table_name,
+                Key=self._idem_key(record.workspace_id, record.key),
+                UpdateExpression="SET #state = :completed, task_id = :task REMOVE lock_token",
+                ConditionExpression="lock_token = :token",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={
+                    ":completed": _s("completed"),
+                    ":task": _s(task_id),
+                    ":token": _s(record.lock_token or ""),
+                },
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "TransactionCanceledException":
-                raise ConditionFailed(str(exc)) from exc
-            raise
+            _raise_condition_failed(exc)
 
     def release_idempotency_key(self, record: IdempotencyRecord) -> None:
         """Give the key back after a failed create so the client's retry is not told 409 for a minute."""

@@ -85,9 +85,15 @@ def create_task(
 def _create_idempotent(
     ctx: ServiceContext, workspace: Workspace, task_type: TaskType, request: TaskRequestBase, key: str
 ) -> CreateResult:
+    """Conditional writes only: claim the key (naming the task id up front), store the task, complete the claim.
+
+    A crash after the task is stored leaves the claim in progress; once its lock lapses, the client's retry
+    takes the key over, finds that task through the old claim and adopts it, so a key never makes two tasks.
+    """
     if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
         raise InvalidRequest(f"Idempotency-Key must be 1..{MAX_IDEMPOTENCY_KEY_LENGTH} characters")
     now = int(time.time())
+    job = _new_job(workspace, task_type, request, key)
     claim = IdempotencyRecord(
         workspace_id=workspace.id,
         key=key,
@@ -96,26 +102,45 @@ def _create_idempotent(
         lock_token=secrets.token_hex(16),
         locked_until=now + ctx.settings.idempotency_lock_seconds,
         expires_at_epoch=now + ctx.settings.idempotency_ttl_seconds,
+        task_id=job.id,
     )
-    holder = ctx.store.claim_idempotency_key(claim, now)
+    holder, previous = ctx.store.claim_idempotency_key(claim, now)
     if holder is not None:
-        if holder.fingerprint != claim.fingerprint:
-            raise IdempotencyKeyReused("this Idempotency-Key was used with a different request body")
-        if holder.state == "in_progress" or holder.task_id is None:
-            raise IdempotencyInProgress("a request with this Idempotency-Key is still being processed")
-        replay = ctx.store.get_task(workspace.id, holder.task_id)
-        if replay is None:
-            raise NotFound(f"task {holder.task_id} no longer exists")
-        return CreateResult(present(ctx, replay), replayed=True)
-
-    job = _new_job(workspace, task_type, request, key)
-    try:
-        ctx.store.put_task_completing_idempotency(job, claim)
-    except BaseException:
-        ctx.store.release_idempotency_key(claim)
-        raise
+        return _answer_held_key(ctx, workspace, claim, holder)
+    orphan = _orphaned_task(ctx, workspace, claim, previous)
+    if orphan is not None:
+        job = orphan
+    else:
+        try:
+            ctx.store.put_task(job)
+        except BaseException:
+            ctx.store.release_idempotency_key(claim)
+            raise
+    ctx.store.complete_idempotency_key(claim, job.id)
     hand_off_to_pipeline(ctx, job)
     return CreateResult(present(ctx, job), replayed=False)
+
+
+def _answer_held_key(
+    ctx: ServiceContext, workspace: Workspace, claim: IdempotencyRecord, holder: IdempotencyRecord
+) -> CreateResult:
+    if holder.fingerprint != claim.fingerprint:
+        raise IdempotencyKeyReused("this Idempotency-Key was used with a different request body")
+    if holder.state == "in_progress" or holder.task_id is None:
+        raise IdempotencyInProgress("a request with this Idempotency-Key is still being processed")
+    replay = ctx.store.get_task(workspace.id, holder.task_id)
+    if replay is None:
+        raise NotFound(f"task {holder.task_id} no longer exists")
+    return CreateResult(present(ctx, replay), replayed=True)
+
+
+def _orphaned_task(
+    ctx: ServiceContext, workspace: Workspace, claim: IdempotencyRecord, previous: IdempotencyRecord | None
+) -> Job | None:
+    """The task a crashed request with the same key and body stored before it could complete its claim."""
+    if previous is None or previous.state != "in_progress" or previous.fingerprint != claim.fingerprint:
+        return None
+    return ctx.store.get_task(workspace.id, previous.task_id) if previous.task_id else None
 
 
 def _new_job(workspace: Workspace, task_type: TaskType, request: TaskRequestBase, key: str | None) -> Job:
