@@ -127,6 +127,48 @@ def workspace_create(ctx: click.Context, name: str, as_json: bool, admin_token: 
         click.echo(f"workspace {created.workspace_id}\napi key   {created.api_key}  (shown once)")
 
 
+def _admin(ctx: click.Context, admin_token: str | None) -> tuple[FramelaneClient, str]:
+    state = _local_state()
+    api_url = ctx.obj["api_url"] or state.get("api_url")
+    token = admin_token or state.get("admin_token")
+    if not api_url or not token:
+        raise click.UsageError("no local stack running: pass --api-url and --admin-token")
+    return FramelaneClient(api_url), token
+
+
+@workspace.command("rotate-key")
+@click.argument("workspace_id")
+@click.option(
+    "--admin-token", envvar="FRAMELANE_ADMIN_TOKEN", help="Operator token (default: the local stack's)."
+)
+@click.pass_context
+def workspace_rotate_key(ctx: click.Context, workspace_id: str, admin_token: str | None) -> None:
+    """Issue a new API key for WORKSPACE_ID (the old one keeps working until revoked)."""
+    client, token = _admin(ctx, admin_token)
+    try:
+        with client:
+            click.echo(client.issue_api_key(workspace_id, token).model_dump_json())
+    except ApiError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@workspace.command("revoke-key")
+@click.argument("api_key")
+@click.option(
+    "--admin-token", envvar="FRAMELANE_ADMIN_TOKEN", help="Operator token (default: the local stack's)."
+)
+@click.pass_context
+def workspace_revoke_key(ctx: click.Context, api_key: str, admin_token: str | None) -> None:
+    """Revoke API_KEY immediately."""
+    client, token = _admin(ctx, admin_token)
+    try:
+        with client:
+            client.revoke_api_key(api_key, token)
+    except ApiError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo("revoked")
+
+
 @cli.group()
 def tasks() -> None:
     """Submit and follow tasks."""

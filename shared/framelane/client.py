@@ -72,6 +72,20 @@ class FramelaneClient:
         )
         return WorkspaceCreated.model_validate(_check(response).json())
 
+    def issue_api_key(self, workspace_id: str, admin_token: str) -> WorkspaceCreated:
+        response = self._http.post(
+            f"/admin/workspaces/{workspace_id}/api-keys", headers={"Authorization": f"Bearer {admin_token}"}
+        )
+        return WorkspaceCreated.model_validate(_check(response).json())
+
+    def revoke_api_key(self, api_key: str, admin_token: str) -> None:
+        response = self._http.post(
+            "/admin/api-keys/revoke",
+            json={"api_key": api_key},
+            headers={"Authorization": f"Bearer {admin_token}"},
+        )
+        _check(response)
+
     def download(self, url: str, path: str) -> int:
         """Stream an output URL to `path`; returns the byte count."""
         size = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from typing import Annotated, Literal
+from urllib.parse import quote
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -21,6 +22,12 @@ class Settings(BaseSettings):
     table_name: str = "framelane"
     bucket: str = "framelane-media"
     redis_url: str | None = None
+    redis_host: str | None = Field(default=None, description="On AWS: the ElastiCache endpoint (TLS, AUTH).")
+    redis_port: int = 6379
+    redis_auth_secret_arn: str | None = None
+    cursor_secret_arn: str | None = None
+    admin_token_secret_arn: str | None = None
+    assemblyai_secret_arn: str | None = None
     task_state_machine_arn: str | None = None
     cursor_secret: str = Field(
         default="local-cursor-secret-change-me",
@@ -75,4 +82,19 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    """Settings from the environment, with secrets named by ARN fetched from Secrets Manager (cached)."""
+    settings = Settings()
+    arns = (settings.redis_auth_secret_arn, settings.cursor_secret_arn, settings.admin_token_secret_arn)
+    if not any(arns):
+        return settings
+    from aws_lambda_powertools.utilities.parameters import get_secret
+
+    updates: dict[str, object] = {}
+    if settings.cursor_secret_arn:
+        updates["cursor_secret"] = get_secret(settings.cursor_secret_arn)
+    if settings.admin_token_secret_arn:
+        updates["admin_token"] = get_secret(settings.admin_token_secret_arn)
+    if settings.redis_host and settings.redis_auth_secret_arn and not settings.redis_url:
+        token = quote(str(get_secret(settings.redis_auth_secret_arn)), safe="")
+        updates["redis_url"] = f"rediss://:{token}@{settings.redis_host}:{settings.redis_port}/0"
+    return settings.model_copy(update=updates)

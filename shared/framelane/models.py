@@ -385,6 +385,12 @@ class WorkspaceCreateRequest(BaseModel):
     name: str = Field(min_length=1, max_length=100)
 
 
+class ApiKeyRevokeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    api_key: str = Field(min_length=8, max_length=256)
+
+
 class WorkspaceCreated(BaseModel):
     workspace_id: str
     api_key: str = Field(description="Shown once; only its hash is stored.")

@@ -87,3 +87,29 @@ def test_healthz_reports_unreachable_stores(stack: Stack) -> None:
     body = response.json()
     assert body["status"] == "degraded"
     assert all(value.startswith("error") for value in body["checks"].values())
+
+
+def test_api_key_rotation(api_url: str, workspace) -> None:  # type: ignore[no-untyped-def]
+    from .conftest import ADMIN_TOKEN
+
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    assert httpx.post(f"{api_url}/admin/workspaces/{workspace.workspace_id}/api-keys").status_code == 401
+    issued = httpx.post(f"{api_url}/admin/workspaces/{workspace.workspace_id}/api-keys", headers=admin)
+    assert issued.status_code == 201
+    new_key = issued.json()["api_key"]
+    assert new_key != workspace.api_key and issued.json()["workspace_id"] == workspace.workspace_id
+    for key in (workspace.api_key, new_key):  # both work during the switch-over
+        assert httpx.get(f"{api_url}/v1/tasks", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    revoked = httpx.post(
+        f"{api_url}/admin/api-keys/revoke", json={"api_key": workspace.api_key}, headers=admin
+    )
+    assert revoked.status_code == 200
+    assert (
+        httpx.get(f"{api_url}/v1/tasks", headers={"Authorization": f"Bearer {workspace.api_key}"}).status_code
+        == 401
+    )
+    assert httpx.get(f"{api_url}/v1/tasks", headers={"Authorization": f"Bearer {new_key}"}).status_code == 200
+    again = httpx.post(f"{api_url}/admin/api-keys/revoke", json={"api_key": workspace.api_key}, headers=admin)
+    assert again.status_code == 404
+    unknown = httpx.post(f"{api_url}/admin/workspaces/ws_nope/api-keys", headers=admin)
+    assert unknown.status_code == 404

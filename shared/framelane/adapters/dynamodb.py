@@ -188,6 +188,18 @@ class DynamoStore:
             }
         }
 
+    def delete_api_key(self, key_hash: str) -> bool:
+        try:
+            self._client.delete_item(
+                TableName=self.table_name,
+                Key={"PK": _s(f"APIKEY#{key_hash}"), "SK": _s("APIKEY")},
+                ConditionExpression="attribute_exists(PK)",
+            )
+        except ClientError as exc:
+            _raise_condition_failed(exc, swallow=True)
+            return False
+        return True
+
     def get_api_key(self, key_hash: str) -> ApiKeyRecord | None:
         item = self._get({"PK": _s(f"APIKEY#{key_hash}"), "SK": _s("APIKEY")})
         return None if item is None else ApiKeyRecord.model_validate(item)

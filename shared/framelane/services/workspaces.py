@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from framelane.errors import Unauthorized
+from framelane.errors import NotFound, Unauthorized
 from framelane.ids import new_secret, new_webhook_secret, new_workspace_id
 from framelane.models import ApiKeyRecord, Workspace, WorkspaceCreated, utc_now
 from framelane.services.context import ServiceContext
@@ -16,6 +16,27 @@ MAX_API_KEY_LENGTH = 256
 def hash_api_key(api_key: str) -> str:
     # Keys carry 256 random bits, so a fast unsalted hash is safe: there is nothing to brute-force.
     return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+def issue_api_key(ctx: ServiceContext, workspace_id: str) -> WorkspaceCreated:
+    """A further key for an existing workspace (key rotation: issue, move clients over, revoke the old one)."""
+    if ctx.store.get_workspace(workspace_id) is None:
+        raise NotFound(f"workspace {workspace_id} not found")
+    api_key = new_secret(API_KEY_PREFIX)
+    ctx.store.put_api_key(
+        ApiKeyRecord(
+            key_hash=hash_api_key(api_key),
+            workspace_id=workspace_id,
+            prefix=api_key[:7],
+            created_at=utc_now(),
+        )
+    )
+    return WorkspaceCreated(workspace_id=workspace_id, api_key=api_key)
+
+
+def revoke_api_key(ctx: ServiceContext, api_key: str) -> None:
+    if not ctx.store.delete_api_key(hash_api_key(api_key)):
+        raise NotFound("no such API key")
 
 
 def create_workspace(ctx: ServiceContext, name: str) -> WorkspaceCreated:

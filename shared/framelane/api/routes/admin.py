@@ -3,8 +3,8 @@
 from fastapi import APIRouter, Depends
 
 from framelane.api.deps import ContextDep, require_admin
-from framelane.models import WorkspaceCreated, WorkspaceCreateRequest
-from framelane.services.workspaces import create_workspace
+from framelane.models import ApiKeyRevokeRequest, Deleted, WorkspaceCreated, WorkspaceCreateRequest
+from framelane.services.workspaces import create_workspace, issue_api_key, revoke_api_key
 
 router = APIRouter(prefix="/admin", include_in_schema=False, dependencies=[Depends(require_admin)])
 
@@ -12,3 +12,14 @@ router = APIRouter(prefix="/admin", include_in_schema=False, dependencies=[Depen
 @router.post("/workspaces", response_model=WorkspaceCreated, status_code=201)
 def create(body: WorkspaceCreateRequest, ctx: ContextDep) -> WorkspaceCreated:
     return create_workspace(ctx, body.name)
+
+
+@router.post("/workspaces/{workspace_id}/api-keys", response_model=WorkspaceCreated, status_code=201)
+def issue_key(workspace_id: str, ctx: ContextDep) -> WorkspaceCreated:
+    return issue_api_key(ctx, workspace_id)
+
+
+@router.post("/api-keys/revoke", response_model=Deleted)
+def revoke_key(body: ApiKeyRevokeRequest, ctx: ContextDep) -> Deleted:
+    revoke_api_key(ctx, body.api_key)
+    return Deleted(id=body.api_key[:7] + "…")

@@ -1,0 +1,24 @@
+"""Scheduled Lambda: publish the renderer stream backlog (entries waiting + in flight) as a CloudWatch metric,
+which the worker service scales on and the backlog alarm watches."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from framelane.config import get_settings
+from framelane.services.context import build_context
+from framelane.worker.backlog import stream_backlog
+
+logger = Logger(service="framelane-backlog")
+metrics = Metrics(namespace="Framelane", service="framelane-backlog")
+ctx = build_context(get_settings())
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
+    backlog = stream_backlog(ctx)
+    metrics.add_metric(name="StreamBacklog", unit=MetricUnit.Count, value=sum(backlog.values()))
+    return backlog

@@ -1,0 +1,1 @@
+"""Framelane CDK app: one construct per capability, composed in a thin stack."""

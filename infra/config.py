@@ -1,0 +1,36 @@
+"""Deployment settings from CDK context (`cdk.json` or `-c key=value`): one typed object per stage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class StageConfig(BaseModel):
+    stage: str = Field(default="dev", pattern=r"^[a-z][a-z0-9-]{1,15}$")
+    gpu_instance_type: str = "g5.xlarge"
+    gpu_count: int = Field(default=1, ge=1, le=8)
+    workers_min: int = Field(default=0, ge=0)
+    workers_max: int = Field(default=4, ge=1)
+    backlog_per_worker: int = Field(default=2, ge=1, description="Target stream entries per worker.")
+    nat_gateways: int = Field(default=1, ge=1, le=3)
+    redis_node_type: str = "cache.t4g.small"
+    redis_replicas: int = Field(default=1, ge=0, le=5)
+    log_retention_days: int = 30
+    source_retention_days: int = 7
+    output_retention_days: int = 30
+    upload_retention_days: int = 7
+    sagemaker_endpoint: bool = False
+    sagemaker_instance_type: str = "ml.g5.xlarge"
+    alarm_email: str | None = None
+    api_throttle_rate: int = 50
+    api_throttle_burst: int = 100
+
+    @property
+    def retain_data(self) -> bool:
+        return self.stage == "prod"
+
+    @classmethod
+    def from_context(cls, context: dict[str, Any]) -> StageConfig:
+        return cls.model_validate({k: v for k, v in context.items() if k in cls.model_fields})

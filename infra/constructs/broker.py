@@ -1,0 +1,60 @@
+"""ElastiCache Redis (replication group) for the renderer streams: TLS in transit, encrypted at rest, AUTH
+token from Secrets Manager, private subnets only, reachable from the app security group only."""
+
+from __future__ import annotations
+
+from aws_cdk import SecretValue
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_elasticache as elasticache
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from infra.config import StageConfig
+from infra.constructs.network import Network
+
+REDIS_PORT = 6380  # not the default port (AwsSolutions-AEC5)
+
+
+class Broker(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, network: Network) -> None:
+        super().__init__(scope, construct_id)
+        self.auth = secretsmanager.Secret(
+            self,
+            "AuthToken",
+            description="Framelane Redis AUTH token",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                exclude_punctuation=True, password_length=64
+            ),
+        )
+        self.security_group = ec2.SecurityGroup(
+            self, "SecurityGroup", vpc=network.vpc, description="Framelane Redis", allow_all_outbound=False
+        )
+        self.security_group.add_ingress_rule(
+            network.app_security_group, ec2.Port.tcp(REDIS_PORT), "Lambdas and workers"
+        )
+        subnets = elasticache.CfnSubnetGroup(
+            self,
+            "Subnets",
+            description="Framelane Redis private subnets",
+            subnet_ids=network.vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS).subnet_ids,
+        )
+        self.replication_group = elasticache.CfnReplicationGroup(
+            self,
+            "Redis",
+            replication_group_description="Framelane renderer broker",
+            engine="redis",
+            engine_version="7.1",
+            cache_node_type=config.redis_node_type,
+            num_node_groups=1,
+            replicas_per_node_group=config.redis_replicas,
+            automatic_failover_enabled=config.redis_replicas > 0,
+            multi_az_enabled=config.redis_replicas > 0,
+            transit_encryption_enabled=True,
+            at_rest_encryption_enabled=True,
+            auth_token=SecretValue.secrets_manager(self.auth.secret_arn).unsafe_unwrap(),
+            cache_subnet_group_name=subnets.ref,
+            security_group_ids=[self.security_group.security_group_id],
+            port=REDIS_PORT,
+            snapshot_retention_limit=1,
+        )
+        self.endpoint = self.replication_group.attr_primary_end_point_address

@@ -1,0 +1,145 @@
+"""Alarms (DLQ depth, failed executions, stream backlog, API 5xx) to an SNS topic, and one dashboard."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from infra.config import StageConfig
+from infra.constructs.api import Api
+from infra.constructs.orchestration import Orchestration
+from infra.constructs.workers import BACKLOG_METRIC, Workers
+
+
+class Observability(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        api: Api,
+        orchestration: Orchestration,
+        workers: Workers,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        key = kms.Key(self, "TopicKey", enable_key_rotation=True, description="Framelane alarm topic")
+        key.grant_encrypt_decrypt(iam.ServicePrincipal("cloudwatch.amazonaws.com"))
+        self.topic = sns.Topic(self, "Alarms", master_key=key, enforce_ssl=True)
+        if config.alarm_email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+        action = actions.SnsAction(self.topic)
+        self.alarms: list[cloudwatch.Alarm] = []
+
+        for step, queue in orchestration.dead_letters.items():
+            self._alarm(
+                f"{step}-dlq",
+                queue.metric_approximate_number_of_messages_visible(period=Duration.minutes(1)),
+                threshold=1,
+                description=f"messages of the {step} step failed 3 times",
+                action=action,
+            )
+        for name, machine in (
+            ("task", orchestration.task_machine),
+            ("webhook", orchestration.webhook_machine),
+        ):
+            self._alarm(
+                f"{name}-executions-failed",
+                machine.metric_failed(period=Duration.minutes(5)),
+                threshold=1 if name == "task" else 10,
+                description=f"{name} state machine executions failed",
+                action=action,
+            )
+        self._alarm(
+            "stream-backlog",
+            BACKLOG_METRIC.with_(period=Duration.minutes(5)),
+            threshold=config.workers_max * config.backlog_per_worker * 5,
+            description="renderer backlog keeps growing: workers at max or failing",
+            action=action,
+            evaluation_periods=3,
+        )
+        errors = cloudwatch.Metric(
+            namespace="AWS/ApiGateway",
+            metric_name="5xx",
+            statistic="Sum",
+            dimensions_map={"ApiId": api.http_api.api_id},
+            period=Duration.minutes(5),
+        )
+        requests = cloudwatch.Metric(
+            namespace="AWS/ApiGateway",
+            metric_name="Count",
+            statistic="Sum",
+            dimensions_map={"ApiId": api.http_api.api_id},
+            period=Duration.minutes(5),
+        )
+        rate = cloudwatch.MathExpression(
+            expression="IF(requests > 0, 100 * errors / requests, 0)",
+            using_metrics={"errors": errors, "requests": requests},
+            period=Duration.minutes(5),
+            label="5xx %",
+        )
+        self._alarm(
+            "api-5xx-rate",
+            rate,
+            threshold=1,
+            description="more than 1 % of API requests failed with 5xx",
+            action=action,
+            evaluation_periods=2,
+        )
+
+        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"framelane-{config.stage}")
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(title="API requests and 5xx", left=[requests, errors], width=12),
+            cloudwatch.GraphWidget(title="Renderer backlog", left=[BACKLOG_METRIC], width=12),
+            cloudwatch.GraphWidget(
+                title="Task executions",
+                left=[
+                    orchestration.task_machine.metric_started(),
+                    orchestration.task_machine.metric_succeeded(),
+                    orchestration.task_machine.metric_failed(),
+                ],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Dead-letter queues",
+                left=[
+                    q.metric_approximate_number_of_messages_visible()
+                    for q in orchestration.dead_letters.values()
+                ],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Worker service CPU / memory",
+                left=[workers.service.metric_cpu_utilization(), workers.service.metric_memory_utilization()],
+                width=12,
+            ),
+            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=12),
+        )
+
+    def _alarm(
+        self,
+        name: str,
+        metric: cloudwatch.Metric | cloudwatch.MathExpression,
+        *,
+        threshold: float,
+        description: str,
+        action: actions.SnsAction,
+        evaluation_periods: int = 1,
+    ) -> None:
+        alarm = metric.create_alarm(
+            self,
+            name,
+            alarm_description=description,
+            threshold=threshold,
+            evaluation_periods=evaluation_periods,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        alarm.add_alarm_action(action)
+        self.alarms.append(alarm)

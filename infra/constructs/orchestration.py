@@ -1,0 +1,146 @@
+"""The task and webhook state machines (the same ASL the local stack runs), their SQS queues with DLQs,
+and the Lambdas behind the callback steps (SQS event sources with partial batch failures)."""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk import Duration
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3n
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from framelane.pipeline.asl import TaskMachineConfig, task_state_machine, webhook_state_machine
+from infra.constructs.functions import FunctionFactory
+from infra.constructs.storage import Storage
+
+CALLBACK_STEPS = {"ingest": 900, "dispatch": 60, "finalize": 60, "webhook": 60}  # step → Lambda timeout (s)
+QUEUES = (*CALLBACK_STEPS, "notify", "s3-events")
+
+
+class Orchestration(Construct):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, storage: Storage, functions: FunctionFactory, name: str
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.dead_letters: dict[str, sqs.Queue] = {}
+        self.queues: dict[str, sqs.Queue] = {}
+        for step in QUEUES:
+            timeout = CALLBACK_STEPS.get(step, 60)
+            self.dead_letters[step] = sqs.Queue(
+                self,
+                f"{step}-dlq",
+                encryption=sqs.QueueEncryption.SQS_MANAGED,
+                enforce_ssl=True,
+                retention_period=Duration.days(14),
+            )
+            self.queues[step] = sqs.Queue(
+                self,
+                f"{step}-queue",
+                queue_name=f"{name}-{step}",
+                encryption=sqs.QueueEncryption.SQS_MANAGED,
+                enforce_ssl=True,
+                visibility_timeout=Duration.seconds(timeout * 6),
+                dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=3, queue=self.dead_letters[step]),
+            )
+        self.task_definition = task_state_machine(
+            TaskMachineConfig(
+                ingest_queue_url=self.queues["ingest"].queue_url,
+                dispatch_queue_url=self.queues["dispatch"].queue_url,
+                finalize_queue_url=self.queues["finalize"].queue_url,
+                notify_queue_url=self.queues["notify"].queue_url,
+            )
+        )
+        self.webhook_definition = webhook_state_machine(self.queues["webhook"].queue_url)
+        self.task_machine = self._state_machine(
+            "TaskStateMachine", self.task_definition, ["ingest", "dispatch", "finalize", "notify"]
+        )
+        self.webhook_machine = self._state_machine(
+            "WebhookStateMachine", self.webhook_definition, ["webhook"]
+        )
+
+        environment = {
+            "FRAMELANE_TASK_STATE_MACHINE_ARN": self.task_machine.state_machine_arn,
+            "FRAMELANE_WEBHOOK_STATE_MACHINE_ARN": self.webhook_machine.state_machine_arn,
+        }
+        self.step_functions: dict[str, lambda_.Function] = {}
+        for step, timeout in CALLBACK_STEPS.items():
+            function = functions.create(
+                f"{step.title()}Step",
+                "pipeline_step",
+                service=f"framelane-{step}",
+                timeout=Duration.seconds(timeout),
+                memory=1769 if step == "ingest" else 512,
+                environment={**environment, "FRAMELANE_STEP": step},
+            )
+            self._consume(function, step)
+            self._answer_callbacks(function)
+            self.step_functions[step] = function
+        self.notify_function = functions.create(
+            "NotifyStep",
+            "notify",
+            service="framelane-notify",
+            timeout=Duration.seconds(60),
+            environment=environment,
+        )
+        self._consume(self.notify_function, "notify")
+        self.webhook_machine.grant_start_execution(self.notify_function)
+        self.s3_trigger_function = functions.create(
+            "S3Trigger",
+            "s3_trigger",
+            service="framelane-s3-trigger",
+            timeout=Duration.seconds(60),
+            environment=environment,
+        )
+        self._consume(self.s3_trigger_function, "s3-events")
+        self.task_machine.grant_start_execution(self.s3_trigger_function)
+        storage.bucket.add_event_notification(
+            s3.EventType.OBJECT_CREATED,
+            s3n.SqsDestination(self.queues["s3-events"]),
+            s3.NotificationKeyFilter(prefix="uploads/"),
+        )
+        # ingest writes sources; finalize and notify read jobs and sign output URLs; s3 trigger reads metadata
+        for function in [*self.step_functions.values(), self.notify_function, self.s3_trigger_function]:
+            storage.table.grant_read_write_data(function)
+        storage.bucket.grant_read(self.step_functions["ingest"], "uploads/*")
+        storage.bucket.grant_put(self.step_functions["ingest"], "sources/*")
+        storage.bucket.grant_read(self.notify_function, "outputs/*")
+        storage.bucket.grant_read(self.s3_trigger_function, "uploads/*")
+
+    def _state_machine(
+        self, construct_id: str, definition: dict[str, object], steps: list[str]
+    ) -> sfn.StateMachine:
+        role = iam.Role(self, f"{construct_id}Role", assumed_by=iam.ServicePrincipal("states.amazonaws.com"))
+        for step in steps:
+            self.queues[step].grant_send_messages(role)
+        machine = sfn.StateMachine(
+            self,
+            construct_id,
+            definition_body=sfn.DefinitionBody.from_string(json.dumps(definition)),
+            role=role,
+            tracing_enabled=True,
+            logs=sfn.LogOptions(
+                destination=logs.LogGroup(
+                    self, f"{construct_id}Logs", retention=logs.RetentionDays.ONE_MONTH
+                ),
+                level=sfn.LogLevel.ALL,  # payloads carry ids only; execution data stays out of the logs
+                include_execution_data=False,
+            ),
+        )
+        return machine
+
+    def _consume(self, function: lambda_.Function, step: str) -> None:
+        function.add_event_source(
+            sources.SqsEventSource(self.queues[step], batch_size=5, report_batch_item_failures=True)
+        )
+
+    def _answer_callbacks(self, function: lambda_.Function) -> None:
+        """SendTaskSuccess/Failure/Heartbeat are authorized per state machine."""
+        for machine in (self.task_machine, self.webhook_machine):
+            machine.grant_task_response(function)

@@ -1,0 +1,285 @@
+"""CDK synth assertions: one module-scoped synth of the whole stack, checked construct by construct."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk import Stack
+from aws_cdk.assertions import Annotations, Match, Template
+
+from framelane.adapters.dynamodb import TASK_INDEXES, TTL_ATTRIBUTE
+from framelane.pipeline.asl import TaskMachineConfig, task_state_machine, webhook_state_machine
+from infra.app import build_app
+from infra.stack import FramelaneStack
+
+# Actions AWS only authorizes on Resource "*".
+STAR_ONLY_ACTIONS = {
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:CreateNetworkInterface",
+    "ec2:DeleteNetworkInterface",
+    "ecr:GetAuthorizationToken",
+    "ecs:DiscoverPollEndpoint",
+    # Step Functions log delivery (vended logs) is authorized on "*" only
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+}
+
+
+@pytest.fixture(scope="module")
+def stack() -> FramelaneStack:
+    _, stack = build_app()
+    return stack
+
+
+@pytest.fixture(scope="module")
+def template(stack: FramelaneStack) -> Template:
+    return Template.from_stack(stack)
+
+
+def test_network_private_subnets_and_gateway_endpoints(template: Template) -> None:
+    template.resource_count_is("AWS::EC2::VPC", 1)
+    template.resource_properties_count_is("AWS::EC2::Subnet", {"MapPublicIpOnLaunch": False}, 2)
+    template.resource_properties_count_is("AWS::EC2::VPCEndpoint", {"VpcEndpointType": "Gateway"}, 2)
+    template.resource_count_is("AWS::EC2::FlowLog", 1)
+
+
+def test_table_with_gsis_pitr_ttl_and_encryption(template: Template) -> None:
+    template.resource_count_is("AWS::DynamoDB::Table", 1)
+    template.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "KeySchema": [
+                {"AttributeName": "PK", "KeyType": "HASH"},
+                {"AttributeName": "SK", "KeyType": "RANGE"},
+            ],
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            "TimeToLiveSpecification": {"AttributeName": TTL_ATTRIBUTE, "Enabled": True},
+            "SSESpecification": {"SSEEnabled": True},
+            "GlobalSecondaryIndexes": [Match.object_like({"IndexName": name}) for name in TASK_INDEXES],
+        },
+    )
+
+
+def test_bucket_encrypted_private_with_lifecycle_and_upload_notifications(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "BucketEncryption": Match.any_value(),
+            "PublicAccessBlockConfiguration": {
+                "BlockPublicAcls": True,
+                "BlockPublicPolicy": True,
+                "IgnorePublicAcls": True,
+                "RestrictPublicBuckets": True,
+            },
+            "LoggingConfiguration": Match.any_value(),
+            "LifecycleConfiguration": {
+                "Rules": Match.array_with(
+                    [
+                        Match.object_like({"Prefix": "sources/", "ExpirationInDays": 7}),
+                        Match.object_like({"Prefix": "uploads/", "ExpirationInDays": 7}),
+                        Match.object_like({"Prefix": "outputs/", "ExpirationInDays": 30}),
+                    ]
+                )
+            },
+        },
+    )
+    template.has_resource_properties(
+        "Custom::S3BucketNotifications",
+        {
+            "NotificationConfiguration": {
+                "QueueConfigurations": [
+                    Match.object_like(
+                        {
+                            "Events": ["s3:ObjectCreated:*"],
+                            "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "uploads/"}]}},
+                        }
+                    )
+                ]
+            },
+        },
+    )
+
+
+def test_http_api_with_throttling_and_access_logs(template: Template) -> None:
+    template.resource_count_is("AWS::ApiGatewayV2::Api", 1)
+    template.has_resource_properties(
+        "AWS::ApiGatewayV2::Stage",
+        {
+            "StageName": "$default",
+            "DefaultRouteSettings": {"ThrottlingRateLimit": 50, "ThrottlingBurstLimit": 100},
+            "AccessLogSettings": {
+                "DestinationArn": Match.any_value(),
+                "Format": Match.string_like_regexp("requestId"),
+            },
+        },
+    )
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Handler": "handler.handler",
+            "Runtime": "python3.11",
+            "TracingConfig": {"Mode": "Active"},
+            "Environment": {"Variables": Match.object_like({"POWERTOOLS_SERVICE_NAME": "framelane-api"})},
+            "VpcConfig": Match.any_value(),
+        },
+    )
+
+
+def test_redis_tls_auth_private(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::ElastiCache::ReplicationGroup",
+        {
+            "TransitEncryptionEnabled": True,
+            "AtRestEncryptionEnabled": True,
+            "AuthToken": Match.any_value(),
+            "Port": 6380,
+            "CacheSubnetGroupName": Match.any_value(),
+            "MultiAZEnabled": True,
+        },
+    )
+    template.has_resource_properties(
+        "AWS::EC2::SecurityGroup",
+        {
+            "GroupDescription": "Framelane Redis",
+            "SecurityGroupEgress": Match.any_value(),
+        },
+    )
+
+
+def test_gpu_workers_scaled_on_stream_backlog(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::EC2::LaunchTemplate",
+        {
+            "LaunchTemplateData": Match.object_like(
+                {
+                    "InstanceType": "g5.xlarge",
+                    "ImageId": {"Ref": Match.string_like_regexp("gpurecommendedimageid")},
+                }
+            ),
+        },
+    )
+    template.has_resource_properties(
+        "AWS::ECS::TaskDefinition",
+        {
+            "ContainerDefinitions": [
+                Match.object_like(
+                    {
+                        "ResourceRequirements": [{"Type": "GPU", "Value": "1"}],
+                        "Command": ["worker"],
+                    }
+                )
+            ],
+        },
+    )
+    template.has_resource_properties(
+        "AWS::ApplicationAutoScaling::ScalingPolicy",
+        {
+            "PolicyType": "StepScaling",
+        },
+    )
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": "StreamBacklog",
+            "Namespace": "Framelane",
+        },
+    )
+    template.has_resource_properties("AWS::Events::Rule", {"ScheduleExpression": "rate(1 minute)"})
+
+
+def test_queues_have_dlqs_and_lambdas_report_batch_failures(template: Template) -> None:
+    queues = template.find_resources("AWS::SQS::Queue")
+    with_redrive = [q for q in queues.values() if "RedrivePolicy" in q["Properties"]]
+    assert len(queues) == 12 and len(with_redrive) == 6
+    assert all(q["Properties"]["RedrivePolicy"]["maxReceiveCount"] == 3 for q in with_redrive)
+    mappings = template.find_resources("AWS::Lambda::EventSourceMapping")
+    assert len(mappings) == 6
+    assert all(
+        m["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"] for m in mappings.values()
+    )
+
+
+def _resolve(value: Any, stack: Stack) -> str:
+    """A DefinitionString with queue URLs rendered as <logicalId> placeholders."""
+    if isinstance(value, str):
+        return value
+    parts = value["Fn::Join"][1]
+    return "".join(p if isinstance(p, str) else f"<{p['Ref']}>" for p in parts)
+
+
+def test_state_machines_are_the_shared_asl(stack: FramelaneStack, template: Template) -> None:
+    machines = template.find_resources("AWS::StepFunctions::StateMachine")
+    assert len(machines) == 2
+    queues = stack.orchestration.queues
+    ref = {step: f"<{stack.get_logical_id(queue.node.default_child)}>" for step, queue in queues.items()}  # type: ignore[arg-type]
+    expected_task = task_state_machine(
+        TaskMachineConfig(
+            ingest_queue_url=ref["ingest"],
+            dispatch_queue_url=ref["dispatch"],
+            finalize_queue_url=ref["finalize"],
+            notify_queue_url=ref["notify"],
+        )
+    )
+    expected_webhook = webhook_state_machine(ref["webhook"])
+    definitions = [
+        json.loads(_resolve(m["Properties"]["DefinitionString"], stack)) for m in machines.values()
+    ]
+    assert expected_task in definitions and expected_webhook in definitions
+    for machine in machines.values():
+        assert machine["Properties"]["TracingConfiguration"] == {"Enabled": True}
+
+
+def test_alarms_and_dashboard(template: Template) -> None:
+    alarms = template.find_resources("AWS::CloudWatch::Alarm")
+    descriptions = [a["Properties"].get("AlarmDescription", "") for a in alarms.values()]
+    assert sum("failed 3 times" in d for d in descriptions) == 6  # one per DLQ
+    assert sum("state machine executions failed" in d for d in descriptions) == 2
+    assert any("5xx" in d for d in descriptions) and any("backlog" in d for d in descriptions)
+    assert all(
+        a["Properties"].get("AlarmActions") for a in alarms.values() if "AlarmDescription" in a["Properties"]
+    )
+    template.resource_count_is("AWS::CloudWatch::Dashboard", 1)
+    template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
+
+
+def test_iam_is_scoped(template: Template) -> None:
+    """No statement grants on Resource "*" except actions AWS only authorizes that way, or under a Condition
+    that scopes it (ECS agent actions limited to our cluster)."""
+    for name, policy in template.find_resources("AWS::IAM::Policy").items():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            resources = (
+                statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            )
+            if "*" in resources and "Condition" not in statement:
+                actions = (
+                    statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                )
+                allowed = set(STAR_ONLY_ACTIONS)
+                if name.startswith("WorkersGpuInstancesInstanceRole"):
+                    # the ECS agent policy CDK attaches to container instances (agent log streams)
+                    allowed |= {"logs:CreateLogStream", "logs:PutLogEvents"}
+                # EC2 Describe* calls have no resource-level permissions
+                assert {a for a in actions if not a.startswith("ec2:Describe")} <= allowed, (name, actions)
+
+
+def test_secrets_not_in_environment(template: Template) -> None:
+    for function in template.find_resources("AWS::Lambda::Function").values():
+        variables = function["Properties"].get("Environment", {}).get("Variables", {})
+        assert "FRAMELANE_CURSOR_SECRET" not in variables and "FRAMELANE_REDIS_URL" not in variables
+
+
+def test_cdk_nag_finds_nothing_unjustified(stack: FramelaneStack) -> None:
+    errors = Annotations.from_stack(stack).find_error("*", Match.string_like_regexp("AwsSolutions-.*"))
+    assert errors == [], [f"{e.id}: {e.entry.data}" for e in errors]
