@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -96,3 +97,31 @@ def test_blocked_hosts_and_redirects_never_reach_the_canaries(
         ROUTE, json={"source_url": origin.respond("/one-hop", lambda _: (302, {"Location": good}, b""))}
     )
     assert wait_for_task(papi, ok.json()["id"], until={"queued", "failed"})["status"] == "queued"
+
+
+def test_webhook_deliveries_never_reach_the_canaries(
+    papi: httpx.Client, pipeline_ctx, origin: LoopbackServer, canaries: list[LoopbackServer], tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    from .pipeline_helpers import thread_worker
+
+    v4, v6 = canaries
+    for target in (
+        v4,
+        v6,
+    ):  # IP-literal webhook URLs of blocked addresses are refused when the task is created
+        refused = papi.post(
+            ROUTE, json={"source_url": origin.url + "/x.mp4", "webhook_url": target.url + "/hook"}
+        )
+        assert refused.status_code == 422
+    clip = origin.serve_bytes("/clip.mp4", make_sample_clip(tmp_path / "c.mp4").read_bytes())
+    bouncer = origin.respond("/bounce", lambda _: (307, {"Location": v4.url + "/hook"}, b""))
+    sneaky = f"http://localhost:{v6.port}/hook"  # resolves to ::1 as well: refused at delivery time
+    for hook in (bouncer, sneaky):
+        created = papi.post(ROUTE, json={"source_url": clip, "webhook_url": hook})
+        assert created.status_code == 202
+        with thread_worker(pipeline_ctx):
+            assert wait_for_task(papi, created.json()["id"])["status"] == "completed"
+    deadline = time.monotonic() + 5
+    while len(origin.received("/bounce")) < 2 and time.monotonic() < deadline:  # first try + a retry
+        time.sleep(0.2)
+    assert len(origin.received("/bounce")) >= 1  # delivered to the bouncer, whose redirect is not followed
