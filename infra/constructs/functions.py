@@ -1,4 +1,4 @@
-"""How every Framelane Lambda is built: Python 3.11, arm64, Powertools env, X-Ray, in the VPC, one layer."""
+"""How every Framelane Lambda is built: Python 3.11 on x86_64 (the layer's wheels), Powertools env, X-Ray, in the VPC, one layer."""
 
 from __future__ import annotations
 
@@ -10,16 +10,6 @@ from constructs import Construct
 from infra.config import StageConfig
 from infra.constructs.network import Network
 from infra.packaging import function_code
-
-RETENTION = {
-    7: logs.RetentionDays.ONE_WEEK,
-    14: logs.RetentionDays.TWO_WEEKS,
-    30: logs.RetentionDays.ONE_MONTH,
-    90: logs.RetentionDays.THREE_MONTHS,
-    180: logs.RetentionDays.SIX_MONTHS,
-    365: logs.RetentionDays.ONE_YEAR,
-}
-
 
 RETENTION = {
     7: logs.RetentionDays.ONE_WEEK,
