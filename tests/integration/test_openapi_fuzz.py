@@ -6,6 +6,8 @@ outbound policy (tests/conftest.py), so nothing may leave loopback.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -21,6 +23,7 @@ from framelane.services.workspaces import create_workspace
 
 from .conftest import Stack
 
+EXAMPLES = int(os.environ.get("FRAMELANE_FUZZ_EXAMPLES", "50"))  # per operation; raise it for a deeper run
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
@@ -66,7 +69,9 @@ def test_fuzz_every_operation(fuzz_target: tuple[schemathesis.BaseSchema, dict[s
     assert len(operations) >= 12
     for operation in operations:
 
-        @settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(
+            max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None
+        )
         @given(case=operation.as_strategy())
         def run(case: schemathesis.Case) -> None:
             case.call_and_validate(headers=auth, checks=CHECKS)

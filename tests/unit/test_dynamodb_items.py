@@ -25,3 +25,19 @@ def test_metadata_round_trip(value: object) -> None:
     loaded = Job.model_validate(_from_item(item))
     assert loaded.metadata["v"] == value
     assert loaded == job
+
+
+def test_tiny_option_values_are_stored_as_zero() -> None:
+    """Found by the OpenAPI fuzz run: intensity=5.19e-173 is valid (0..1) but below DynamoDB's 1e-130 floor."""
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    job = Job(
+        id="task_1",
+        workspace_id="ws_1",
+        status=JobStatus.queued,
+        created_at=now,
+        updated_at=now,
+        task_type=TaskType.gaze_redirect,
+        options={"intensity": 5.18922500153969e-173},
+    )
+    loaded = Job.model_validate(_from_item(_to_attr_values(job.model_dump(mode="json"))))
+    assert loaded.options == {"intensity": 0}

@@ -41,6 +41,7 @@ TASK_INDEXES = {"GSI1": ("GSI1PK", "GSI1SK"), "GSI2": ("GSI2PK", "GSI2SK"), "GSI
 TTL_ATTRIBUTE = "expires_at_epoch"
 
 _MAX_INT = Decimal(10) ** 38
+_MIN_MAGNITUDE = Decimal("1e-130")
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -61,9 +62,15 @@ class IdempotencyRecord:
     task_id: str | None = None
 
 
+def _storable_decimal(text: str) -> Decimal:
+    """DynamoDB numbers cannot be smaller in size than 1e-130: such a float is stored as 0."""
+    value = Decimal(text)
+    return Decimal(0) if value and abs(value) < _MIN_MAGNITUDE else value
+
+
 def _to_attr_values(document: dict[str, Any]) -> dict[str, Any]:
     """JSON-able dict → DynamoDB attribute values (floats become Decimals, as DynamoDB requires)."""
-    plain = json.loads(json.dumps(document), parse_float=Decimal)
+    plain = json.loads(json.dumps(document), parse_float=_storable_decimal)
     return {name: _serializer.serialize(value) for name, value in plain.items()}
 
 
