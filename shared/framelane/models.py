@@ -589,3 +589,47 @@ class WebhookDeliveryResult(BaseModel):
     delivered: bool
     retry_in_seconds: int | None = None
     attempt: int
+
+
+# --- transcripts ------------------------------------------------------------------------------------------
+
+
+class TranscriptWord(BaseModel):
+    text: str
+    start: float = Field(description="Seconds from the start of the audio.")
+    end: float
+    confidence: float = Field(ge=0, le=1)
+    speaker: str | None = None
+
+
+class TranscriptUtterance(BaseModel):
+    speaker: str
+    text: str
+    start: float
+    end: float
+    confidence: float = Field(ge=0, le=1)
+
+
+class Transcript(BaseModel):
+    """The transcript a transcribe task stores in S3 (`output.url`)."""
+
+    task_id: str
+    engine: Literal["assemblyai", "faster-whisper"]
+    language_code: str | None = None
+    language_confidence: float | None = None
+    audio_duration: float = Field(ge=0, description="Seconds of audio.")
+    text: str
+    words: list[TranscriptWord] = Field(default_factory=list)
+    utterances: list[TranscriptUtterance] = Field(default_factory=list)
+    analysis: dict[str, Any] = Field(default_factory=dict, description="Results of the requested analyses.")
+    unavailable: dict[str, str] = Field(
+        default_factory=dict,
+        description="Requested options this engine could not honour, with the reason (never silently dropped).",
+    )
+
+
+class TranscriptFormat(StrEnum):
+    json = "json"
+    text = "text"
+    srt = "srt"
+    vtt = "vtt"

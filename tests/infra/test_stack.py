@@ -202,10 +202,10 @@ def test_gpu_workers_scaled_on_stream_backlog(template: Template) -> None:
 def test_queues_have_dlqs_and_lambdas_report_batch_failures(template: Template) -> None:
     queues = template.find_resources("AWS::SQS::Queue")
     with_redrive = [q for q in queues.values() if "RedrivePolicy" in q["Properties"]]
-    assert len(queues) == 12 and len(with_redrive) == 6
+    assert len(queues) == 14 and len(with_redrive) == 7
     assert all(q["Properties"]["RedrivePolicy"]["maxReceiveCount"] == 3 for q in with_redrive)
     mappings = template.find_resources("AWS::Lambda::EventSourceMapping")
-    assert len(mappings) == 6
+    assert len(mappings) == 7
     assert all(
         m["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"] for m in mappings.values()
     )
@@ -230,6 +230,7 @@ def test_state_machines_are_the_shared_asl(stack: FramelaneStack, template: Temp
             dispatch_queue_url=ref["dispatch"],
             finalize_queue_url=ref["finalize"],
             notify_queue_url=ref["notify"],
+            transcribe_queue_url=ref["transcribe"],
         )
     )
     expected_webhook = webhook_state_machine(ref["webhook"])
@@ -244,7 +245,7 @@ def test_state_machines_are_the_shared_asl(stack: FramelaneStack, template: Temp
 def test_alarms_and_dashboard(template: Template) -> None:
     alarms = template.find_resources("AWS::CloudWatch::Alarm")
     descriptions = [a["Properties"].get("AlarmDescription", "") for a in alarms.values()]
-    assert sum("failed 3 times" in d for d in descriptions) == 6  # one per DLQ
+    assert sum("failed 3 times" in d for d in descriptions) == 7  # one per DLQ
     assert sum("state machine executions failed" in d for d in descriptions) == 2
     assert any("5xx" in d for d in descriptions) and any("backlog" in d for d in descriptions)
     assert all(

@@ -32,7 +32,7 @@ def create_local_pipeline(
 ) -> LocalPipeline:
     sqs = sqs_client(settings)
     urls = {}
-    for step in ("ingest", "dispatch", "finalize", "notify", "webhook", "s3-events"):
+    for step in ("ingest", "dispatch", "transcribe", "finalize", "notify", "webhook", "s3-events"):
         urls[step] = sqs.create_queue(QueueName=f"{name}-{step}", Attributes={"VisibilityTimeout": "120"})[
             "QueueUrl"
         ]
@@ -42,6 +42,7 @@ def create_local_pipeline(
         dispatch_queue_url=urls["dispatch"],
         finalize_queue_url=urls["finalize"],
         notify_queue_url=urls["notify"],
+        transcribe_queue_url=urls["transcribe"],
         render_heartbeat_seconds=int(settings.worker_visibility_timeout * 3),
     )
     task_arn = sfn.create_state_machine(f"{name}-task", task_state_machine(config), LOCAL_ROLE_ARN)

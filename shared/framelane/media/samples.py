@@ -17,6 +17,7 @@ def make_sample_clip(
     height: int = 120,
     fps: int = 25,
     audio: bool = True,
+    tone: bool = True,
     container: str = "mp4",
 ) -> Path:
     with av.open(str(path), "w", format=container) as out:
@@ -39,10 +40,11 @@ def make_sample_clip(
         if sound is not None:
             samples = int(seconds * 16000)
             t = np.arange(samples) / 16000
-            tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None, :]
+            level = 0.3 if tone else 0.0  # a 440 Hz tone, or digital silence
+            tone_wave = (level * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None, :]
             for start in range(0, samples, 1024):
                 chunk = av.AudioFrame.from_ndarray(
-                    np.ascontiguousarray(tone[:, start : start + 1024]), format="flt", layout="mono"
+                    np.ascontiguousarray(tone_wave[:, start : start + 1024]), format="flt", layout="mono"
                 )
                 chunk.sample_rate = 16000
                 for packet in sound.encode(chunk):

@@ -20,7 +20,9 @@ class TaskMachineConfig:
     dispatch_queue_url: str
     finalize_queue_url: str
     notify_queue_url: str
+    transcribe_queue_url: str
     ingest_timeout_seconds: int = 1800
+    transcribe_timeout_seconds: int = 4 * 3600
     render_heartbeat_seconds: int = 120
     render_timeout_seconds: int = 6 * 3600
     finalize_timeout_seconds: int = 300
@@ -81,16 +83,13 @@ def task_state_machine(config: TaskMachineConfig) -> dict[str, Any]:
                 "ResultPath": "$.error",
                 "Next": "RecordFailure",
             },
-            "Transcribe": {
-                "Type": "Pass",
-                "Comment": "Replaced by the transcription steps (AssemblyAI / offline engine).",
-                "Parameters": {
-                    "Error": "transcription_failed",
-                    "Cause": "no transcription engine is deployed",
-                },
-                "ResultPath": "$.error",
-                "Next": "RecordFailure",
-            },
+            "Transcribe": _callback_step(
+                config.transcribe_queue_url,
+                next_state="RecordSuccess",
+                result_path=None,
+                TimeoutSeconds=config.transcribe_timeout_seconds,
+                Catch=catch_to_failure,
+            ),
             "RecordSuccess": _callback_step(
                 config.finalize_queue_url,
                 next_state="ShouldNotify",

@@ -24,6 +24,7 @@ from framelane.services.context import ServiceContext
 from framelane.services.finalize import finalize
 from framelane.services.ingest import ingest
 from framelane.services.notify import notify
+from framelane.services.transcription import transcribe_task
 from framelane.services.webhook_delivery import deliver
 
 logger = Logger(service="framelane-pipeline")
@@ -51,6 +52,10 @@ def _dispatch(ctx: ServiceContext, message: CallbackMessage) -> None:
     )
 
 
+def _transcribe(ctx: ServiceContext, message: CallbackMessage) -> BaseModel:
+    return transcribe_task(ctx, TaskExecutionInput.model_validate(message.payload))
+
+
 def _finalize(ctx: ServiceContext, message: CallbackMessage) -> BaseModel:
     return finalize(ctx, FinalizeInput.model_validate(message.payload))
 
@@ -62,6 +67,7 @@ def _deliver(ctx: ServiceContext, message: CallbackMessage) -> BaseModel:
 CALLBACK_STEPS: dict[str, CallbackHandler] = {
     "ingest": _ingest,
     "dispatch": _dispatch,
+    "transcribe": _transcribe,
     "finalize": _finalize,
     "webhook": _deliver,
 }

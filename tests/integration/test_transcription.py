@@ -1,0 +1,123 @@
+"""transcribe: espeak-ng speech → offline engine (faster-whisper) → transcript exports; no speech; no audio."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from framelane.media.samples import make_sample_clip
+from framelane.transcription.offline import transcribe_offline
+from framelane.transcription.wer import word_error_rate
+from tests.support.servers import LoopbackServer, loopback_server
+
+from .pipeline_helpers import wait_for_task
+
+SENTENCES = [
+    "Please send the report to the team before noon.",
+    "We can run the video processing on a graphics card or on the main processor.",
+    "My favorite color is green and I like to walk in the park.",
+]
+SRT_TIME = r"(\d\d):(\d\d):(\d\d),(\d\d\d)"
+
+
+def speak(text: str, path: Path) -> Path:
+    subprocess.run(["espeak-ng", "-s", "150", "-w", str(path), text], check=True, capture_output=True)
+    return path
+
+
+@pytest.fixture
+def origin() -> Iterator[LoopbackServer]:
+    with loopback_server() as server:
+        yield server
+
+
+def test_offline_engine_word_error_rate(tmp_path: Path) -> None:
+    rates = {}
+    for i, sentence in enumerate(SENTENCES):
+        transcript = transcribe_offline("task_wer", str(speak(sentence, tmp_path / f"{i}.wav")), {})
+        rates[sentence] = word_error_rate(sentence, transcript.text)
+        assert transcript.language_code == "en"
+        assert all(w.start <= w.end for w in transcript.words)
+    print("WER per sentence:", rates)
+    assert all(rate <= 0.2 for rate in rates.values()), rates
+
+
+def _seconds(stamp: str) -> float:
+    h, m, s, ms = (int(x) for x in re.fullmatch(SRT_TIME.replace(",", "[,.]"), stamp).groups())  # type: ignore[union-attr]
+    return h * 3600 + m * 60 + s + ms / 1000
+
+
+def _check_cues(blocks: list[list[str]], chars: int) -> None:
+    previous_end = 0.0
+    for block in blocks:
+        start, _, end = block[0].partition(" --> ")
+        assert _seconds(start) >= previous_end and _seconds(end) > _seconds(start), block
+        previous_end = _seconds(end)
+        text = " ".join(block[1:])
+        assert len(text) <= chars or " " not in text, text
+
+
+def test_transcribe_task_with_exports(papi: httpx.Client, origin: LoopbackServer, tmp_path: Path) -> None:
+    text = " ".join(SENTENCES)
+    source = origin.serve_bytes("/speech.wav", speak(text, tmp_path / "speech.wav").read_bytes(), "audio/wav")
+    created = papi.post(
+        "/v1/tasks/transcribe",
+        json={
+            "source_url": source,
+            "language_code": "en",
+            "speaker_labels": True,
+            "analysis": ["summarization"],
+        },
+    )
+    assert created.status_code == 202
+    task_id = created.json()["id"]
+    assert papi.get(f"/v1/tasks/{task_id}/transcript").status_code in (404, 409)  # not ready yet
+    job = wait_for_task(papi, task_id, timeout=180)
+    assert job["status"] == "completed", job
+    transcript = papi.get(f"/v1/tasks/{task_id}/transcript").json()
+    assert (
+        job["output"]["duration"] == pytest.approx(transcript["audio_duration"], abs=0.01)
+        and transcript["audio_duration"] > 5
+    )
+    assert word_error_rate(text, transcript["text"]) <= 0.2
+    assert set(transcript["unavailable"]) == {"speaker_labels", "summarization"}  # reported, not dropped
+
+    plain = papi.get(f"/v1/tasks/{task_id}/transcript", params={"format": "text"})
+    assert plain.headers["content-type"].startswith("text/plain") and plain.text == transcript["text"]
+
+    srt = papi.get(f"/v1/tasks/{task_id}/transcript", params={"format": "srt", "chars_per_caption": 24}).text
+    blocks = [b.splitlines() for b in srt.strip().split("\n\n")]
+    assert [int(b[0]) for b in blocks] == list(range(1, len(blocks) + 1))
+    assert all(re.fullmatch(f"{SRT_TIME} --> {SRT_TIME}", b[1]) for b in blocks)
+    _check_cues([b[1:] for b in blocks], 24)
+
+    vtt = papi.get(f"/v1/tasks/{task_id}/transcript", params={"format": "vtt"}).text
+    assert vtt.startswith("WEBVTT\n\n")
+    _check_cues([b.splitlines() for b in vtt.removeprefix("WEBVTT\n\n").strip().split("\n\n")], 32)
+
+
+def test_silent_audio_is_no_speech(papi: httpx.Client, origin: LoopbackServer, tmp_path: Path) -> None:
+    clip = make_sample_clip(tmp_path / "silent.mp4", seconds=3, audio=True, tone=False).read_bytes()
+    created = papi.post("/v1/tasks/transcribe", json={"source_url": origin.serve_bytes("/silent.mp4", clip)})
+    job = wait_for_task(papi, created.json()["id"], timeout=120)
+    assert (job["status"], job["error"]["code"]) == ("failed", "no_speech_detected")
+
+
+def test_video_without_audio_is_unsupported(
+    papi: httpx.Client, origin: LoopbackServer, tmp_path: Path
+) -> None:
+    clip = make_sample_clip(tmp_path / "mute.mp4", seconds=1, audio=False).read_bytes()
+    created = papi.post("/v1/tasks/transcribe", json={"source_url": origin.serve_bytes("/mute.mp4", clip)})
+    job = wait_for_task(papi, created.json()["id"], timeout=60)
+    assert (job["status"], job["error"]["code"]) == ("failed", "unsupported_media")
+
+
+def test_transcript_of_a_renderer_task_is_404(papi: httpx.Client) -> None:
+    job = papi.post("/v1/tasks/gaze-redirect", json={"source_url": "http://127.0.0.1:9/x.mp4"}).json()
+    response = papi.get(f"/v1/tasks/{job['id']}/transcript")
+    assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
