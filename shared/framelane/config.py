@@ -6,7 +6,7 @@ from functools import lru_cache
 from typing import Annotated, Literal
 from urllib.parse import quote
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -28,6 +28,19 @@ class Settings(BaseSettings):
     cursor_secret_arn: str | None = None
     admin_token_secret_arn: str | None = None
     assemblyai_secret_arn: str | None = None
+    assemblyai_api_key: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "FRAMELANE_ASSEMBLYAI_API_KEY", "ASSEMBLYAI_API_KEY", "assemblyai_api_key"
+        ),
+        description="Set: transcribe with AssemblyAI; unset: the offline engine.",
+    )
+    assemblyai_base_url: str = "https://api.assemblyai.com"
+    callback_base_url: str | None = Field(
+        default=None, description="Public URL of this API, for AssemblyAI's webhook (the callback route)."
+    )
+    transcription_callback_timeout_seconds: int = 900
+    transcription_poll_interval_seconds: int = 30
     task_state_machine_arn: str | None = None
     cursor_secret: str = Field(
         default="local-cursor-secret-change-me",
@@ -84,7 +97,12 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """Settings from the environment, with secrets named by ARN fetched from Secrets Manager (cached)."""
     settings = Settings()
-    arns = (settings.redis_auth_secret_arn, settings.cursor_secret_arn, settings.admin_token_secret_arn)
+    arns = (
+        settings.redis_auth_secret_arn,
+        settings.cursor_secret_arn,
+        settings.admin_token_secret_arn,
+        settings.assemblyai_secret_arn,
+    )
     if not any(arns):
         return settings
     from aws_lambda_powertools.utilities.parameters import get_secret
@@ -94,6 +112,8 @@ def get_settings() -> Settings:
         updates["cursor_secret"] = get_secret(settings.cursor_secret_arn)
     if settings.admin_token_secret_arn:
         updates["admin_token"] = get_secret(settings.admin_token_secret_arn)
+    if settings.assemblyai_secret_arn:
+        updates["assemblyai_api_key"] = get_secret(settings.assemblyai_secret_arn) or None
     if settings.redis_host and settings.redis_auth_secret_arn and not settings.redis_url:
         token = quote(str(get_secret(settings.redis_auth_secret_arn)), safe="")
         updates["redis_url"] = f"rediss://:{token}@{settings.redis_host}:{settings.redis_port}/0"

@@ -339,6 +339,13 @@ class MediaInfo(BaseModel):
     container: str | None = None
 
 
+class AssemblyAiCallback(BaseModel):
+    """What AssemblyAI POSTs to the webhook URL when a transcript is done."""
+
+    transcript_id: str
+    status: str
+
+
 class Job(JobOut):
     """A job as stored: the public fields plus what only the pipeline needs."""
 
@@ -349,6 +356,9 @@ class Job(JobOut):
     output_key: str | None = Field(
         default=None, description="S3 key of the output; output.url is signed per read."
     )
+    external_id: str | None = Field(default=None, description="The transcript id at AssemblyAI.")
+    callback_secret: str | None = Field(default=None, description="Authenticates AssemblyAI's webhook call.")
+    step_token: str | None = Field(default=None, description="The Step Functions token the callback answers.")
 
     def to_out(self) -> JobOut:
         return JobOut.model_validate(self.model_dump(include=set(JobOut.model_fields)))
@@ -496,6 +506,7 @@ class TaskExecutionInput(BaseModel):
     workspace_id: str
     task_type: TaskType
     source_url: str
+    poll: bool = Field(default=False, description="Set by the PollTranscript step: check, do not submit.")
 
 
 class StepError(BaseModel):

@@ -22,7 +22,9 @@ class TaskMachineConfig:
     notify_queue_url: str
     transcribe_queue_url: str
     ingest_timeout_seconds: int = 1800
-    transcribe_timeout_seconds: int = 4 * 3600
+    transcription_callback_timeout_seconds: int = 900
+    transcription_poll_interval_seconds: int = 30
+    transcription_poll_attempts: int = 240
     render_heartbeat_seconds: int = 120
     render_timeout_seconds: int = 6 * 3600
     finalize_timeout_seconds: int = 300
@@ -83,11 +85,36 @@ def task_state_machine(config: TaskMachineConfig) -> dict[str, Any]:
                 "ResultPath": "$.error",
                 "Next": "RecordFailure",
             },
+            # AssemblyAI answers through its webhook (callback route); without one in time, poll.
             "Transcribe": _callback_step(
                 config.transcribe_queue_url,
                 next_state="RecordSuccess",
                 result_path=None,
-                TimeoutSeconds=config.transcribe_timeout_seconds,
+                TimeoutSeconds=config.transcription_callback_timeout_seconds,
+                Catch=[
+                    {"ErrorEquals": TIMEOUTS, "ResultPath": None, "Next": "StartPolling"},
+                    *catch_to_failure,
+                ],
+            ),
+            "StartPolling": {
+                "Type": "Pass",
+                "Result": True,
+                "ResultPath": "$.poll",
+                "Next": "PollTranscript",
+            },
+            "PollTranscript": _callback_step(
+                config.transcribe_queue_url,
+                next_state="RecordSuccess",
+                result_path=None,
+                TimeoutSeconds=300,
+                Retry=[
+                    {
+                        "ErrorEquals": ["transcription_pending"],
+                        "IntervalSeconds": config.transcription_poll_interval_seconds,
+                        "MaxAttempts": config.transcription_poll_attempts,
+                        "BackoffRate": 1.0,
+                    }
+                ],
                 Catch=catch_to_failure,
             ),
             "RecordSuccess": _callback_step(

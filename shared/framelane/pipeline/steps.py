@@ -52,8 +52,8 @@ def _dispatch(ctx: ServiceContext, message: CallbackMessage) -> None:
     )
 
 
-def _transcribe(ctx: ServiceContext, message: CallbackMessage) -> BaseModel:
-    return transcribe_task(ctx, TaskExecutionInput.model_validate(message.payload))
+def _transcribe(ctx: ServiceContext, message: CallbackMessage) -> BaseModel | None:
+    return transcribe_task(ctx, TaskExecutionInput.model_validate(message.payload), message.task_token)
 
 
 def _finalize(ctx: ServiceContext, message: CallbackMessage) -> BaseModel:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import hmac
 import os
+import secrets
 import tempfile
 
-from framelane.errors import JobFailure
+from framelane.adapters.assemblyai import AssemblyAiClient
+from framelane.errors import JobFailure, Unauthorized
 from framelane.models import (
+    AssemblyAiCallback,
+    Job,
     JobOutput,
     JobStatus,
     ProgressStage,
@@ -25,12 +30,19 @@ def transcript_key(workspace_id: str, task_id: str) -> str:
     return f"outputs/{workspace_id}/{task_id}/transcript.json"
 
 
-def transcribe_task(ctx: ServiceContext, payload: TaskExecutionInput) -> StepOutcome:
+def transcribe_task(ctx: ServiceContext, payload: TaskExecutionInput, token: str) -> StepOutcome | None:
+    """The Transcribe / PollTranscript step. None: AssemblyAI will answer `token` through the callback."""
     job = load_job(ctx, payload.workspace_id, payload.task_id)
+    if job.status is JobStatus.completed:
+        return StepOutcome(task_id=job.id, status=job.status)  # the callback finished it meanwhile
     if job.status.is_terminal or job.source_key is None:
         raise JobFailure(
             "cancelled" if job.status.is_terminal else "internal_error", "task cannot be transcribed"
         )
+    if ctx.settings.assemblyai_api_key:
+        return _assemblyai(ctx, job, payload.poll, token)
+    if payload.poll:  # the offline run outlived the step's timeout and is still going
+        raise JobFailure("transcription_pending", "the offline engine is still transcribing")
     started = transition(
         ctx,
         job,
@@ -55,6 +67,97 @@ def transcribe_task(ctx: ServiceContext, payload: TaskExecutionInput) -> StepOut
             raise JobFailure("cancelled", "task was cancelled")
         transcript = _offline(job.id, path, job.options)
     return store_transcript(ctx, payload.workspace_id, job.id, transcript)
+
+
+def _assemblyai_client(ctx: ServiceContext) -> AssemblyAiClient:
+    assert ctx.settings.assemblyai_api_key is not None
+    return AssemblyAiClient(ctx.settings.assemblyai_api_key, ctx.settings.assemblyai_base_url)
+
+
+def _assemblyai(ctx: ServiceContext, job: Job, poll: bool, token: str) -> StepOutcome | None:
+    client = _assemblyai_client(ctx)
+    if poll:
+        return collect_transcript(ctx, client, job)
+    if job.external_id is not None:  # a redelivered submit: keep waiting, on this token
+        transition(ctx, job, LIVE_FOR_TRANSCRIPTION, step_token=token)
+        return None
+    secret = secrets.token_urlsafe(32)
+    started = transition(
+        ctx,
+        job,
+        LIVE_FOR_TRANSCRIPTION,
+        status=JobStatus.processing,
+        progress_stage=ProgressStage.uploading,
+        progress_percent=0,
+        callback_secret=secret,
+        step_token=token,
+    )
+    if started is None or job.source_key is None:
+        raise JobFailure("cancelled", "task was cancelled")
+    base = ctx.settings.callback_base_url
+    webhook = f"{base.rstrip('/')}/v1/callbacks/assemblyai/{job.workspace_id}/{job.id}" if base else None
+    with tempfile.TemporaryDirectory(prefix="framelane-transcribe-") as workdir:
+        path = os.path.join(workdir, "source")
+        ctx.blobs.download_file(job.source_key, path)
+        try:
+            transcript_id = client.submit(path, job.options, webhook, secret)
+        except Exception as exc:  # the SDK raises its own error types; the message is what the caller needs
+            raise JobFailure("transcription_failed", f"AssemblyAI: {exc}") from exc
+    if (
+        transition(
+            ctx,
+            started,
+            LIVE_FOR_TRANSCRIPTION,
+            external_id=transcript_id,
+            progress_stage=ProgressStage.compositing,
+            progress_percent=10,
+        )
+        is None
+    ):
+        raise JobFailure("cancelled", "task was cancelled")
+    return None
+
+
+def collect_transcript(ctx: ServiceContext, client: AssemblyAiClient, job: Job) -> StepOutcome:
+    if job.external_id is None:
+        raise JobFailure("transcription_failed", "no transcript was submitted to AssemblyAI")
+    try:
+        remote = client.fetch(job.id, job.external_id, job.options)
+    except Exception as exc:
+        raise JobFailure("transcription_pending", f"AssemblyAI could not be asked: {exc}") from exc
+    if remote.status == "error":
+        raise JobFailure("transcription_failed", f"AssemblyAI: {remote.error or 'the transcript failed'}")
+    if remote.transcript is None:
+        raise JobFailure("transcription_pending", f"AssemblyAI transcript is {remote.status}")
+    return store_transcript(ctx, job.workspace_id, job.id, remote.transcript)
+
+
+def assemblyai_callback(
+    ctx: ServiceContext, workspace_id: str, task_id: str, secret: str | None, callback: AssemblyAiCallback
+) -> None:
+    """AssemblyAI's webhook: authenticated by the per-task secret; resumes the waiting Transcribe step."""
+    job = ctx.store.get_task(workspace_id, task_id) if task_id.startswith("task_") else None
+    if (
+        job is None
+        or not job.callback_secret
+        or not secret
+        or not hmac.compare_digest(secret, job.callback_secret)
+    ):
+        raise Unauthorized("unknown task or wrong callback secret")
+    if (
+        job.status.is_terminal
+        or callback.status not in {"completed", "error"}
+        or not ctx.settings.assemblyai_api_key
+    ):
+        return
+    try:
+        outcome = collect_transcript(ctx, _assemblyai_client(ctx), job)
+    except JobFailure as failure:
+        if failure.code != "transcription_pending" and job.step_token:
+            ctx.sfn.fail(job.step_token, failure.code, failure.message)
+        return
+    if job.step_token:
+        ctx.sfn.succeed(job.step_token, outcome.model_dump_json())
 
 
 def _offline(task_id: str, path: str, options: dict[str, object]) -> Transcript:

@@ -1,0 +1,121 @@
+"""The AssemblyAI path end to end: the real SDK against a loopback stand-in, a real state machine on moto, the
+webhook into our callback route, and the polling fallback when no webhook comes."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from framelane.api.app import create_app
+from framelane.local.processes import free_port
+from framelane.local.runtime import start_pipeline_runtime, with_local_pipeline
+from framelane.services.context import build_context
+from framelane.services.workspaces import create_workspace
+from framelane.transcription.wer import word_error_rate
+from tests.support.assemblyai_standin import API_KEY, StandIn, assemblyai_standin
+from tests.support.servers import LoopbackServer, loopback_server
+
+from .conftest import PIPELINE_OVERRIDES, Stack, serve_app
+from .pipeline_helpers import wait_for_task
+
+SENTENCE = "We can run the video processing on a graphics card or on the main processor."
+
+
+@dataclass
+class AaiStack:
+    standin: StandIn
+    api: httpx.Client
+    origin: LoopbackServer
+    source: str
+
+
+@pytest.fixture(scope="module")
+def aai(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AaiStack]:
+    speech = tmp_path_factory.mktemp("aai") / "speech.wav"
+    subprocess.run(["espeak-ng", "-s", "150", "-w", str(speech), SENTENCE], check=True)
+    port = free_port()
+    with assemblyai_standin() as standin, loopback_server() as origin:
+        settings = with_local_pipeline(
+            stack.settings.model_copy(
+                update={
+                    **PIPELINE_OVERRIDES,
+                    "stream_prefix": "flaai:tasks",
+                    "assemblyai_api_key": API_KEY,
+                    "assemblyai_base_url": standin.url,
+                    "callback_base_url": f"http://127.0.0.1:{port}",
+                    "transcription_callback_timeout_seconds": 6,
+                    "transcription_poll_interval_seconds": 1,
+                }
+            ),
+            name="flaai",
+        )
+        ctx = build_context(settings)
+        runtime = start_pipeline_runtime(ctx, engines=None)
+        key = create_workspace(ctx, "aai").api_key
+        with (
+            serve_app(create_app(settings, ctx), port) as url,
+            httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as api,
+        ):
+            yield AaiStack(
+                standin, api, origin, origin.serve_bytes("/speech.wav", speech.read_bytes(), "audio/wav")
+            )
+        runtime.stop()
+
+
+def _submit(aai: AaiStack, **options: object) -> dict[str, object]:
+    created = aai.api.post("/v1/tasks/transcribe", json={"source_url": aai.source, **options})
+    assert created.status_code == 202, created.text
+    return wait_for_task(aai.api, str(created.json()["id"]), timeout=120)
+
+
+def test_completed_through_the_webhook_with_options_passed(aai: AaiStack) -> None:
+    aai.standin.send_webhooks, aai.standin.fail_with = True, None
+    job = _submit(aai, language_code="en", speaker_labels=True, analysis=["summarization", "entities"])
+    assert job["status"] == "completed", job
+    sent = aai.standin.requests[-1]
+    assert sent["language_code"] == "en" and sent["speaker_labels"] is True
+    assert sent["summarization"] is True and sent["entity_detection"] is True
+    assert sent["webhook_url"].endswith(f"/v1/callbacks/assemblyai/{job['workspace_id']}/{job['id']}")
+    assert sent["webhook_auth_header_name"] == "X-Framelane-Callback-Secret"
+    assert (sent["webhook_url"], 200) in aai.standin.webhook_calls  # our callback accepted it
+    transcript = aai.api.get(f"/v1/tasks/{job['id']}/transcript").json()
+    assert transcript["engine"] == "assemblyai" and transcript["unavailable"] == {}
+    assert word_error_rate(SENTENCE, transcript["text"]) <= 0.2
+    assert transcript["utterances"][0]["speaker"] == "A" and transcript["words"][0]["speaker"] == "A"
+    assert (
+        set(transcript["analysis"]) == {"summarization", "entities"}
+        and transcript["analysis"]["summarization"]
+    )
+
+
+def test_standin_error_is_transcription_failed(aai: AaiStack) -> None:
+    aai.standin.send_webhooks, aai.standin.fail_with = True, "Audio file could not be decoded"
+    job = _submit(aai)
+    assert job["status"] == "failed"
+    assert job["error"] == {
+        "code": "transcription_failed",
+        "message": "AssemblyAI: Audio file could not be decoded",
+    }
+
+
+def test_polling_fallback_when_no_callback_comes(aai: AaiStack) -> None:
+    aai.standin.send_webhooks, aai.standin.fail_with = False, None
+    calls = len(aai.standin.webhook_calls)
+    job = _submit(aai)
+    assert job["status"] == "completed", job
+    assert len(aai.standin.webhook_calls) == calls  # finished by PollTranscript, not by a webhook
+
+
+def test_callback_with_a_wrong_secret_is_refused(aai: AaiStack) -> None:
+    tasks = aai.api.get("/v1/tasks", params={"type": "transcribe"}).json()["data"]
+    target = tasks[0]
+    response = aai.api.post(
+        f"/v1/callbacks/assemblyai/{target['workspace_id']}/{target['id']}",
+        json={"transcript_id": "x", "status": "completed"},
+        headers={"X-Framelane-Callback-Secret": "guess"},
+    )
+    assert response.status_code == 401 and response.json()["error"]["code"] == "unauthorized"
