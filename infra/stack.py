@@ -120,7 +120,12 @@ class FramelaneStack(Stack):
             self.broker.auth.grant_read(grantee)
         self.cursor_secret.grant_read(self.api.function)
         self.admin_token.grant_read(self.api.function)
-        self.transcription.assemblyai_key.grant_read(self.orchestration.step_functions["transcribe"])
+        # transcribe: AssemblyAI calls back into the API (the callbacks route), which resumes the Transcribe step
+        transcribe = self.orchestration.step_functions["transcribe"]
+        transcribe.add_environment("FRAMELANE_CALLBACK_BASE_URL", self.api.url)
+        for reader in (transcribe, self.api.function):
+            self.transcription.assemblyai_key.grant_read(reader)
+        self.orchestration.task_machine.grant_task_response(self.api.function)
         CfnOutput(self, "ApiUrl", value=self.api.url)
         CfnOutput(self, "Bucket", value=self.storage.bucket.bucket_name)
         CfnOutput(self, "AdminTokenSecret", value=self.admin_token.secret_arn)

@@ -284,3 +284,34 @@ def test_secrets_not_in_environment(template: Template) -> None:
 def test_cdk_nag_finds_nothing_unjustified(stack: FramelaneStack) -> None:
     errors = Annotations.from_stack(stack).find_error("*", Match.string_like_regexp("AwsSolutions-.*"))
     assert errors == [], [f"{e.id}: {e.entry.data}" for e in errors]
+
+
+def test_transcription_callback_route_is_wired(stack: FramelaneStack, template: Template) -> None:
+    """AssemblyAI's webhook reaches the API (HTTP API default route → FastAPI /v1/callbacks/…), which may
+    answer the Transcribe step; the transcribe step knows the public URL to give AssemblyAI."""
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Environment": {
+                "Variables": Match.object_like(
+                    {
+                        "FRAMELANE_STEP": "transcribe",
+                        "FRAMELANE_CALLBACK_BASE_URL": Match.any_value(),
+                        "FRAMELANE_ASSEMBLYAI_SECRET_ARN": Match.any_value(),
+                    }
+                )
+            },
+        },
+    )
+    api_role = stack.get_logical_id(stack.api.function.role.node.default_child)  # type: ignore[union-attr,arg-type]
+    policies = template.find_resources("AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": api_role}]}})
+    actions = {
+        a
+        for p in policies.values()
+        for st in p["Properties"]["PolicyDocument"]["Statement"]
+        for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])
+    }
+    assert {"states:SendTaskSuccess", "states:SendTaskFailure"} <= actions
+    template.has_resource_properties(
+        "AWS::SecretsManager::Secret", {"Description": Match.string_like_regexp("AssemblyAI")}
+    )
