@@ -238,7 +238,11 @@ def main() -> None:
         for name, fn in [
             ("authenticate (2 GetItem)", lambda i: authenticate(ctx, key)),
             (
-                "create_task with key (claim + transaction)",
+                "create_task (conditional put)",
+                lambda i: create_task(ctx, workspace, TaskType.gaze_redirect, request, None),
+            ),
+            (
+                "create_task with key (claim, put, complete)",
                 lambda i: create_task(ctx, workspace, TaskType.gaze_redirect, request, f"s{i}"),
             ),
             (
