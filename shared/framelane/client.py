@@ -62,9 +62,9 @@ class FramelaneClient:
         body = {"content_type": content_type} if content_type else {}
         return UploadOut.model_validate(_check(self._http.post("/v1/uploads", json=body)).json())
 
-    def upload_file(self, upload: UploadOut, data: bytes, content_type: str | None = None) -> None:
-        headers = {"Content-Type": content_type} if content_type else {}
-        _check(httpx.put(upload.upload_url, content=data, headers=headers, timeout=120))
+    def upload_file(self, upload: UploadOut, data: bytes) -> None:
+        """PUT the bytes with exactly the headers the presigned URL was signed for."""
+        _check(httpx.put(upload.upload_url, content=data, headers=upload.headers, timeout=120))
 
     def create_workspace(self, name: str, admin_token: str) -> WorkspaceCreated:
         response = self._http.post(

@@ -470,12 +470,25 @@ class UploadCreateRequest(BaseModel):
         description="Content-Type the PUT will send; the presigned URL is bound to it.",
         examples=["video/mp4"],
     )
+    task_type: TaskType | None = Field(
+        default=None,
+        description="Start this task as soon as the upload lands (S3 trigger); without it, the upload is a "
+        "source for a later task call.",
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict, description='Task options (e.g. `{"intensity": 0.8}`), with `task_type`.'
+    )
+    metadata: Metadata = Field(default_factory=dict)
+    webhook_url: WebhookUrl | None = None
 
 
 class UploadOut(BaseModel):
     upload_url: str = Field(description="Presigned S3 PUT URL.")
     source_url: str = Field(description="`s3://` URL to pass as `source_url` to any task endpoint.")
     expires_at: Timestamp
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="Headers the PUT must send exactly as given (they are signed)."
+    )
 
 
 class ErrorDetail(BaseModel):

@@ -315,3 +315,28 @@ def test_transcription_callback_route_is_wired(stack: FramelaneStack, template: 
     template.has_resource_properties(
         "AWS::SecretsManager::Secret", {"Description": Match.string_like_regexp("AssemblyAI")}
     )
+
+
+def test_optional_sagemaker_endpoint_scales_to_zero() -> None:
+    from aws_cdk import App
+
+    from infra.app import CDK_JSON
+
+    context = {**json.loads(CDK_JSON.read_text())["context"], "stage": "sm", "sagemaker_endpoint": True}
+    _, stack = build_app(App(context=context))
+    template = Template.from_stack(stack)
+    template.has_resource_properties(
+        "AWS::SageMaker::EndpointConfig",
+        {
+            "AsyncInferenceConfig": Match.object_like({"OutputConfig": Match.any_value()}),
+        },
+    )
+    template.has_resource_properties(
+        "AWS::ApplicationAutoScaling::ScalableTarget",
+        {
+            "ServiceNamespace": "sagemaker",
+            "MinCapacity": 0,
+            "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
+        },
+    )
+    assert Annotations.from_stack(stack).find_error("*", Match.string_like_regexp("AwsSolutions-.*")) == []

@@ -150,3 +150,31 @@ def test_s3_upload_under_a_task_folder_creates_a_task(
     assert task["source_url"] == f"s3://{pipeline_ctx.blobs.bucket}/{key}"
     with thread_worker(pipeline_ctx):
         assert wait_for_task(papi, task["id"])["status"] == "completed"
+
+
+def test_presigned_upload_that_names_a_task_starts_it(
+    papi: httpx.Client, pipeline_ctx: ServiceContext, tmp_path: Path
+) -> None:
+    upload = papi.post(
+        "/v1/uploads",
+        json={
+            "content_type": "video/mp4",
+            "task_type": "super_resolution",
+            "options": {"scale": 1.5, "mode": "fast"},
+            "metadata": {"order": 7},
+        },
+    ).json()
+    assert "/super-resolution/" in upload["source_url"]
+    assert upload["headers"]["x-amz-meta-scale"] == "1.5"
+    put = httpx.put(
+        upload["upload_url"],
+        content=make_sample_clip(tmp_path / "u.mp4").read_bytes(),
+        headers=upload["headers"],
+    )
+    assert put.status_code == 200, put.text
+    _wait_for(lambda: papi.get("/v1/tasks").json()["data"] != [])
+    task = papi.get("/v1/tasks").json()["data"][0]
+    assert task["source_url"] == upload["source_url"]
+    assert task["options"] == {"scale": 1.5, "mode": "fast"} and task["metadata"] == {"order": 7}
+    with thread_worker(pipeline_ctx):
+        assert wait_for_task(papi, task["id"])["status"] == "completed"

@@ -113,3 +113,14 @@ def test_api_key_rotation(api_url: str, workspace) -> None:  # type: ignore[no-u
     assert again.status_code == 404
     unknown = httpx.post(f"{api_url}/admin/workspaces/ws_nope/api-keys", headers=admin)
     assert unknown.status_code == 404
+
+
+def test_upload_with_invalid_task_options_is_422(api: httpx.Client) -> None:
+    for body in (
+        {"task_type": "gaze_redirect", "options": {"intensity": 3}},
+        {"task_type": "gaze_redirect", "options": {"unknown": 1}},
+        {"task_type": "render", "options": {}},
+    ):
+        response = api.post("/v1/uploads", json=body)
+        assert response.status_code == 422, body
+        assert response.json()["error"]["code"] == "validation_error"

@@ -25,10 +25,14 @@ class S3Store:
     def ping(self) -> None:
         self._client.head_bucket(Bucket=self.bucket)
 
-    def presigned_put(self, key: str, *, expires_in: int, content_type: str | None) -> str:
-        params: dict[str, str] = {"Bucket": self.bucket, "Key": key}
+    def presigned_put(
+        self, key: str, *, expires_in: int, content_type: str | None, metadata: dict[str, str] | None = None
+    ) -> str:
+        params: dict[str, object] = {"Bucket": self.bucket, "Key": key}
         if content_type:
             params["ContentType"] = content_type
+        if metadata:
+            params["Metadata"] = metadata
         url: str = self._client.generate_presigned_url(
             "put_object", Params=params, ExpiresIn=expires_in, HttpMethod="PUT"
         )

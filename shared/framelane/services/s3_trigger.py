@@ -19,9 +19,9 @@ from framelane.errors import FramelaneError
 from framelane.models import REQUEST_MODEL_BY_TYPE, JobOut, TaskType
 from framelane.services.context import ServiceContext
 from framelane.services.tasks import create_task
+from framelane.services.uploads import METADATA_PREFIX
 
 logger = Logger(service="framelane-s3-trigger")
-METADATA_PREFIX = "meta-"
 
 
 def tasks_from_s3_event(ctx: ServiceContext, event: dict[str, Any]) -> list[JobOut]:

@@ -161,8 +161,15 @@ def assemblyai_callback(
 
 
 def _offline(task_id: str, path: str, options: dict[str, object]) -> Transcript:
-    from framelane.transcription.offline import transcribe_offline  # the model stack loads only where used
-
+    try:
+        from framelane.transcription.offline import (
+            transcribe_offline,
+        )  # the model stack loads only where used
+    except ImportError as exc:
+        raise JobFailure(
+            "transcription_failed",
+            f"the offline engine is not installed here ({exc.name}); configure an AssemblyAI key",
+        ) from exc
     try:
         return transcribe_offline(task_id, path, dict(options))
     except ModelMissing as exc:
