@@ -26,7 +26,7 @@ def guided_filter(guide: Matte, source: Matte, radius: int, eps: float) -> Matte
     """He et al.'s guided filter (gray guide): edge-aware smoothing of `source` along `guide`'s edges."""
     size = (2 * radius + 1, 2 * radius + 1)
 
-    def mean(image: Matte) -> Matte:
+    def mean(image: npt.NDArray[np.floating[Any]]) -> Matte:
         return np.asarray(cv2.boxFilter(image, cv2.CV_32F, size), dtype=np.float32)
 
     mean_i, mean_p = mean(guide), mean(source)
