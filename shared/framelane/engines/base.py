@@ -28,7 +28,11 @@ class FrameEngine(Protocol):
         """Called once after the last frame (frames without a detection, summary logging…)."""
 
 
-BUILTIN_ENGINES = ("framelane.engines.super_resolution", "framelane.engines.background")
+BUILTIN_ENGINES = (
+    "framelane.engines.super_resolution",
+    "framelane.engines.background",
+    "framelane.engines.gaze",
+)
 logger = Logger(service="framelane-engines")
 
 EngineFactory = Callable[[dict[str, Any], MediaInfo], FrameEngine]

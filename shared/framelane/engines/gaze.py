@@ -1,0 +1,155 @@
+"""gaze_redirect: move each iris toward the centre of its eye opening by `intensity` (0 = identical output,
+1 = centred), warping only a smooth, compactly supported region around each eye. Closed eyes (blinks) are left
+alone, every face is handled, frames without a face pass through, and a video with no face at all fails with
+`no_face_detected`. Faces are tracked between frames (the mesh of the last frame seeds the next one)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from framelane.engines.base import EngineRegistry, Frame
+from framelane.engines.face import Eye, Face, FaceLandmarker
+from framelane.errors import JobFailure
+from framelane.models import MediaInfo, TaskType
+
+BLINK_OPENNESS = 0.12
+SUPPORT = 0.8  # warp radius, in eye widths from the eye centre
+REDETECT_EVERY = 15  # frames between full detections while tracking
+
+
+def warp_eye(
+    frame: Frame, centre: npt.NDArray[np.float32], width: float, shift: npt.NDArray[np.float32]
+) -> None:
+    """Move the content at the eye centre by `shift` pixels, in place; nothing changes beyond SUPPORT × width.
+
+    out(p) = in(p − shift · w(p)), with w = (1 − (r/R)²)² for r < R: 1 at the centre, 0 with zero slope at R.
+    """
+    radius = SUPPORT * width
+    height, frame_width = frame.shape[:2]
+    x0, y0 = max(0, int(centre[0] - radius) - 1), max(0, int(centre[1] - radius) - 1)
+    x1, y1 = min(frame_width, int(centre[0] + radius) + 2), min(height, int(centre[1] + radius) + 2)
+    if x1 <= x0 or y1 <= y0:
+        return
+    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    r2 = ((xs - centre[0]) ** 2 + (ys - centre[1]) ** 2) / (radius * radius)
+    weight = np.where(r2 < 1.0, (1.0 - r2) ** 2, 0.0).astype(np.float32)
+    map_x = xs - shift[0] * weight
+    map_y = ys - shift[1] * weight
+    source = frame.copy() if frame.flags.writeable is False else frame
+    patch = cv2.remap(source, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    changed = weight > 0
+    frame[y0:y1, x0:x1][changed] = patch[changed]
+
+
+def redirect(
+    frame: Frame, faces: list[Face], intensity: float, landmarker: FaceLandmarker, refinements: int = 3
+) -> Frame:
+    """Warp each open eye so its iris offset from the eye centre shrinks to (1 − intensity) of what it was.
+
+    Closed loop over all eyes at once: after each round of warps the faces are measured again (a warp also
+    nudges the mesh, for both eyes) and the remaining errors are corrected.
+    """
+    out = np.array(frame[..., :3], copy=True)
+    boxes = [_box(face) for face in faces]
+    targets = [
+        [
+            None if eye.openness < BLINK_OPENNESS else (eye.iris - eye.centre) * (1.0 - intensity)
+            for eye in face.eyes
+        ]
+        for face in faces
+    ]
+    current: list[Face | None] = list(faces)
+    for _ in range(refinements):
+        moved = False
+        for face, face_targets in zip(current, targets, strict=True):
+            if face is None:
+                continue
+            for eye, target in zip(face.eyes, face_targets, strict=True):
+                if target is None:
+                    continue
+                error = (eye.iris - eye.centre) - target
+                if float(np.hypot(*error)) >= 0.25:
+                    warp_eye(out, eye.centre, eye.width, (-error).astype(np.float32))
+                    moved = True
+        if not moved:
+            break
+        measured = landmarker.faces(out)
+        current = [_nearest(measured, box) for box in boxes]
+    return out
+
+
+class GazeRedirector:
+    def __init__(self, intensity: float) -> None:
+        self.intensity = intensity
+        self.landmarker = FaceLandmarker()
+        self.frames_with_faces = 0
+        self._tracked: list[tuple[float, float, float]] = []
+        self._frame_index = 0
+
+    def output_size(self, width: int, height: int) -> tuple[int, int]:
+        return width, height
+
+    def faces(self, frame: Frame) -> list[Face]:
+        """Faces from the boxes of the last frame's meshes; a full detection when tracking lost a face or is due."""
+        faces: list[Face] = []
+        if self._tracked and self._frame_index % REDETECT_EVERY:
+            for box in self._tracked:
+                mesh = self.landmarker.landmarks(frame, box)
+                if mesh is None:
+                    faces = []
+                    break
+                faces.append(
+                    Face(
+                        mesh,
+                        (self.landmarker.eye(frame, mesh, "right"), self.landmarker.eye(frame, mesh, "left")),
+                    )
+                )
+        if not faces:
+            faces = self.landmarker.faces(frame)
+        self._tracked = [_box(face) for face in faces]
+        self._frame_index += 1
+        return faces
+
+    def process(self, frame: Frame) -> Frame:
+        faces = self.faces(frame)
+        if faces:
+            self.frames_with_faces += 1
+        if not faces or self.intensity == 0:
+            return np.asarray(frame[..., :3])
+        return redirect(frame, faces, self.intensity, self.landmarker)
+
+    def finish(self) -> None:
+        if self.frames_with_faces == 0:
+            raise JobFailure("no_face_detected", "no face was found in any frame of the video")
+
+
+def _nearest(faces: list[Face], box: tuple[float, float, float]) -> Face | None:
+    """The face whose box centre is closest to `box` (within half its size), if any."""
+    best = min(faces, key=lambda f: float(np.hypot(_box(f)[0] - box[0], _box(f)[1] - box[1])), default=None)
+    if best is None or np.hypot(_box(best)[0] - box[0], _box(best)[1] - box[1]) > box[2] / 2:
+        return None
+    return best
+
+
+def _box(face: Face) -> tuple[float, float, float]:
+    """The detector-style box (centre, size) that reproduces this face's mesh ROI."""
+    low, high = face.landmarks.min(axis=0), face.landmarks.max(axis=0)
+    centre = (low + high) / 2
+    return float(centre[0]), float(centre[1]), float(max(high - low))
+
+
+def iris_offsets(eyes: tuple[Eye, Eye]) -> list[float]:
+    """Horizontal iris offset from the eye centre, per eye (pixels) — what the quality tests measure."""
+    return [float(eye.iris[0] - eye.centre[0]) for eye in eyes]
+
+
+def create(options: dict[str, Any], media: MediaInfo) -> GazeRedirector:
+    return GazeRedirector(float(options.get("intensity", 1.0)))
+
+
+def register(registry: EngineRegistry) -> None:
+    registry.register(TaskType.gaze_redirect, create)

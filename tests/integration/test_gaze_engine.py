@@ -1,0 +1,125 @@
+"""gaze_redirect with the real MediaPipe face mesh + iris models: an off-camera input is made by shifting both
+irises sideways by a known amount; the redirect is measured with the same landmark models."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from pathlib import Path
+
+import cv2
+import httpx
+import numpy as np
+import pytest
+from skimage import data
+
+from framelane.engines.base import load_registry
+from framelane.engines.face import Face, FaceLandmarker
+from framelane.engines.gaze import SUPPORT, GazeRedirector, iris_offsets, redirect, warp_eye
+from framelane.errors import JobFailure
+from framelane.media.samples import make_sample_clip
+from framelane.services.context import ServiceContext
+from framelane.worker.runtime import worker_from_settings
+from tests.support.servers import loopback_server
+
+from .pipeline_helpers import wait_for_task
+
+SHIFT = 10.0  # pixels, for eyes ~40 px wide: a clear sideways look
+
+
+@pytest.fixture(scope="module")
+def landmarker() -> FaceLandmarker:
+    return FaceLandmarker()
+
+
+@pytest.fixture(scope="module")
+def off_camera(landmarker: FaceLandmarker) -> tuple[np.ndarray, list[Face]]:
+    face = cv2.resize(data.astronaut()[30:290, 100:360], None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+    (frontal,) = landmarker.faces(face)
+    shifted = np.ascontiguousarray(face)
+    for eye in frontal.eyes:
+        warp_eye(shifted, eye.centre, eye.width, np.array([SHIFT, 0.0], np.float32))
+    return shifted, landmarker.faces(shifted)
+
+
+@pytest.mark.parametrize("intensity,low,high", [(1.0, 0.70, 1.30), (0.5, 0.35, 0.65), (0.0, 0.0, 0.0)])
+def test_offset_reduction_follows_intensity(
+    landmarker: FaceLandmarker,
+    off_camera: tuple[np.ndarray, list[Face]],
+    intensity: float,
+    low: float,
+    high: float,
+) -> None:
+    frame, faces = off_camera
+    before = iris_offsets(faces[0].eyes)
+    out = redirect(frame, faces, intensity, landmarker) if intensity else GazeRedirector(0).process(frame)
+    after = iris_offsets(landmarker.faces(out)[0].eyes)
+    reductions = [1 - abs(a) / abs(b) for a, b in zip(after, before, strict=True)]
+    print(f"intensity {intensity}: offsets {before} → {after}, reduction {reductions}")
+    assert all(low <= r <= high for r in reductions), reductions
+    if intensity == 0:
+        assert np.array_equal(out, frame)
+
+
+def test_only_the_eye_regions_change(
+    landmarker: FaceLandmarker, off_camera: tuple[np.ndarray, list[Face]]
+) -> None:
+    frame, faces = off_camera
+    out = redirect(frame, faces, 1.0, landmarker)
+    ys, xs = np.mgrid[0 : frame.shape[0], 0 : frame.shape[1]]
+    near = np.zeros(frame.shape[:2], bool)
+    for eye in faces[0].eyes:
+        margin = SUPPORT * eye.width + 8  # the warp's support, plus the eye landmarks' wobble between rounds
+        near |= np.hypot(xs - eye.centre[0], ys - eye.centre[1]) <= margin
+    difference = np.abs(out.astype(int) - frame.astype(int)).max(axis=2)
+    assert difference[~near].max() < 1
+    assert difference[near].max() > 10  # the eyes did move
+
+
+def test_closed_eyes_are_left_alone(
+    landmarker: FaceLandmarker, off_camera: tuple[np.ndarray, list[Face]]
+) -> None:
+    frame, faces = off_camera
+    blinking = [
+        dataclasses.replace(face, eyes=tuple(dataclasses.replace(e, lower=e.upper.copy()) for e in face.eyes))
+        for face in faces
+    ]
+    assert np.array_equal(redirect(frame, blinking, 1.0, landmarker), frame)
+
+
+def test_every_face_is_handled(landmarker: FaceLandmarker, off_camera: tuple[np.ndarray, list[Face]]) -> None:
+    frame, _ = off_camera
+    pair = np.ascontiguousarray(np.hstack([frame, frame[:, ::-1]]))
+    faces = landmarker.faces(pair)
+    assert len(faces) == 2
+    out = redirect(pair, faces, 1.0, landmarker)
+    for face in landmarker.faces(out):
+        assert all(abs(o) < 0.4 * SHIFT for o in iris_offsets(face.eyes))
+
+
+def test_frames_without_faces_pass_and_a_faceless_video_fails() -> None:
+    engine = GazeRedirector(1.0)
+    empty = np.full((240, 320, 3), 90, np.uint8)
+    assert np.array_equal(engine.process(empty), empty)
+    with pytest.raises(JobFailure) as failure:
+        engine.finish()
+    assert failure.value.code == "no_face_detected"
+
+
+def test_worker_fails_a_faceless_video_with_no_face_detected(
+    papi: httpx.Client, pipeline_ctx: ServiceContext, tmp_path: Path
+) -> None:
+    clip = make_sample_clip(tmp_path / "scene.mp4", seconds=1, width=320, height=240).read_bytes()
+    worker = worker_from_settings(pipeline_ctx, load_registry(""), consumer="real-gaze")
+    thread = threading.Thread(target=worker.run, daemon=True)
+    with loopback_server() as origin:
+        created = papi.post(
+            "/v1/tasks/gaze-redirect", json={"source_url": origin.serve_bytes("/s.mp4", clip)}
+        )
+        thread.start()
+        try:
+            job = wait_for_task(papi, created.json()["id"], timeout=120)
+        finally:
+            worker.stopping.set()
+            thread.join(30)
+    assert (job["status"], job["error"]["code"]) == ("failed", "no_face_detected")
