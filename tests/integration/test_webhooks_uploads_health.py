@@ -124,3 +124,15 @@ def test_upload_with_invalid_task_options_is_422(api: httpx.Client) -> None:
         response = api.post("/v1/uploads", json=body)
         assert response.status_code == 422, body
         assert response.json()["error"]["code"] == "validation_error"
+
+
+def test_upload_triggered_task_metadata_names_must_fit_s3(api: httpx.Client) -> None:
+    """Found by the OpenAPI fuzz run: a non-ASCII metadata name made the presigned URL fail with a 500."""
+    for name in ("\u00edJ", "Project", "with space"):
+        response = api.post("/v1/uploads", json={"task_type": "transcribe", "metadata": {name: "x"}})
+        assert response.status_code == 422, name
+        assert response.json()["error"]["code"] == "validation_error"
+    ok = api.post(
+        "/v1/uploads", json={"task_type": "transcribe", "metadata": {"project_id": "x", "v.2-a": 1}}
+    )
+    assert ok.status_code == 201

@@ -4,6 +4,7 @@ or names a task here, and the S3 trigger starts it when the upload lands."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -15,6 +16,7 @@ from framelane.models import REQUEST_MODEL_BY_TYPE, UploadCreateRequest, UploadO
 from framelane.services.context import ServiceContext
 
 METADATA_PREFIX = "meta-"
+S3_METADATA_NAME = re.compile(r"[a-z0-9._-]+")
 
 
 def upload_prefix(workspace_id: str) -> str:
@@ -44,6 +46,12 @@ def create_upload(ctx: ServiceContext, workspace: Workspace, request: UploadCrea
 def _task_metadata(request: UploadCreateRequest, source_url: str) -> dict[str, str]:
     """The task's options as S3 user metadata (ASCII JSON values), validated now rather than after the upload."""
     assert request.task_type is not None
+    for name in request.metadata:
+        if not S3_METADATA_NAME.fullmatch(name):
+            raise InvalidRequest(
+                f"metadata name {name!r}: tasks started by an upload carry metadata as S3 object metadata, whose "
+                "names are lower-case ASCII letters, digits, '.', '_' and '-'"
+            )
     body: dict[str, Any] = {**request.options, "source_url": source_url, "metadata": request.metadata}
     if request.webhook_url:
         body["webhook_url"] = request.webhook_url
