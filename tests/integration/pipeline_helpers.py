@@ -39,9 +39,13 @@ def wait_for_task(
 
 
 @contextmanager
-def thread_worker(ctx: ServiceContext, name: str = "test-worker") -> Iterator[RendererWorker]:
-    registry = EngineRegistry()
-    register(registry)
+def thread_worker(
+    ctx: ServiceContext, name: str = "test-worker", registry: EngineRegistry | None = None
+) -> Iterator[RendererWorker]:
+    """A worker thread; by default with the test-only engine, or with `registry` (e.g. the real engines)."""
+    if registry is None:
+        registry = EngineRegistry()
+        register(registry)
     worker = worker_from_settings(ctx, registry, consumer=name)
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()

@@ -17,10 +17,9 @@ from framelane.engines.base import load_registry
 from framelane.media.samples import make_sample_clip
 from framelane.services.context import ServiceContext
 from framelane.weights import SELFIE_SEGMENTATION, locate
-from framelane.worker.runtime import worker_from_settings
 from tests.support.servers import loopback_server
 
-from .pipeline_helpers import wait_for_task
+from .pipeline_helpers import thread_worker, wait_for_task
 
 H, W = 512, 768
 
@@ -100,21 +99,13 @@ def test_static_clip_matte_is_stable() -> None:
 def test_worker_writes_vp9_with_alpha(
     papi: httpx.Client, pipeline_ctx: ServiceContext, tmp_path: Path
 ) -> None:
-    import threading
 
     clip = make_sample_clip(tmp_path / "scene.mp4", seconds=1, width=320, height=240).read_bytes()
-    worker = worker_from_settings(pipeline_ctx, load_registry(""), consumer="real-engines")
-    thread = threading.Thread(target=worker.run, daemon=True)
-    with loopback_server() as origin:
+    with loopback_server() as origin, thread_worker(pipeline_ctx, "real-engines", load_registry("")):
         created = papi.post(
             "/v1/tasks/remove-background", json={"source_url": origin.serve_bytes("/s.mp4", clip)}
         )
-        thread.start()
-        try:
-            job = wait_for_task(papi, created.json()["id"], timeout=120)
-        finally:
-            worker.stopping.set()
-            thread.join(30)
+        job = wait_for_task(papi, created.json()["id"], timeout=120)
     assert job["status"] == "completed", job
     out = tmp_path / "out.webm"
     out.write_bytes(httpx.get(job["output"]["url"]).content)

@@ -4,7 +4,6 @@ irises sideways by a known amount; the redirect is measured with the same landma
 from __future__ import annotations
 
 import dataclasses
-import threading
 from pathlib import Path
 
 import cv2
@@ -19,10 +18,9 @@ from framelane.engines.gaze import SUPPORT, GazeRedirector, iris_offsets, redire
 from framelane.errors import JobFailure
 from framelane.media.samples import make_sample_clip
 from framelane.services.context import ServiceContext
-from framelane.worker.runtime import worker_from_settings
 from tests.support.servers import loopback_server
 
-from .pipeline_helpers import wait_for_task
+from .pipeline_helpers import thread_worker, wait_for_task
 
 SHIFT = 10.0  # pixels, for eyes ~40 px wide: a clear sideways look
 
@@ -110,16 +108,9 @@ def test_worker_fails_a_faceless_video_with_no_face_detected(
     papi: httpx.Client, pipeline_ctx: ServiceContext, tmp_path: Path
 ) -> None:
     clip = make_sample_clip(tmp_path / "scene.mp4", seconds=1, width=320, height=240).read_bytes()
-    worker = worker_from_settings(pipeline_ctx, load_registry(""), consumer="real-gaze")
-    thread = threading.Thread(target=worker.run, daemon=True)
-    with loopback_server() as origin:
+    with loopback_server() as origin, thread_worker(pipeline_ctx, "real-gaze", load_registry("")):
         created = papi.post(
             "/v1/tasks/gaze-redirect", json={"source_url": origin.serve_bytes("/s.mp4", clip)}
         )
-        thread.start()
-        try:
-            job = wait_for_task(papi, created.json()["id"], timeout=120)
-        finally:
-            worker.stopping.set()
-            thread.join(30)
+        job = wait_for_task(papi, created.json()["id"], timeout=120)
     assert (job["status"], job["error"]["code"]) == ("failed", "no_face_detected")
