@@ -247,8 +247,6 @@ class TranscribeRequest(TaskRequestBase):
     )
 
 
-TaskRequest = RemoveBackgroundRequest | GazeRedirectRequest | SuperResolutionRequest | TranscribeRequest
-
 REQUEST_MODEL_BY_TYPE: dict[TaskType, type[TaskRequestBase]] = {
     TaskType.remove_background: RemoveBackgroundRequest,
     TaskType.gaze_redirect: GazeRedirectRequest,
