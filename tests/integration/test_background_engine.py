@@ -59,9 +59,7 @@ def test_matte_follows_the_person_across_backgrounds_and_positions() -> None:
             score = iou(engine.matte(composite) > 0.5, expected)
             worst[name] = min(worst.get(name, 1.0), score)
     print("worst IoU per background:", {k: round(v, 3) for k, v in worst.items()})
-    # The target is 0.90 on every frame; the gradient background reaches ~0.86 (see the closing note).
-    assert min(worst.values()) >= 0.85, worst
-    assert sum(v >= 0.90 for v in worst.values()) >= 4, worst
+    assert min(worst.values()) >= 0.90, worst
 
 
 def test_small_subject_gets_a_zoomed_second_pass() -> None:

@@ -20,43 +20,30 @@ from framelane.weights import SELFIE_SEGMENTATION, locate
 logger = Logger(service="framelane-engines")
 Matte = npt.NDArray[np.float32]
 WIDE_ASPECT = 1.5  # wider than this uses the landscape model
+ZOOM_MARGIN = 1.1  # crop side / the person's bounding-box side
+ALPHA_LOW, ALPHA_HIGH = 0.05, 0.55  # person probability → alpha ramp
 
 
-def guided_filter(guide: Matte, source: Matte, radius: int, eps: float, subsample: int = 1) -> Matte:
-    """He et al.'s guided filter (gray guide): edge-aware smoothing of `source` along `guide`'s edges.
+def _mean(image: Matte, radius: int) -> Matte:
+    return np.asarray(cv2.boxFilter(image, cv2.CV_32F, (2 * radius + 1, 2 * radius + 1)), dtype=np.float32)
 
-    With `subsample` > 1 the coefficients are computed on a reduced image and upsampled (the "fast guided
-    filter"): the linear model is smooth, so this keeps the edges while cutting the cost by `subsample`².
-    """
-    height, width = guide.shape
-    small_guide, small_source = guide, source
-    if subsample > 1:
-        size = (max(1, width // subsample), max(1, height // subsample))
-        small_guide = np.asarray(cv2.resize(guide, size, interpolation=cv2.INTER_AREA), dtype=np.float32)
-        small_source = np.asarray(cv2.resize(source, size, interpolation=cv2.INTER_AREA), dtype=np.float32)
-        radius = max(1, radius // subsample)
-    window = (2 * radius + 1, 2 * radius + 1)
 
-    def mean(image: npt.NDArray[np.floating[Any]]) -> Matte:
-        return np.asarray(cv2.boxFilter(image, cv2.CV_32F, window), dtype=np.float32)
-
-    mean_i, mean_p = mean(small_guide), mean(small_source)
-    covariance = mean(small_guide * small_source) - mean_i * mean_p
-    variance = mean(small_guide * small_guide) - mean_i * mean_i
-    a = covariance / (variance + eps)
+def guided_filter_coefficients(guide: Matte, source: Matte, radius: int, eps: float) -> tuple[Matte, Matte]:
+    """He et al.'s guided filter (gray guide): per-pixel (a, b) such that a·guide + b is `source` smoothed
+    along `guide`'s edges. The linear model is smooth, so (a, b) computed on a reduced image and upsampled
+    refine the full-resolution frame as well (the "fast guided filter")."""
+    mean_i, mean_p = _mean(guide, radius), _mean(source, radius)
+    covariance = _mean(guide * source, radius) - mean_i * mean_p
+    variance = _mean(guide * guide, radius) - mean_i * mean_i
+    a = np.asarray(covariance / (variance + eps), dtype=np.float32)
     b = mean_p - a * mean_i
-    mean_a, mean_b = mean(a), mean(b)
-    if subsample > 1:
-        mean_a = np.asarray(
-            cv2.resize(mean_a, (width, height), interpolation=cv2.INTER_LINEAR), dtype=np.float32
-        )
-        mean_b = np.asarray(
-            cv2.resize(mean_b, (width, height), interpolation=cv2.INTER_LINEAR), dtype=np.float32
-        )
-    return np.asarray(mean_a * guide + mean_b, dtype=np.float32)
+    return _mean(a, radius), _mean(b, radius)
 
 
 class BackgroundRemover:
+    """The matte is computed at a work resolution of about 180 lines (the model sees 144–256 anyway); only the
+    guided filter's final linear model is applied at full resolution, which restores the frame's own edges."""
+
     def __init__(self, model_path: str, *, smoothing: float = 0.6) -> None:
         self.interpreter = Interpreter(model_path=model_path, num_threads=os.cpu_count() or 1)
         self.interpreter.allocate_tensors()
@@ -69,8 +56,9 @@ class BackgroundRemover:
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         return width, height
 
-    def _segment(self, image: Frame) -> Matte:
-        """One model pass over `image`, letterboxed to the model's aspect ratio (squashing distorts people)."""
+    def _segment(self, image: Frame, size: tuple[int, int]) -> Matte:
+        """One model pass over `image`, letterboxed to the model's aspect ratio (squashing distorts people),
+        returned at `size` (width, height)."""
         height, width = image.shape[:2]
         scale = min(self._width / width, self._height / height)
         fit_w, fit_h = max(1, round(width * scale)), max(1, round(height * scale))
@@ -82,46 +70,70 @@ class BackgroundRemover:
         self.interpreter.set_tensor(self._input["index"], canvas[None])
         self.interpreter.invoke()
         raw = self.interpreter.get_tensor(self._output["index"])[0, top : top + fit_h, left : left + fit_w, 0]
-        return np.asarray(cv2.resize(raw, (width, height), interpolation=cv2.INTER_LINEAR), dtype=np.float32)
+        return np.asarray(cv2.resize(raw, size, interpolation=cv2.INTER_LINEAR), dtype=np.float32)
 
     def _zoomed(self, frame: Frame, coarse: Matte) -> Matte:
-        """Second pass on a square crop around the person: more model pixels on them, sharper mattes."""
-        step = 4  # the bounding box needs no full resolution
-        ys, xs = np.nonzero(coarse[::step, ::step] > 0.5)
-        ys, xs = ys * step, xs * step
+        """Average the whole-frame pass with a second pass on a square crop around the person: the crop gives
+        the model more pixels on them (sharper mattes, small subjects found), and two views of the same person
+        disagree less on ambiguous parts (held objects) than either alone. `coarse` is at work resolution;
+        the crop is taken from the full-resolution `frame`."""
+        ys, xs = np.nonzero(coarse > 0.5)
         height, width = coarse.shape
         if len(xs) == 0:
             return coarse
-        size = int(max(xs.max() - xs.min(), ys.max() - ys.min()) * 1.25) + 2
-        if size >= 0.8 * max(height, width):
+        size = int(max(xs.max() - xs.min(), ys.max() - ys.min()) * ZOOM_MARGIN) + 2
+        if size >= max(height, width):  # the crop would be the whole frame again
             return coarse
         cx, cy = (xs.max() + xs.min()) // 2, (ys.max() + ys.min()) // 2
         x0, y0 = max(0, cx - size // 2), max(0, cy - size // 2)
         x1, y1 = min(width, x0 + size), min(height, y0 + size)
-        refined = np.zeros_like(coarse)
-        refined[y0:y1, x0:x1] = self._segment(frame[y0:y1, x0:x1])
-        return refined
+        scale_x, scale_y = frame.shape[1] / width, frame.shape[0] / height
+        crop = frame[round(y0 * scale_y) : round(y1 * scale_y), round(x0 * scale_x) : round(x1 * scale_x)]
+        combined = coarse * 0.5  # the zoomed pass sees no person outside its crop
+        combined[y0:y1, x0:x1] += self._segment(crop, (x1 - x0, y1 - y0)) * 0.5
+        return combined
 
-    def matte(self, frame: Frame) -> Matte:
-        """Person probability per pixel (0..1), temporally smoothed and edge-refined."""
+    def _alpha(self, frame: Frame) -> Matte:
+        """Alpha per pixel (0..1)."""
         height, width = frame.shape[:2]
         rgb = np.ascontiguousarray(frame[..., :3])
-        mask = self._zoomed(rgb, self._segment(rgb))
+        subsample = max(1, min(height, width) // 180)
+        work_size = (max(1, width // subsample), max(1, height // subsample))
+        small = (
+            rgb
+            if subsample == 1
+            else np.asarray(cv2.resize(rgb, work_size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
+        )
+        mask = self._zoomed(rgb, self._segment(small, work_size))
         if self._previous is not None and self._previous.shape == mask.shape:
             # follow real motion at once, damp small frame-to-frame jitter
             change = np.abs(mask - self._previous)
             weight = np.clip(change * 4.0, 1.0 - self.smoothing, 1.0)
             mask = self._previous + (mask - self._previous) * weight
         self._previous = mask
-        guide = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
-        radius = max(2, round(min(height, width) / 160))
-        subsample = max(1, min(height, width) // 180)
-        return np.clip(guided_filter(guide, mask, radius, 1e-3, subsample), 0.0, 1.0)
+        # The model is under-confident on people's edges and what they hold (MediaPipe's own examples cut at
+        # 0.1): a ramp over [ALPHA_LOW, ALPHA_HIGH] makes those opaque while the background stays at zero.
+        alpha = np.clip((mask - ALPHA_LOW) * (1.0 / (ALPHA_HIGH - ALPHA_LOW)), 0.0, 1.0)
+        small_guide = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32) * (1.0 / 255.0)
+        radius = max(1, round(min(height, width) / 160) // subsample)
+        a, b = guided_filter_coefficients(small_guide, alpha, radius, 1e-3)
+        a *= 1.0 / 255.0  # applied to the 0..255 full-resolution guide below
+        if subsample > 1:
+            a = np.asarray(cv2.resize(a, (width, height), interpolation=cv2.INTER_LINEAR), dtype=np.float32)
+            b = np.asarray(cv2.resize(b, (width, height), interpolation=cv2.INTER_LINEAR), dtype=np.float32)
+        refined = cv2.multiply(a, cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), dtype=cv2.CV_32F)
+        cv2.add(refined, b, dst=refined)
+        return np.asarray(np.clip(refined, 0.0, 1.0, out=refined), dtype=np.float32)
+
+    def matte(self, frame: Frame) -> Matte:
+        """Alpha per pixel (0..1): person probability, temporally smoothed, mapped to alpha and edge-refined."""
+        return self._alpha(frame)
 
     def process(self, frame: Frame) -> Frame:
-        rgba = np.empty((*frame.shape[:2], 4), dtype=np.uint8)
-        rgba[..., :3] = frame[..., :3]
-        rgba[..., 3] = self.matte(frame) * 255.0 + 0.5
+        rgba = np.asarray(
+            cv2.cvtColor(np.ascontiguousarray(frame[..., :3]), cv2.COLOR_RGB2RGBA), dtype=np.uint8
+        )
+        rgba[..., 3] = cv2.convertScaleAbs(self._alpha(frame), alpha=255.0)  # the alpha is already ≥ 0
         return rgba
 
     def finish(self) -> None:

@@ -55,6 +55,7 @@ class Eye:
 class Face:
     landmarks: Points  # 468 × 2, frame pixels
     eyes: tuple[Eye, Eye]
+    box: tuple[float, float, float]  # the (centre x, centre y, size) the mesh was read from
 
 
 def _anchors() -> Points:
@@ -90,9 +91,10 @@ class FaceLandmarker:
         """Faces as (centre x, centre y, size) in frame pixels, after non-maximum suppression."""
         height, width = frame.shape[:2]
         side = max(height, width)
-        square = np.zeros((side, side, 3), dtype=np.uint8)
-        square[:height, :width] = frame[..., :3]
-        tensor = cv2.resize(square, (128, 128), interpolation=cv2.INTER_AREA).astype(np.float32) / 127.5 - 1.0
+        fit = (max(1, round(width * 128 / side)), max(1, round(height * 128 / side)))
+        square = np.zeros((128, 128, 3), dtype=np.uint8)  # the frame at the top left, as MediaPipe pads
+        square[: fit[1], : fit[0]] = cv2.resize(frame[..., :3], fit, interpolation=cv2.INTER_AREA)
+        tensor = square.astype(np.float32) / 127.5 - 1.0
         regressors, logits = self._run(self.detector, tensor)
         scores = 1.0 / (1.0 + np.exp(-np.clip(logits[:, 0].astype(np.float64), -50.0, 50.0)))
         keep = np.nonzero(scores >= DETECTION_THRESHOLD)[0]
@@ -131,13 +133,15 @@ class FaceLandmarker:
         radius = float(np.mean(np.linalg.norm(points[1:] - points[0], axis=1)))
         return Eye(outer, inner, upper, lower, np.asarray(points[0], dtype=np.float32), radius)
 
+    def face_at(self, frame: Frame, box: tuple[float, float, float]) -> Face | None:
+        """Mesh and irises for the face in `box` (a detection, or the last frame's face when tracking)."""
+        mesh = self.landmarks(frame, box)
+        if mesh is None:
+            return None
+        return Face(mesh, (self.eye(frame, mesh, "right"), self.eye(frame, mesh, "left")), box)
+
     def faces(self, frame: Frame) -> list[Face]:
-        found = []
-        for box in self.detect(frame):
-            mesh = self.landmarks(frame, box)
-            if mesh is not None:
-                found.append(Face(mesh, (self.eye(frame, mesh, "right"), self.eye(frame, mesh, "left"))))
-        return found
+        return [face for box in self.detect(frame) if (face := self.face_at(frame, box)) is not None]
 
 
 def _crop(

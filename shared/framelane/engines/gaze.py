@@ -18,6 +18,8 @@ from framelane.models import MediaInfo, TaskType
 
 BLINK_OPENNESS = 0.12
 SUPPORT = 0.8  # warp radius, in eye widths from the eye centre
+ROUNDS = 2  # warps per frame; the eyes are measured again between them
+INITIAL_GAIN = 0.75
 REDETECT_EVERY = 15  # frames between full detections while tracking
 
 
@@ -46,39 +48,47 @@ def warp_eye(
 
 
 def redirect(
-    frame: Frame, faces: list[Face], intensity: float, landmarker: FaceLandmarker, refinements: int = 3
+    frame: Frame, faces: list[Face], intensity: float, landmarker: FaceLandmarker, rounds: int = ROUNDS
 ) -> Frame:
     """Warp each open eye so its iris offset from the eye centre shrinks to (1 − intensity) of what it was.
 
-    Closed loop over all eyes at once: after each round of warps the faces are measured again (a warp also
-    nudges the mesh, for both eyes) and the remaining errors are corrected.
+    Closed loop: after a round of warps the eyes are measured again from the same face crops (a warp also
+    nudges the mesh, for both eyes). The iris model reads a warped eye as moved by less than the warp (it also
+    looks at the lids and the sclera), so each eye's response to the last warp — its gain — scales the next one.
     """
     out = np.array(frame[..., :3], copy=True)
-    boxes = [_box(face) for face in faces]
-    targets = [
-        [
-            None if eye.openness < BLINK_OPENNESS else (eye.iris - eye.centre) * (1.0 - intensity)
-            for eye in face.eyes
-        ]
-        for face in faces
-    ]
+    eyes = [(face_index, side) for face_index, face in enumerate(faces) for side in range(2)]
+    targets = {
+        key: (eye.iris - eye.centre) * (1.0 - intensity)
+        for key in eyes
+        if (eye := faces[key[0]].eyes[key[1]]).openness >= BLINK_OPENNESS
+    }
     current: list[Face | None] = list(faces)
-    for _ in range(refinements):
+    applied: dict[tuple[int, int], tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]] = {}
+    for round_ in range(rounds):
         moved = False
-        for face, face_targets in zip(current, targets, strict=True):
+        for key, target in targets.items():
+            face = current[key[0]]
             if face is None:
                 continue
-            for eye, target in zip(face.eyes, face_targets, strict=True):
-                if target is None:
-                    continue
-                error = (eye.iris - eye.centre) - target
-                if float(np.hypot(*error)) >= 0.25:
-                    warp_eye(out, eye.centre, eye.width, (-error).astype(np.float32))
-                    moved = True
-        if not moved:
+            eye = face.eyes[key[1]]
+            error = (eye.iris - eye.centre) - target
+            gain = INITIAL_GAIN
+            if key in applied:  # measured change of the offset per pixel of the last warp
+                last_error, last_shift = applied[key]
+                gain = float(
+                    np.dot(error - last_error, last_shift) / max(float(np.dot(last_shift, last_shift)), 1e-6)
+                )
+                gain = min(max(gain, 0.4), 1.5)
+            if float(np.hypot(*error)) >= 0.25:
+                shift = (-error / gain).astype(np.float32)
+                warp_eye(out, eye.centre, eye.width, shift)
+                applied[key] = (error, shift)
+                moved = True
+        if not moved or round_ == rounds - 1:
             break
-        measured = landmarker.faces(out)
-        current = [_nearest(measured, box) for box in boxes]
+        # the same crops as the first measurement: only the eyes changed, so only the eyes' readings move
+        current = [landmarker.face_at(out, face.box) for face in faces]
     return out
 
 
@@ -98,16 +108,11 @@ class GazeRedirector:
         faces: list[Face] = []
         if self._tracked and self._frame_index % REDETECT_EVERY:
             for box in self._tracked:
-                mesh = self.landmarker.landmarks(frame, box)
-                if mesh is None:
+                face = self.landmarker.face_at(frame, box)
+                if face is None:
                     faces = []
                     break
-                faces.append(
-                    Face(
-                        mesh,
-                        (self.landmarker.eye(frame, mesh, "right"), self.landmarker.eye(frame, mesh, "left")),
-                    )
-                )
+                faces.append(face)
         if not faces:
             faces = self.landmarker.faces(frame)
         self._tracked = [_box(face) for face in faces]
@@ -125,14 +130,6 @@ class GazeRedirector:
     def finish(self) -> None:
         if self.frames_with_faces == 0:
             raise JobFailure("no_face_detected", "no face was found in any frame of the video")
-
-
-def _nearest(faces: list[Face], box: tuple[float, float, float]) -> Face | None:
-    """The face whose box centre is closest to `box` (within half its size), if any."""
-    best = min(faces, key=lambda f: float(np.hypot(_box(f)[0] - box[0], _box(f)[1] - box[1])), default=None)
-    if best is None or np.hypot(_box(best)[0] - box[0], _box(best)[1] - box[1]) > box[2] / 2:
-        return None
-    return best
 
 
 def _box(face: Face) -> tuple[float, float, float]:
