@@ -8,9 +8,6 @@ extras="${1:-dev}"
 missing=""
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
 command -v espeak-ng >/dev/null 2>&1 || missing="$missing espeak-ng"  # speech for the transcription tests
-# Real-ESRGAN's ncnn build links libvulkan and libomp (it runs on the CPU when no GPU is present)
-[ -e /usr/lib/x86_64-linux-gnu/libvulkan.so.1 ] || missing="$missing libvulkan1"
-ldconfig -p 2>/dev/null | grep -q "libomp.so.5" || missing="$missing libomp5"
 if [ -n "$missing" ]; then
   echo "installing$missing with apt…"
   sudo_cmd=""

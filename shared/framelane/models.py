@@ -227,7 +227,7 @@ class SuperResolutionRequest(TaskRequestBase):
     scale: float = Field(default=2, ge=1, le=4, description="Upscaling factor, 1..4.", examples=[2])
     mode: SuperResolutionMode = Field(
         default=SuperResolutionMode.learned,
-        description="`learned` (Real-ESRGAN) or `fast` (Lanczos + sharpening, real time).",
+        description="`learned` (SPAN, a learned upscaler) or `fast` (Lanczos + sharpening, real time).",
     )
 
 

