@@ -59,6 +59,34 @@ def test_offset_reduction_follows_intensity(
         assert np.array_equal(out, frame)
 
 
+@pytest.mark.parametrize("intensity,low,high", [(1.0, 0.70, 1.30), (0.5, 0.35, 0.65)])
+def test_video_keeps_the_redirect_while_tracking(
+    landmarker: FaceLandmarker,
+    off_camera: tuple[np.ndarray, list[Face]],
+    intensity: float,
+    low: float,
+    high: float,
+) -> None:
+    """A drifting face through the video engine: tracking, and warps that reuse the eyes' measured gains
+    between re-measured frames, keep the mean reduction on target."""
+    frame, _ = off_camera
+    engine = GazeRedirector(intensity)
+    reductions = []
+    for index in range(12):
+        canvas = np.full((frame.shape[0] + 80, frame.shape[1] + 80, 3), 110, np.uint8)
+        x, y = 40 + round(6 * np.sin(index / 3)), 20 + 2 * index
+        canvas[y : y + frame.shape[0], x : x + frame.shape[1]] = frame
+        before = iris_offsets(landmarker.faces(canvas)[0].eyes)
+        after = iris_offsets(landmarker.faces(engine.process(canvas))[0].eyes)
+        reductions.extend(1 - abs(a) / abs(b) for a, b in zip(after, before, strict=True))
+    mean = float(np.mean(reductions))
+    print(
+        f"video, intensity {intensity}: mean reduction {mean:.2f}, per eye {min(reductions):.2f}–{max(reductions):.2f}"
+    )
+    assert low <= mean <= high
+    assert min(reductions) > 0.2  # every frame moved the right way
+
+
 def test_only_the_eye_regions_change(
     landmarker: FaceLandmarker, off_camera: tuple[np.ndarray, list[Face]]
 ) -> None:

@@ -6,7 +6,6 @@ for the mesh, a 64×64 crop 2.3× the eye width for the iris model (left eyes mi
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import cv2
@@ -71,7 +70,7 @@ def _anchors() -> Points:
 class FaceLandmarker:
     def __init__(self) -> None:
         directory = locate(FACE_MESH)
-        threads = os.cpu_count() or 1
+        threads = 1  # small models: a second thread saves less than it takes from the video encoder
         self.detector = Interpreter(
             model_path=str(directory / "face_detection_short_range.tflite"), num_threads=threads
         )

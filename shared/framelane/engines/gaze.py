@@ -20,6 +20,7 @@ BLINK_OPENNESS = 0.12
 SUPPORT = 0.8  # warp radius, in eye widths from the eye centre
 ROUNDS = 2  # warps per frame; the eyes are measured again between them
 INITIAL_GAIN = 0.75
+GAIN_REFRESH_EVERY = 4  # frames between re-measured rounds on video; the others reuse the tracked eyes' gains
 REDETECT_EVERY = 15  # frames between full detections while tracking
 
 
@@ -48,14 +49,22 @@ def warp_eye(
 
 
 def redirect(
-    frame: Frame, faces: list[Face], intensity: float, landmarker: FaceLandmarker, rounds: int = ROUNDS
+    frame: Frame,
+    faces: list[Face],
+    intensity: float,
+    landmarker: FaceLandmarker,
+    rounds: int = ROUNDS,
+    gains: dict[tuple[int, int], float] | None = None,
 ) -> Frame:
     """Warp each open eye so its iris offset from the eye centre shrinks to (1 − intensity) of what it was.
 
     Closed loop: after a round of warps the eyes are measured again from the same face crops (a warp also
     nudges the mesh, for both eyes). The iris model reads a warped eye as moved by less than the warp (it also
     looks at the lids and the sclera), so each eye's response to the last warp — its gain — scales the next one.
+    `gains` (per (face, eye)) carries the measured gains from frame to frame: tracked eyes change slowly, so a
+    video re-measures only now and then and warps once per frame in between.
     """
+    gains = {} if gains is None else gains
     out = np.array(frame[..., :3], copy=True)
     eyes = [(face_index, side) for face_index, face in enumerate(faces) for side in range(2)]
     targets = {
@@ -73,13 +82,13 @@ def redirect(
                 continue
             eye = face.eyes[key[1]]
             error = (eye.iris - eye.centre) - target
-            gain = INITIAL_GAIN
             if key in applied:  # measured change of the offset per pixel of the last warp
                 last_error, last_shift = applied[key]
-                gain = float(
-                    np.dot(error - last_error, last_shift) / max(float(np.dot(last_shift, last_shift)), 1e-6)
+                measured = np.dot(error - last_error, last_shift) / max(
+                    float(np.dot(last_shift, last_shift)), 1e-6
                 )
-                gain = min(max(gain, 0.4), 1.5)
+                gains[key] = min(max(float(measured), 0.4), 1.5)
+            gain = gains.get(key, INITIAL_GAIN)
             if float(np.hypot(*error)) >= 0.25:
                 shift = (-error / gain).astype(np.float32)
                 warp_eye(out, eye.centre, eye.width, shift)
@@ -99,6 +108,7 @@ class GazeRedirector:
         self.frames_with_faces = 0
         self._tracked: list[tuple[float, float, float]] = []
         self._frame_index = 0
+        self._gains: dict[tuple[int, int], float] = {}
 
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         return width, height
@@ -115,6 +125,7 @@ class GazeRedirector:
                 faces.append(face)
         if not faces:
             faces = self.landmarker.faces(frame)
+            self._gains = {}  # a new detection may list the faces in another order
         self._tracked = [_box(face) for face in faces]
         self._frame_index += 1
         return faces
@@ -125,7 +136,8 @@ class GazeRedirector:
             self.frames_with_faces += 1
         if not faces or self.intensity == 0:
             return np.asarray(frame[..., :3])
-        return redirect(frame, faces, self.intensity, self.landmarker)
+        rounds = ROUNDS if not self._gains or self._frame_index % GAIN_REFRESH_EVERY == 0 else 1
+        return redirect(frame, faces, self.intensity, self.landmarker, rounds, self._gains)
 
     def finish(self) -> None:
         if self.frames_with_faces == 0:
