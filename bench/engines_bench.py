@@ -23,7 +23,7 @@ from framelane.engines.base import FrameEngine
 from framelane.engines.gaze import GazeRedirector
 from framelane.engines.super_resolution import FastUpscaler
 from framelane.media.formats import H264_MP4, VP9_ALPHA_WEBM, OutputSpec
-from framelane.media.pipeline import render
+from framelane.media.pipeline import render, video_frame
 from framelane.weights import SELFIE_SEGMENTATION, locate
 
 
@@ -39,11 +39,8 @@ def encode_fps(frames: list[np.ndarray], spec: OutputSpec, path: Path) -> float:
     with av.open(str(path), "w", format=spec.container) as out:
         stream = out.add_stream(spec.video_codec, rate=25, options=dict(spec.codec_options))
         stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], spec.pix_fmt
-        for pixels in frames:
-            data = pixels if pixels.shape[2] == (4 if spec.alpha else 3) else pixels[..., :3]
-            for packet in stream.encode(
-                av.VideoFrame.from_ndarray(data, format="rgba" if spec.alpha else "rgb24")
-            ):
+        for pixels in frames:  # converted exactly as the pipeline's writer does
+            for packet in stream.encode(video_frame(pixels, spec)):
                 out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)
