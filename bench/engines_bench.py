@@ -21,7 +21,7 @@ from skimage import data
 from framelane.engines.background import BackgroundRemover
 from framelane.engines.base import FrameEngine
 from framelane.engines.gaze import GazeRedirector
-from framelane.engines.super_resolution import FastUpscaler
+from framelane.engines.super_resolution import FastUpscaler, LearnedUpscaler
 from framelane.media.formats import H264_MP4, VP9_ALPHA_WEBM, OutputSpec
 from framelane.media.pipeline import render, video_frame
 from framelane.weights import SELFIE_SEGMENTATION, locate
@@ -173,6 +173,10 @@ def main() -> None:
             H264_MP4,
         )
         if height == 360:
+            learned = engine_fps(LearnedUpscaler(2), person_frames(width, height, 5))
+            print(
+                f"  super_resolution learned ×2 (SPAN, {LearnedUpscaler(2).device}) engine alone {learned:6.2f} fps"
+            )
             report(
                 "super_resolution fast ×2",
                 0.6,
