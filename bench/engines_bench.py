@@ -151,7 +151,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="framelane-bench-"))
-    selfie = str(locate(SELFIE_SEGMENTATION) / "selfie_segmentation.tflite")
+    selfie = locate(SELFIE_SEGMENTATION)
     count = int(args.seconds * 25)
     for width, height in ((640, 360), (1280, 720)):
         print(f"{width}×{height} ({os.cpu_count()} cores), frames/s:")

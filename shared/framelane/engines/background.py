@@ -4,7 +4,7 @@ frame's edges. Output: RGBA with straight alpha."""
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -40,43 +40,70 @@ def guided_filter_coefficients(guide: Matte, source: Matte, radius: int, eps: fl
     return _mean(a, radius), _mean(b, radius)
 
 
-class BackgroundRemover:
-    """The matte is computed at a work resolution of about 180 lines (the model sees 144–256 anyway); only the
-    guided filter's final linear model is applied at full resolution, which restores the frame's own edges."""
+def downscale(image: Frame, size: tuple[int, int]) -> Frame:
+    """`image` at `size` (width, height), anti-aliased: Gaussian pyramid halvings while at least 2× too large
+    (SIMD-fast), then an area resize for the rest."""
+    while image.shape[1] >= 2 * size[0] and image.shape[0] >= 2 * size[1]:
+        image = np.asarray(cv2.pyrDown(image), dtype=np.uint8)
+    if (image.shape[1], image.shape[0]) == size:
+        return image
+    return np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
 
-    def __init__(self, model_path: str, *, smoothing: float = 0.6) -> None:
-        self.interpreter = Interpreter(model_path=model_path, num_threads=os.cpu_count() or 1)
+
+class Segmenter:
+    """One selfie-segmentation model: person probability for an image, letterboxed to the model's aspect ratio
+    (squashing distorts people)."""
+
+    def __init__(self, model_path: Path) -> None:
+        self.interpreter = Interpreter(
+            model_path=str(model_path), num_threads=1
+        )  # the encoder needs the rest
         self.interpreter.allocate_tensors()
         self._input = self.interpreter.get_input_details()[0]
         self._output = self.interpreter.get_output_details()[0]
-        self._height, self._width = (int(v) for v in self._input["shape"][1:3])
-        self.smoothing = smoothing
-        self._previous: Matte | None = None
+        self.height, self.width = (int(v) for v in self._input["shape"][1:3])
 
-    def output_size(self, width: int, height: int) -> tuple[int, int]:
-        return width, height
-
-    def _segment(self, image: Frame, size: tuple[int, int]) -> Matte:
-        """One model pass over `image`, letterboxed to the model's aspect ratio (squashing distorts people),
-        returned at `size` (width, height)."""
+    def __call__(self, image: Frame, size: tuple[int, int]) -> Matte:
+        """Probability for `image`, returned at `size` (width, height)."""
         height, width = image.shape[:2]
-        scale = min(self._width / width, self._height / height)
+        scale = min(self.width / width, self.height / height)
         fit_w, fit_h = max(1, round(width * scale)), max(1, round(height * scale))
-        left, top = (self._width - fit_w) // 2, (self._height - fit_h) // 2
-        canvas = np.zeros((self._height, self._width, 3), dtype=np.float32)
+        left, top = (self.width - fit_w) // 2, (self.height - fit_h) // 2
+        canvas = np.zeros((self.height, self.width, 3), dtype=np.float32)
         canvas[top : top + fit_h, left : left + fit_w] = (
-            cv2.resize(image, (fit_w, fit_h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+            downscale(image, (fit_w, fit_h)).astype(np.float32) / 255.0
         )
         self.interpreter.set_tensor(self._input["index"], canvas[None])
         self.interpreter.invoke()
         raw = self.interpreter.get_tensor(self._output["index"])[0, top : top + fit_h, left : left + fit_w, 0]
         return np.asarray(cv2.resize(raw, size, interpolation=cv2.INTER_LINEAR), dtype=np.float32)
 
-    def _zoomed(self, frame: Frame, coarse: Matte) -> Matte:
+
+class BackgroundRemover:
+    """The matte is computed at a work resolution of about 180 lines (the model sees 144–256 anyway); only the
+    guided filter's final linear model is applied at full resolution, which restores the frame's own edges.
+    Wide frames go through the landscape model (256×144) whole; the square crop around the person through the
+    general one (256×256)."""
+
+    def __init__(self, models: Path, *, smoothing: float = 0.6) -> None:
+        self.general = Segmenter(models / "selfie_segmentation.tflite")
+        self.landscape = Segmenter(models / "selfie_segmentation_landscape.tflite")
+        self.smoothing = smoothing
+        self._previous: Matte | None = None
+
+    def output_size(self, width: int, height: int) -> tuple[int, int]:
+        return width, height
+
+    def _whole_frame(self, image: Frame, size: tuple[int, int]) -> Matte:
+        wide = image.shape[1] / image.shape[0] > WIDE_ASPECT
+        return (self.landscape if wide else self.general)(image, size)
+
+    def _zoomed(self, frame: Frame, detailed: Frame, coarse: Matte) -> Matte:
         """Average the whole-frame pass with a second pass on a square crop around the person: the crop gives
         the model more pixels on them (sharper mattes, small subjects found), and two views of the same person
         disagree less on ambiguous parts (held objects) than either alone. `coarse` is at work resolution;
-        the crop is taken from the full-resolution `frame`."""
+        the crop comes from `detailed` (the refinement resolution) when that still gives the model all its
+        pixels, else from the full-resolution `frame`."""
         ys, xs = np.nonzero(coarse > 0.5)
         height, width = coarse.shape
         if len(xs) == 0:
@@ -87,24 +114,29 @@ class BackgroundRemover:
         cx, cy = (xs.max() + xs.min()) // 2, (ys.max() + ys.min()) // 2
         x0, y0 = max(0, cx - size // 2), max(0, cy - size // 2)
         x1, y1 = min(width, x0 + size), min(height, y0 + size)
-        scale_x, scale_y = frame.shape[1] / width, frame.shape[0] / height
-        crop = frame[round(y0 * scale_y) : round(y1 * scale_y), round(x0 * scale_x) : round(x1 * scale_x)]
+        source = detailed if size * detailed.shape[0] / height >= self.general.height else frame
+        scale_x, scale_y = source.shape[1] / width, source.shape[0] / height
+        crop = source[round(y0 * scale_y) : round(y1 * scale_y), round(x0 * scale_x) : round(x1 * scale_x)]
         combined = coarse * 0.5  # the zoomed pass sees no person outside its crop
-        combined[y0:y1, x0:x1] += self._segment(crop, (x1 - x0, y1 - y0)) * 0.5
+        combined[y0:y1, x0:x1] += self.general(crop, (x1 - x0, y1 - y0)) * 0.5
         return combined
 
-    def _alpha(self, frame: Frame) -> Matte:
-        """Alpha per pixel (0..1)."""
+    def _alpha(self, frame: Frame) -> Frame:
+        """Alpha per pixel (0..255) at full resolution.
+
+        Three resolutions: the models' work resolution (~180 lines), where the mask is smoothed over time and
+        the guided filter's coefficients are computed; the refinement resolution (~360 lines), where that
+        linear model snaps the alpha to the frame's own edges; and the frame's, reached by one bilinear
+        upsampling of the finished alpha (a 720p frame's edges move by less than a pixel)."""
         height, width = frame.shape[:2]
         rgb = np.ascontiguousarray(frame[..., :3])
         subsample = max(1, min(height, width) // 180)
+        refine = max(1, subsample // 2)
         work_size = (max(1, width // subsample), max(1, height // subsample))
-        small = (
-            rgb
-            if subsample == 1
-            else np.asarray(cv2.resize(rgb, work_size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
-        )
-        mask = self._zoomed(rgb, self._segment(small, work_size))
+        refine_size = (max(1, width // refine), max(1, height // refine))
+        detailed = downscale(rgb, refine_size)
+        small = downscale(detailed, work_size)
+        mask = self._zoomed(rgb, detailed, self._whole_frame(small, work_size))
         if self._previous is not None and self._previous.shape == mask.shape:
             # follow real motion at once, damp small frame-to-frame jitter
             change = np.abs(mask - self._previous)
@@ -117,23 +149,27 @@ class BackgroundRemover:
         small_guide = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32) * (1.0 / 255.0)
         radius = max(1, round(min(height, width) / 160) // subsample)
         a, b = guided_filter_coefficients(small_guide, alpha, radius, 1e-3)
-        a *= 1.0 / 255.0  # applied to the 0..255 full-resolution guide below
-        if subsample > 1:
-            a = np.asarray(cv2.resize(a, (width, height), interpolation=cv2.INTER_LINEAR), dtype=np.float32)
-            b = np.asarray(cv2.resize(b, (width, height), interpolation=cv2.INTER_LINEAR), dtype=np.float32)
-        refined = cv2.multiply(a, cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), dtype=cv2.CV_32F)
+        b *= 255.0  # a·guide (0..255) + 255·b is the alpha in 0..255
+        if refine_size != work_size:
+            a = np.asarray(cv2.resize(a, refine_size, interpolation=cv2.INTER_LINEAR), dtype=np.float32)
+            b = np.asarray(cv2.resize(b, refine_size, interpolation=cv2.INTER_LINEAR), dtype=np.float32)
+        refined = cv2.multiply(a, cv2.cvtColor(detailed, cv2.COLOR_RGB2GRAY), dtype=cv2.CV_32F)
         cv2.add(refined, b, dst=refined)
-        return np.asarray(np.clip(refined, 0.0, 1.0, out=refined), dtype=np.float32)
+        cv2.threshold(refined, 0.0, 0.0, cv2.THRESH_TOZERO, dst=refined)  # no negative alpha
+        alpha8 = np.asarray(cv2.convertScaleAbs(refined), dtype=np.uint8)  # rounds and saturates at 255
+        if refine_size == (width, height):
+            return alpha8
+        return np.asarray(cv2.resize(alpha8, (width, height), interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
 
     def matte(self, frame: Frame) -> Matte:
         """Alpha per pixel (0..1): person probability, temporally smoothed, mapped to alpha and edge-refined."""
-        return self._alpha(frame)
+        return self._alpha(frame).astype(np.float32) * (1.0 / 255.0)
 
     def process(self, frame: Frame) -> Frame:
         rgba = np.asarray(
             cv2.cvtColor(np.ascontiguousarray(frame[..., :3]), cv2.COLOR_RGB2RGBA), dtype=np.uint8
         )
-        rgba[..., 3] = cv2.convertScaleAbs(self._alpha(frame), alpha=255.0)  # the alpha is already ≥ 0
+        cv2.insertChannel(self._alpha(frame), rgba, 3)
         return rgba
 
     def finish(self) -> None:
@@ -141,11 +177,10 @@ class BackgroundRemover:
 
 
 def create(options: dict[str, Any], media: MediaInfo) -> BackgroundRemover:
-    directory = locate(SELFIE_SEGMENTATION)
-    wide = bool(media.width and media.height and media.width / media.height > WIDE_ASPECT)
-    name = "selfie_segmentation_landscape.tflite" if wide else "selfie_segmentation.tflite"
-    logger.info("background removal", extra={"model": name, "device": "cpu (LiteRT XNNPACK)"})
-    return BackgroundRemover(str(directory / name))
+    logger.info(
+        "background removal", extra={"model": "selfie segmentation", "device": "cpu (LiteRT XNNPACK)"}
+    )
+    return BackgroundRemover(locate(SELFIE_SEGMENTATION))
 
 
 def register(registry: EngineRegistry) -> None:
