@@ -116,6 +116,14 @@ def end_to_end_fps(clip: Path, output: Path, engine: FrameEngine, spec: OutputSp
     return stats.frames / stats.seconds
 
 
+def measured(run: Callable[[], float], repeats: int, frames: int) -> tuple[float, float]:
+    """The median frames/s of `repeats` runs (this shared machine's speed drifts between runs), and the
+    process CPU time per frame (ms) across them: the cost that competes for the cores."""
+    cpu = time.process_time()
+    rates = sorted(run() for _ in range(repeats))
+    return rates[len(rates) // 2], (time.process_time() - cpu) / (repeats * frames) * 1000
+
+
 def report(
     name: str,
     goal: float,
@@ -123,32 +131,44 @@ def report(
     frames: list[np.ndarray],
     make_engine: Callable[[], FrameEngine],
     spec: OutputSpec,
+    repeats: int,
 ) -> None:
     """Decode, the engine alone, the encoder alone on the engine's own output, the pipeline around a
-    pass-through engine, and the whole pipeline: all on the same clip, in this run."""
+    pass-through engine, and the whole pipeline: all on the same clip, in this run. Frames/s, with the CPU
+    milliseconds each stage spends per frame."""
     clip = make_clip(workdir / f"{name}.mp4", frames)
-    _, decode = frames_of(clip)
-    model = engine_fps(make_engine(), frames)
+    count = len(frames)
+    decode, decode_cpu = measured(lambda: frames_of(clip)[1], repeats, count)
+    model, model_cpu = measured(lambda: engine_fps(make_engine(), frames), repeats, count)
     engine = make_engine()
     outputs = [engine.process(pixels) for pixels in frames]  # not timed: keeping them all costs page faults
-    encode = encode_fps(outputs, spec, workdir / f"{name}-alone.{spec.extension}")
-    ceiling = (
-        end_to_end_fps(clip, workdir / f"{name}-pass.{spec.extension}", PassThrough(spec.alpha), spec)
-        if outputs[0].shape[:2] == frames[0].shape[:2]
-        else float("nan")
+    alone = workdir / f"{name}-alone.{spec.extension}"
+    encode, encode_cpu = measured(lambda: encode_fps(outputs, spec, alone), repeats, count)
+    same_size = outputs[0].shape[:2] == frames[0].shape[:2]
+    passed = workdir / f"{name}-pass.{spec.extension}"
+    ceiling, _ = (
+        measured(lambda: end_to_end_fps(clip, passed, PassThrough(spec.alpha), spec), repeats, count)
+        if same_size
+        else (float("nan"), 0.0)
     )
-    full = end_to_end_fps(clip, workdir / f"{name}-out.{spec.extension}", make_engine(), spec)
+    output = workdir / f"{name}-out.{spec.extension}"
+    full, full_cpu = measured(lambda: end_to_end_fps(clip, output, make_engine(), spec), repeats, count)
     codec = spec.video_codec
     print(
         f"  {name:<26} decode {decode:6.1f}  {codec} alone {encode:6.1f}  engine alone {model:6.1f}  "
         f"pipeline w/o engine {ceiling:6.1f}  end to end {full:6.1f} fps  = {full / encode:4.2f} × {codec}"
         + (f" (goal ≥ {goal})" if goal else "")
     )
+    print(
+        f"  {'':<26} CPU ms/frame: decode {decode_cpu:5.1f}  {codec} {encode_cpu:5.1f}  engine {model_cpu:5.1f}  "
+        f"end to end {full_cpu:5.1f} (of {1000 * (os.cpu_count() or 1) / full:5.1f} the cores offer)"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=4)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="framelane-bench-"))
     selfie = locate(SELFIE_SEGMENTATION)
@@ -163,6 +183,7 @@ def main() -> None:
             person_frames(width, height, count),
             lambda: BackgroundRemover(selfie),
             VP9_ALPHA_WEBM,
+            args.repeats,
         )
         report(
             "gaze_redirect",
@@ -171,6 +192,7 @@ def main() -> None:
             faces_frames(width, height, count),
             lambda: GazeRedirector(1.0),
             H264_MP4,
+            args.repeats,
         )
         if height == 360:
             learned = engine_fps(LearnedUpscaler(2), person_frames(width, height, 5))
@@ -184,6 +206,7 @@ def main() -> None:
                 person_frames(width, height, count),
                 lambda: FastUpscaler(2),
                 H264_MP4,
+                args.repeats,
             )
 
 

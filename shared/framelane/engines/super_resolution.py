@@ -1,5 +1,5 @@
 """super_resolution engines. `learned`: SPAN on ncnn (Vulkan GPU when present, else CPU) at ×2 or ×4, then
-resampled to the exact size; `fast`: Lanczos + unsharp masking (classical, real time).
+resampled to the exact size; `fast`: Lanczos + unsharp masking on the luma (classical, real time).
 """
 
 from __future__ import annotations
@@ -34,13 +34,19 @@ class FastUpscaler:
         return output_dimensions(width, height, self.scale)
 
     def process(self, frame: Frame) -> Frame:
+        """Lanczos and sharpening on the luma, where the eye sees detail; bicubic on the chroma, which 4:2:0
+        video keeps at half resolution anyway. Half the CPU of doing all three channels alike."""
         height, width = frame.shape[:2]
         size = self.output_size(width, height)
+        ycrcb = cv2.cvtColor(np.ascontiguousarray(frame[..., :3]), cv2.COLOR_RGB2YCrCb)
+        luma = np.ascontiguousarray(ycrcb[..., 0])
         # Unsharp masking before the (linear) Lanczos upscale equals masking after it with the blur scaled
         # up, at a quarter of the pixels for ×2.
-        blurred = cv2.GaussianBlur(frame, (0, 0), SHARPEN_SIGMA / self.scale)
-        sharpened = cv2.addWeighted(frame, 1 + SHARPEN_AMOUNT, blurred, -SHARPEN_AMOUNT, 0)
-        return np.asarray(cv2.resize(sharpened, size, interpolation=cv2.INTER_LANCZOS4), dtype=np.uint8)
+        blurred = cv2.GaussianBlur(luma, (0, 0), SHARPEN_SIGMA / self.scale)
+        sharpened = cv2.addWeighted(luma, 1 + SHARPEN_AMOUNT, blurred, -SHARPEN_AMOUNT, 0)
+        upscaled = cv2.resize(ycrcb, size, interpolation=cv2.INTER_CUBIC)
+        cv2.insertChannel(cv2.resize(sharpened, size, interpolation=cv2.INTER_LANCZOS4), upscaled, 0)
+        return np.asarray(cv2.cvtColor(upscaled, cv2.COLOR_YCrCb2RGB), dtype=np.uint8)
 
     def finish(self) -> None:
         pass
