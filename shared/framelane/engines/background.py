@@ -20,7 +20,39 @@ from framelane.weights import SELFIE_SEGMENTATION, locate
 logger = Logger(service="framelane-engines")
 Matte = npt.NDArray[np.float32]
 WIDE_ASPECT = 1.5  # wider than this uses the landscape model
-ZOOM_MARGIN = 1.1  # crop side / the person's bounding-box side
+ZOOM_MARGIN = 1.1  # crop side / the people's bounding-box side
+REDETECT_EVERY = 10  # frames between whole-frame passes while people are tracked
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1
+
+
+def _crop_box(person: npt.NDArray[np.bool_]) -> Box | None:
+    """The square ZOOM_MARGIN × the people's extent, clipped to the frame; None when there is nobody, or when
+    the square would hold the whole frame anyway."""
+    ys, xs = np.nonzero(person)
+    if len(xs) == 0:
+        return None
+    height, width = person.shape
+    size = int(max(xs.max() - xs.min(), ys.max() - ys.min()) * ZOOM_MARGIN) + 2
+    if size >= max(height, width):
+        return None
+    cx, cy = (int(xs.max()) + int(xs.min())) // 2, (int(ys.max()) + int(ys.min())) // 2
+    x0, y0 = max(0, cx - size // 2), max(0, cy - size // 2)
+    return x0, y0, min(width, x0 + size), min(height, y0 + size)
+
+
+def _cut_off(person: npt.NDArray[np.bool_], box: Box) -> bool:
+    """Someone reaches an edge of the crop that is not an edge of the frame: part of them may lie outside."""
+    x0, y0, x1, y1 = box
+    height, width = person.shape
+    inside = person[y0:y1, x0:x1]
+    return bool(
+        (y0 > 0 and inside[0].any())
+        or (y1 < height and inside[-1].any())
+        or (x0 > 0 and inside[:, 0].any())
+        or (x1 < width and inside[:, -1].any())
+    )
+
+
 ALPHA_LOW, ALPHA_HIGH = 0.05, 0.55  # person probability → alpha ramp
 
 
@@ -41,10 +73,11 @@ def guided_filter_coefficients(guide: Matte, source: Matte, radius: int, eps: fl
 
 
 def downscale(image: Frame, size: tuple[int, int]) -> Frame:
-    """`image` at `size` (width, height), anti-aliased: Gaussian pyramid halvings while at least 2× too large
-    (SIMD-fast), then an area resize for the rest."""
+    """`image` at `size` (width, height), anti-aliased: 2×2-box halvings while at least 2× too large (OpenCV's
+    fastest resize path), then an area resize for the rest."""
     while image.shape[1] >= 2 * size[0] and image.shape[0] >= 2 * size[1]:
-        image = np.asarray(cv2.pyrDown(image), dtype=np.uint8)
+        half = (image.shape[1] // 2, image.shape[0] // 2)
+        image = np.asarray(cv2.resize(image, half, interpolation=cv2.INTER_AREA), dtype=np.uint8)
     if (image.shape[1], image.shape[0]) == size:
         return image
     return np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
@@ -82,14 +115,15 @@ class Segmenter:
 class BackgroundRemover:
     """The matte is computed at a work resolution of about 180 lines (the model sees 144–256 anyway); only the
     guided filter's final linear model is applied at full resolution, which restores the frame's own edges.
-    Wide frames go through the landscape model (256×144) whole; the square crop around the person through the
-    general one (256×256)."""
+    The people are segmented on a square crop around them (see `_person`)."""
 
     def __init__(self, models: Path, *, smoothing: float = 0.6) -> None:
         self.general = Segmenter(models / "selfie_segmentation.tflite")
         self.landscape = Segmenter(models / "selfie_segmentation_landscape.tflite")
         self.smoothing = smoothing
         self._previous: Matte | None = None
+        self._tracked: Box | None = None
+        self._frame_index = 0
 
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         return width, height
@@ -98,28 +132,31 @@ class BackgroundRemover:
         wide = image.shape[1] / image.shape[0] > WIDE_ASPECT
         return (self.landscape if wide else self.general)(image, size)
 
-    def _zoomed(self, frame: Frame, detailed: Frame, coarse: Matte) -> Matte:
-        """Average the whole-frame pass with a second pass on a square crop around the person: the crop gives
-        the model more pixels on them (sharper mattes, small subjects found), and two views of the same person
-        disagree less on ambiguous parts (held objects) than either alone. `coarse` is at work resolution;
-        the crop comes from `detailed` (the refinement resolution) when that still gives the model all its
-        pixels, else from the full-resolution `frame`."""
-        ys, xs = np.nonzero(coarse > 0.5)
-        height, width = coarse.shape
-        if len(xs) == 0:
-            return coarse
-        size = int(max(xs.max() - xs.min(), ys.max() - ys.min()) * ZOOM_MARGIN) + 2
-        if size >= max(height, width):  # the crop would be the whole frame again
-            return coarse
-        cx, cy = (xs.max() + xs.min()) // 2, (ys.max() + ys.min()) // 2
-        x0, y0 = max(0, cx - size // 2), max(0, cy - size // 2)
-        x1, y1 = min(width, x0 + size), min(height, y0 + size)
-        source = detailed if size * detailed.shape[0] / height >= self.general.height else frame
-        scale_x, scale_y = source.shape[1] / width, source.shape[0] / height
+    def _zoomed(self, frame: Frame, detailed: Frame, box: Box, size: tuple[int, int]) -> Matte:
+        """The general model on the square `box` (work-resolution pixels), zero elsewhere. The crop comes from
+        `detailed` (the refinement resolution) when that still gives the model all its pixels, else from the
+        full-resolution `frame`."""
+        x0, y0, x1, y1 = box
+        source = detailed if (y1 - y0) * detailed.shape[0] / size[1] >= self.general.height else frame
+        scale_x, scale_y = source.shape[1] / size[0], source.shape[0] / size[1]
         crop = source[round(y0 * scale_y) : round(y1 * scale_y), round(x0 * scale_x) : round(x1 * scale_x)]
-        combined = coarse * 0.5  # the zoomed pass sees no person outside its crop
-        combined[y0:y1, x0:x1] += self.general(crop, (x1 - x0, y1 - y0)) * 0.5
-        return combined
+        person = np.zeros((size[1], size[0]), dtype=np.float32)
+        person[y0:y1, x0:x1] = self.general(crop, (x1 - x0, y1 - y0))
+        return person
+
+    def _person(self, frame: Frame, detailed: Frame, small: Frame, size: tuple[int, int]) -> Matte:
+        """Person probability at work resolution, from the general model on a square crop around the people:
+        about twice the model pixels on them that a whole-frame pass gives a 16:9 frame, for sharper mattes,
+        small subjects found and steadier calls on what they hold. The crop follows the last frame's matte;
+        a whole-frame pass (the landscape model for wide frames) places it when nobody is tracked, every
+        REDETECT_EVERY frames (people who walk in), and when the tracked crop cut someone off."""
+        if self._tracked is not None and self._frame_index % REDETECT_EVERY:
+            person = self._zoomed(frame, detailed, self._tracked, size)
+            if not _cut_off(person > 0.5, self._tracked):
+                return person
+        whole = self._whole_frame(small, size)
+        box = _crop_box(whole > 0.5)
+        return whole if box is None else self._zoomed(frame, detailed, box, size)
 
     def _alpha(self, frame: Frame) -> Frame:
         """Alpha per pixel (0..255) at full resolution.
@@ -136,7 +173,9 @@ class BackgroundRemover:
         refine_size = (max(1, width // refine), max(1, height // refine))
         detailed = downscale(rgb, refine_size)
         small = downscale(detailed, work_size)
-        mask = self._zoomed(rgb, detailed, self._whole_frame(small, work_size))
+        mask = self._person(rgb, detailed, small, work_size)
+        self._tracked = _crop_box(mask > 0.5)
+        self._frame_index += 1
         if self._previous is not None and self._previous.shape == mask.shape:
             # follow real motion at once, damp small frame-to-frame jitter
             change = np.abs(mask - self._previous)
@@ -173,7 +212,7 @@ class BackgroundRemover:
         return rgba
 
     def finish(self) -> None:
-        self._previous = None
+        self._previous, self._tracked, self._frame_index = None, None, 0
 
 
 def create(options: dict[str, Any], media: MediaInfo) -> BackgroundRemover:
