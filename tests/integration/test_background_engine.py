@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from framelane.engines.background import BackgroundRemover
+from framelane.engines.background import REDETECT_EVERY, BackgroundRemover
 from framelane.engines.base import load_registry
 from framelane.media.samples import make_sample_clip
 from framelane.services.context import ServiceContext
@@ -70,7 +70,7 @@ def test_matte_follows_the_person_across_backgrounds_and_positions(width: int, f
     assert min(worst.values()) >= floor, worst
 
 
-def test_small_subject_gets_a_zoomed_second_pass() -> None:
+def test_small_subject_is_segmented_on_a_zoomed_crop() -> None:
     person = cv2.resize(data.astronaut(), (200, 200), interpolation=cv2.INTER_AREA)
     engine = BackgroundRemover(model())
     cutout = engine.matte(person) > 0.5
@@ -81,6 +81,25 @@ def test_small_subject_gets_a_zoomed_second_pass() -> None:
         expected = np.zeros((H, W), bool)
         expected[y : y + 200, x : x + 200] = cutout
         assert iou(engine.matte(composite) > 0.5, expected) >= 0.95
+
+
+def test_someone_walking_in_beside_the_tracked_person_is_found() -> None:
+    """The crop follows the first person; the second, outside it, is picked up by the periodic whole-frame
+    pass (within REDETECT_EVERY frames)."""
+    person = cv2.resize(data.astronaut(), (200, 200), interpolation=cv2.INTER_AREA)
+    engine = BackgroundRemover(model())
+    cutout = engine.matte(person) > 0.5
+    background = backgrounds()["light"]
+    scores = []
+    for frame in range(REDETECT_EVERY + 3):
+        composite, expected = background.copy(), np.zeros((H, W), bool)
+        for x in (60, 500) if frame >= 2 else (60,):
+            composite[150:350, x : x + 200][cutout] = person[cutout]
+            expected[150:350, x : x + 200] = cutout
+        scores.append(iou(engine.matte(composite) > 0.5, expected))
+    found = next(index for index in range(2, len(scores)) if scores[index] >= 0.9)
+    print(f"second person found {found - 2} frames after walking in; IoU per frame {np.round(scores, 3)}")
+    assert found - 2 <= REDETECT_EVERY and min(scores[found:]) >= 0.9
 
 
 def test_frames_without_a_person_are_transparent() -> None:
