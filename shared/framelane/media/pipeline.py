@@ -128,7 +128,7 @@ def render(
                     raise RenderStopped("stopped between frames")
                 if stop.is_set():
                     break  # the writer failed; its error is raised below
-                _put(processed, _VideoItem(item.pts, engine.process(item.pixels)), stop)
+                _put(processed, _encoder_input(item.pts, engine.process(item.pixels), spec), stop)
                 done += 1
                 on_progress(done, total)
             engine.finish()
@@ -144,6 +144,23 @@ def render(
         frames = int(writer_result["frames"])
         duration = float(frames / rate) if rate else 0.0
     return RenderStats(frames, width, height, duration, time.perf_counter() - started)
+
+
+@dataclass
+class _EncoderInput:
+    pts: int | None
+    frame: av.VideoFrame
+
+
+def _encoder_input(pts: int | None, pixels: Frame, spec: OutputSpec) -> _VideoItem | _EncoderInput:
+    """The engine's output in the encoder's own pixel format, converted here on the engine thread: the
+    writer thread, which feeds the encoder one frame at a time, then only encodes."""
+    if spec.container is None:
+        return _VideoItem(pts, pixels)  # PNG frames
+    frame = video_frame(pixels, spec)
+    if frame.format.name != spec.pix_fmt:
+        frame = frame.reformat(format=spec.pix_fmt)
+    return _EncoderInput(pts, frame)
 
 
 def video_frame(pixels: Frame, spec: OutputSpec) -> av.VideoFrame:
@@ -211,7 +228,7 @@ def _write(
                     for packet in audio.encode(item.frame):
                         target.mux(packet)
                 continue
-            frame = video_frame(item.pixels, spec)
+            frame = item.frame
             frame.pts, frame.time_base = item.pts, time_base
             for packet in video.encode(frame):
                 target.mux(packet)
