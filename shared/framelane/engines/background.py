@@ -10,10 +10,10 @@ from typing import Any
 import cv2
 import numpy as np
 import numpy.typing as npt
-from ai_edge_litert.interpreter import Interpreter
 from aws_lambda_powertools import Logger
 
 from framelane.engines.base import EngineRegistry, Frame
+from framelane.engines.litert import LiteRtModel
 from framelane.models import MediaInfo, TaskType
 from framelane.weights import SELFIE_SEGMENTATION, locate
 
@@ -88,13 +88,8 @@ class Segmenter:
     (squashing distorts people)."""
 
     def __init__(self, model_path: Path) -> None:
-        self.interpreter = Interpreter(
-            model_path=str(model_path), num_threads=1
-        )  # the encoder needs the rest
-        self.interpreter.allocate_tensors()
-        self._input = self.interpreter.get_input_details()[0]
-        self._output = self.interpreter.get_output_details()[0]
-        self.height, self.width = (int(v) for v in self._input["shape"][1:3])
+        self.model = LiteRtModel(model_path)
+        _, self.height, self.width, _ = self.model.input_shape
 
     def __call__(self, image: Frame, size: tuple[int, int]) -> Matte:
         """Probability for `image`, returned at `size` (width, height)."""
@@ -106,9 +101,8 @@ class Segmenter:
         canvas[top : top + fit_h, left : left + fit_w] = (
             downscale(image, (fit_w, fit_h)).astype(np.float32) / 255.0
         )
-        self.interpreter.set_tensor(self._input["index"], canvas[None])
-        self.interpreter.invoke()
-        raw = self.interpreter.get_tensor(self._output["index"])[0, top : top + fit_h, left : left + fit_w, 0]
+        (probability,) = self.model.run(canvas[None])
+        raw = probability[0, top : top + fit_h, left : left + fit_w, 0]
         return np.asarray(cv2.resize(raw, size, interpolation=cv2.INTER_LINEAR), dtype=np.float32)
 
 
@@ -216,10 +210,11 @@ class BackgroundRemover:
 
 
 def create(options: dict[str, Any], media: MediaInfo) -> BackgroundRemover:
+    remover = BackgroundRemover(locate(SELFIE_SEGMENTATION))
     logger.info(
-        "background removal", extra={"model": "selfie segmentation", "device": "cpu (LiteRT XNNPACK)"}
+        "background removal", extra={"model": "selfie segmentation", "device": remover.general.model.device}
     )
-    return BackgroundRemover(locate(SELFIE_SEGMENTATION))
+    return remover
 
 
 def register(registry: EngineRegistry) -> None:

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import numpy.typing as npt
-from ai_edge_litert.interpreter import Interpreter
 
 from framelane.engines.base import Frame
+from framelane.engines.litert import LiteRtModel
 from framelane.weights import FACE_MESH, locate
 
 Points = npt.NDArray[np.float32]
@@ -70,21 +70,18 @@ def _anchors() -> Points:
 class FaceLandmarker:
     def __init__(self) -> None:
         directory = locate(FACE_MESH)
-        threads = 1  # small models: a second thread saves less than it takes from the video encoder
-        self.detector = Interpreter(
-            model_path=str(directory / "face_detection_short_range.tflite"), num_threads=threads
-        )
-        self.mesh = Interpreter(model_path=str(directory / "face_landmark.tflite"), num_threads=threads)
-        self.iris = Interpreter(model_path=str(directory / "iris_landmark.tflite"), num_threads=threads)
-        for interpreter in (self.detector, self.mesh, self.iris):
-            interpreter.allocate_tensors()
+        self.detector = LiteRtModel(directory / "face_detection_short_range.tflite")
+        self.mesh = LiteRtModel(directory / "face_landmark.tflite")
+        self.iris = LiteRtModel(directory / "iris_landmark.tflite")
         self.anchors = _anchors()
 
+    @property
+    def device(self) -> str:
+        return self.mesh.device
+
     @staticmethod
-    def _run(interpreter: Interpreter, tensor: npt.NDArray[np.float32]) -> list[npt.NDArray[np.float32]]:
-        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], tensor[None])
-        interpreter.invoke()
-        return [interpreter.get_tensor(d["index"])[0] for d in interpreter.get_output_details()]
+    def _run(model: LiteRtModel, tensor: npt.NDArray[np.float32]) -> list[npt.NDArray[np.float32]]:
+        return [output[0] for output in model.run(tensor[None])]
 
     def detect(self, frame: Frame) -> list[tuple[float, float, float]]:
         """Faces as (centre x, centre y, size) in frame pixels, after non-maximum suppression."""

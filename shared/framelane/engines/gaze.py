@@ -160,11 +160,12 @@ def iris_offsets(eyes: tuple[Eye, Eye]) -> list[float]:
 
 
 def create(options: dict[str, Any], media: MediaInfo) -> GazeRedirector:
+    redirector = GazeRedirector(float(options.get("intensity", 1.0)))
     logger.info(
         "gaze redirection",
-        extra={"model": "BlazeFace + face mesh + iris", "device": "cpu (LiteRT XNNPACK)"},
+        extra={"model": "BlazeFace + face mesh + iris", "device": redirector.landmarker.device},
     )
-    return GazeRedirector(float(options.get("intensity", 1.0)))
+    return redirector
 
 
 def register(registry: EngineRegistry) -> None:
