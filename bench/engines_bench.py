@@ -39,7 +39,7 @@ def encode_fps(frames: list[np.ndarray], spec: OutputSpec, path: Path) -> float:
     with av.open(str(path), "w", format=spec.container) as out:
         stream = out.add_stream(spec.video_codec, rate=25, options=dict(spec.codec_options))
         stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], spec.pix_fmt
-        for pixels in frames:  # converted exactly as the pipeline's writer does
+        for pixels in frames:  # the pipeline's own conversion to the encoder's input
             for packet in stream.encode(video_frame(pixels, spec)):
                 out.mux(packet)
         for packet in stream.encode():
@@ -69,7 +69,7 @@ def faces_frames(width: int, height: int, count: int = 60) -> list[np.ndarray]:
 
 
 def person_frames(width: int, height: int, count: int = 60) -> list[np.ndarray]:
-    """The astronaut (a person, so the segmentation's second pass runs) walking across a gradient."""
+    """The astronaut (a person, so the segmentation runs its crop pass) walking across a gradient."""
     size = height * 9 // 10
     person = cv2.resize(data.astronaut(), (size, size), interpolation=cv2.INTER_AREA)
     yy, xx = np.mgrid[0:height, 0:width]

@@ -22,6 +22,7 @@ Matte = npt.NDArray[np.float32]
 WIDE_ASPECT = 1.5  # wider than this uses the landscape model
 ZOOM_MARGIN = 1.1  # crop side / the people's bounding-box side
 REDETECT_EVERY = 10  # frames between whole-frame passes while people are tracked
+ALPHA_LOW, ALPHA_HIGH = 0.05, 0.55  # person probability → alpha ramp
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1
 
 
@@ -51,9 +52,6 @@ def _cut_off(person: npt.NDArray[np.bool_], box: Box) -> bool:
         or (x0 > 0 and inside[:, 0].any())
         or (x1 < width and inside[:, -1].any())
     )
-
-
-ALPHA_LOW, ALPHA_HIGH = 0.05, 0.55  # person probability → alpha ramp
 
 
 def _mean(image: Matte, radius: int) -> Matte:

@@ -69,11 +69,11 @@ def redirect(
     """
     gains = {} if gains is None else gains
     out = np.array(frame[..., :3], copy=True)
-    eyes = [(face_index, side) for face_index, face in enumerate(faces) for side in range(2)]
     targets = {
-        key: (eye.iris - eye.centre) * (1.0 - intensity)
-        for key in eyes
-        if (eye := faces[key[0]].eyes[key[1]]).openness >= BLINK_OPENNESS
+        (face_index, side): (eye.iris - eye.centre) * (1.0 - intensity)
+        for face_index, face in enumerate(faces)
+        for side, eye in enumerate(face.eyes)
+        if eye.openness >= BLINK_OPENNESS
     }
     current: list[Face | None] = list(faces)
     applied: dict[tuple[int, int], tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]] = {}

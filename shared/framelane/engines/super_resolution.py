@@ -68,9 +68,8 @@ class LearnedUpscaler:
         except ImportError as exc:
             raise EngineUnavailable(f"the learned super-resolution engine cannot load: {exc}") from exc
         self.scale = scale
-        self.model_scale = (
-            2 if scale <= 2 else 4
-        )  # scale 1 still runs the model (restoration), then resamples
+        # scale 1 still runs the model (restoration), then resamples
+        self.model_scale = 2 if scale <= 2 else 4
         directory = locate(SPAN)
         self.device = "vulkan" if _vulkan_gpu_available(ncnn) else "cpu"
         self._net = ncnn.Net()
