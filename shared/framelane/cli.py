@@ -16,7 +16,7 @@ from framelane.models import JobOut
 TASK_TYPES = ["remove-background", "gaze-redirect", "super-resolution", "transcribe"]
 
 
-def _local_state() -> dict[str, str]:
+def _local_state() -> dict[str, Any]:
     from framelane.local.stack import read_state
 
     return read_state()
@@ -49,15 +49,22 @@ def cli(ctx: click.Context, api_url: str | None, api_key: str | None) -> None:
 
 @cli.command()
 @click.option("--port", default=8080, show_default=True, help="API port on 127.0.0.1.")
+@click.option(
+    "--workers",
+    type=click.IntRange(0, 64),
+    help="Renderer worker processes (default: one per two cores; 0: only workers that join with "
+    "`framelane worker`).",
+)
 @click.option("--demo", is_flag=True, help="Run the demo against the fresh stack, then stop.")
-def local(port: int, demo: bool) -> None:
-    """Run redis-server, moto_server and the API on loopback, in the foreground (Ctrl-C stops all)."""
+def local(port: int, workers: int | None, demo: bool) -> None:
+    """Run redis-server, moto_server, the API and renderer workers on loopback, supervised, in the foreground
+    (Ctrl-C stops all)."""
     from framelane.local.demo import run_demo
     from framelane.local.processes import ServiceStartError
     from framelane.local.stack import run_local
 
     try:
-        status = run_local(port, on_ready=run_demo if demo else None, echo=click.echo)
+        status = run_local(port, workers, on_ready=run_demo if demo else None, echo=click.echo)
     except ServiceStartError as exc:
         raise click.ClickException(str(exc)) from exc
     sys.exit(status)
@@ -66,7 +73,9 @@ def local(port: int, demo: bool) -> None:
 @cli.command()
 @click.option("--consumer", help="Consumer name in the stream group (default: host-pid).")
 def worker(consumer: str | None) -> None:
-    """Run a renderer worker against FRAMELANE_* settings until SIGTERM/SIGINT (the current task is released)."""
+    """Run a renderer worker until SIGTERM/SIGINT (the current task is released): against FRAMELANE_* settings,
+    or, when no broker is set (FRAMELANE_REDIS_URL / FRAMELANE_REDIS_HOST), joining the running local stack."""
+    import os
     import signal
 
     from framelane.config import get_settings
@@ -74,10 +83,27 @@ def worker(consumer: str | None) -> None:
     from framelane.services.context import build_context
     from framelane.worker.runtime import worker_from_settings
 
+    if not {"FRAMELANE_REDIS_URL", "FRAMELANE_REDIS_HOST"} & set(os.environ):
+        _join_local_stack()
     runtime = worker_from_settings(build_context(get_settings()), load_registry(), consumer)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: runtime.stopping.set())
     runtime.run()
+
+
+def _join_local_stack() -> None:
+    """Take the running local stack's worker settings (its state file); FRAMELANE_* already set still win."""
+    import os
+
+    environment = _local_state().get("worker_environment")
+    if not environment:
+        raise click.ClickException(
+            "no broker: set FRAMELANE_REDIS_URL (and the other FRAMELANE_* settings), or start `framelane local` "
+            "first (FRAMELANE_HOME must match)"
+        )
+    for name, value in environment.items():
+        os.environ.setdefault(name, value)
+    click.echo(f"joining the local stack at {_local_state().get('api_url')}", err=True)
 
 
 @cli.command()

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     )
     outbound_policy: Literal["public", "allowlist"] = "public"
     allowed_networks: Annotated[tuple[str, ...], NoDecode] = ()
+    denied_endpoints: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="`host:port` entries no task may reach whatever the networks allow (the local API's port); "
+        "the AWS endpoint and the Redis URL are always denied.",
+    )
     admin_token: str | None = Field(
         default=None,
         description="Bearer token for operator routes (workspace creation); unset disables them.",
@@ -85,7 +90,7 @@ class Settings(BaseSettings):
             return tuple(int(part) for part in value.replace(" ", "").split(",") if part)
         return value
 
-    @field_validator("allowed_networks", mode="before")
+    @field_validator("allowed_networks", "denied_endpoints", mode="before")
     @classmethod
     def _split_networks(cls, value: object) -> object:
         if isinstance(value, str):

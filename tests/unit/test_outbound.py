@@ -121,3 +121,50 @@ def test_settings_reject_unknown_policy(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("FRAMELANE_OUTBOUND_POLICY", "everything")
     with pytest.raises(ValueError):
         Settings()
+
+
+def _stack_settings(**extra: str) -> Settings:
+    return Settings(
+        outbound_policy="allowlist",
+        allowed_networks=("0.0.0.0/0", "::/0"),  # an allowlist that admits everything
+        aws_endpoint_url="http://127.0.0.1:5001",
+        redis_url="redis://127.0.0.1:6390/0",
+        **extra,
+    )
+
+
+@pytest.mark.parametrize(
+    ("host", "port"),
+    [
+        ("127.0.0.1", 5001),  # moto
+        ("127.0.0.1", 6390),  # redis
+        ("127.0.0.1", 8080),  # the API, from FRAMELANE_DENIED_ENDPOINTS
+        ("127.0.0.7", 5001),  # any loopback address reaches a service bound to 127.0.0.1
+        ("0.0.0.0", 6390),  # so does the unspecified address
+        ("2130706433", 5001),  # 127.0.0.1 spelled as a number
+        ("::ffff:127.0.0.1", 6390),
+        ("::1", 8080),
+        ("localhost", 5001),
+    ],
+)
+def test_own_service_ports_are_refused_whatever_the_allowlist(host: str, port: int) -> None:
+    policy = OutboundPolicy.from_settings(_stack_settings(denied_endpoints="localhost:8080"))  # type: ignore[arg-type]
+    with pytest.raises(BlockedAddress, match="own service ports"):
+        policy.resolve(host, port, resolver=lambda h, p: ["127.0.0.1", "::1"])
+
+
+def test_other_ports_and_hosts_stay_allowed() -> None:
+    policy = OutboundPolicy.from_settings(_stack_settings(denied_endpoints="127.0.0.1:8080,10.0.0.5:9000"))  # type: ignore[arg-type]
+    assert policy.resolve("127.0.0.1", 5002) == [ipaddress.ip_address("127.0.0.1")]
+    assert policy.resolve("10.0.0.6", 9000) == [ipaddress.ip_address("10.0.0.6")]
+    with pytest.raises(BlockedAddress):
+        policy.resolve("10.0.0.5", 9000)
+    # a name that resolves to the stack's loopback port is refused after resolution (no literal needed)
+    with pytest.raises(BlockedAddress, match="own service ports"):
+        policy.resolve("sneaky.example", 8080, resolver=lambda h, p: ["93.184.216.34", "127.0.0.1"])
+
+
+def test_a_public_host_on_a_service_port_number_is_not_confused_with_the_stack() -> None:
+    policy = OutboundPolicy.from_settings(_stack_settings())
+    address = ipaddress.ip_address("93.184.216.34")
+    assert policy.resolve("cdn.example", 6390, resolver=lambda h, p: [str(address)]) == [address]

@@ -1,4 +1,4 @@
-"""Child services of the local stack (redis-server, moto_server) on free loopback ports.
+"""Child processes of the local stack (redis-server, moto_server, the API, renderer workers) on loopback.
 
 Used by `framelane local` and by the integration-test fixtures, so both run the same real servers.
 """
@@ -35,7 +35,11 @@ def free_port() -> int:
 
 
 def _die_with_parent() -> None:
-    """Linux: the child gets SIGTERM when the parent dies, even by SIGKILL, so nothing is left behind."""
+    """Linux: the child gets SIGTERM when the parent dies, even by SIGKILL, so nothing is left behind.
+
+    Its own process group keeps a terminal's Ctrl-C away from it: the parent stops its children in order
+    (and its supervisor does not mistake a child stopped by that Ctrl-C for a crash)."""
+    os.setpgid(0, 0)
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
@@ -62,7 +66,7 @@ def _spawn(
     name: str, argv: list[str], env: dict[str, str] | None, log_dir: Path
 ) -> tuple[subprocess.Popen[bytes], Path]:
     log_path = log_dir / f"{name}.log"
-    log = log_path.open("wb")
+    log = log_path.open("ab")  # a restarted child appends: the log keeps why the previous one ended
     process = subprocess.Popen(
         argv,
         stdout=log,
@@ -92,13 +96,14 @@ def _wait(
     raise ServiceStartError(f"{name} did not become ready in {timeout:.0f}s; log: {log_path}")
 
 
-def start_redis(log_dir: Path, timeout: float = 20) -> ChildService:
+def start_redis(log_dir: Path, timeout: float = 20, port: int | None = None) -> ChildService:
+    """On `port` (a restart keeps the URL every client holds), else on a free one."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise ServiceStartError(
             "redis-server not found: install it (`apt-get install -y redis-server`, or `make setup`)"
         )
-    port = free_port()
+    port = port or free_port()
     argv = [
         binary,
         "--port",
@@ -147,6 +152,27 @@ def start_moto(log_dir: Path, timeout: float = 60) -> ChildService:
     with urllib.request.urlopen(request, timeout=5):  # noqa: S310 (loopback)
         pass
     return ChildService("moto", url, process, log_path)
+
+
+def start_api(log_dir: Path, port: int, timeout: float = 60) -> ChildService:
+    """The API under uvicorn in its own process, configured by the FRAMELANE_* environment it inherits."""
+    argv = [sys.executable, "-m", "framelane.local.api_server", "--port", str(port)]
+    process, log_path = _spawn("api", argv, None, log_dir)
+    url = f"http://{LOOPBACK}:{port}"
+
+    def ready() -> bool:
+        with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:  # noqa: S310 (loopback)
+            return bool(response.status == 200)
+
+    _wait("the API", process, log_path, ready, timeout)
+    return ChildService("api", url, process, log_path)
+
+
+def start_worker(log_dir: Path, name: str) -> ChildService:
+    """`framelane worker` as consumer `name`; it loads its engines and joins the streams on its own."""
+    argv = [sys.executable, "-m", "framelane.cli", "worker", "--consumer", name]
+    process, log_path = _spawn(name, argv, None, log_dir)
+    return ChildService(name, name, process, log_path)
 
 
 @contextlib.contextmanager

@@ -1,37 +1,57 @@
-"""`framelane local`: redis-server + moto_server + the API under uvicorn, in the foreground, on loopback."""
+"""`framelane local`: redis-server, moto_server, the API and N renderer workers as supervised child processes on
+loopback, the SQS pollers in this process, in the foreground."""
 
 from __future__ import annotations
 
 import json
 import os
 import secrets
+import signal
 import socket
 import threading
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from types import FrameType
+from typing import Any
 
-import uvicorn
-
-from framelane.api.app import create_app
 from framelane.config import Settings
-from framelane.engines.base import load_registry
 from framelane.local.bootstrap import bootstrap_stores
-from framelane.local.processes import LOOPBACK, ServiceStartError, aws_environment, running_services
+from framelane.local.processes import (
+    LOOPBACK,
+    ServiceStartError,
+    aws_environment,
+    free_port,
+    start_api,
+    start_moto,
+    start_redis,
+    start_worker,
+)
 from framelane.local.runtime import start_pipeline_runtime, with_local_pipeline
+from framelane.local.supervisor import Supervisor
 from framelane.services.context import build_context
 from framelane.services.workspaces import create_workspace
 
 STATE_FILE = Path(os.environ.get("FRAMELANE_HOME", Path.home() / ".framelane")) / "local.json"
+# Settings a joining worker does not need: kept out of the state file's worker environment.
+_NOT_FOR_WORKERS = {"FRAMELANE_ADMIN_TOKEN", "FRAMELANE_CURSOR_SECRET", "FRAMELANE_ASSEMBLYAI_API_KEY"}
 
 
-class _ForegroundServer(uvicorn.Server):
-    """uvicorn that stops on SIGINT/SIGTERM but returns instead of re-raising the signal afterwards,
-    so `run_local` still stops its child services and exits cleanly."""
+def default_workers() -> int:
+    """One worker process per two cores: a render already keeps about two cores busy (decode, engine and encode
+    run on their own threads, and the model runtimes use more than one), so more workers only add memory and
+    contention."""
+    return max(1, (os.cpu_count() or 2) // 2)
 
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        super().handle_exit(sig, frame)
-        self._captured_signals.clear()
+
+def outbound_environment(environ: dict[str, str], own_endpoints: list[str]) -> dict[str, str]:
+    """The operator's FRAMELANE_OUTBOUND_POLICY / FRAMELANE_ALLOWED_NETWORKS stand; with neither set, tasks may
+    fetch from loopback (the demo's local sources). The stack's own ports are denied whatever they say."""
+    env: dict[str, str] = {}
+    if "FRAMELANE_OUTBOUND_POLICY" not in environ and "FRAMELANE_ALLOWED_NETWORKS" not in environ:
+        env["FRAMELANE_ALLOWED_NETWORKS"] = "127.0.0.0/8"
+    operator = [entry.strip() for entry in environ.get("FRAMELANE_DENIED_ENDPOINTS", "").split(",")]
+    env["FRAMELANE_DENIED_ENDPOINTS"] = ",".join([*filter(None, operator), *own_endpoints])
+    return env
 
 
 def _port_is_free(port: int) -> bool:
@@ -40,70 +60,123 @@ def _port_is_free(port: int) -> bool:
 
 
 def run_local(
-    port: int, on_ready: Callable[[str, str], int] | None = None, echo: Callable[[str], None] = print
+    port: int,
+    workers: int | None = None,
+    on_ready: Callable[[str, str], int] | None = None,
+    echo: Callable[[str], None] = print,
 ) -> int:
     """Serve until SIGINT/SIGTERM (or until `on_ready(api_url, dev_key)` returns); every child is stopped."""
     if not _port_is_free(port):
         raise ServiceStartError(f"port {port} on {LOOPBACK} is in use; pick another with --port")
+    workers = default_workers() if workers is None else workers
     log_dir = STATE_FILE.parent / "logs"
-    with running_services(log_dir) as (redis_service, moto_service):
+    log_dir.mkdir(parents=True, exist_ok=True)
+    stop = threading.Event()
+    state: dict[str, Any] = {}
+    supervisor = Supervisor(echo, on_change=lambda: _write_state(state, supervisor.pids()))
+    handlers = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    runtime = None
+    outcome = {"status": 0}
+    try:
+        redis_port = free_port()
+        redis_service = supervisor.add("redis", partial(start_redis, log_dir, port=redis_port))
+        moto_service = supervisor.add("moto", partial(start_moto, log_dir), restart=False)
+        api_url = f"http://{LOOPBACK}:{port}"
+        own = [f"{LOOPBACK}:{redis_port}", moto_service.url.removeprefix("http://"), f"{LOOPBACK}:{port}"]
         os.environ.update(
             {
                 **aws_environment(moto_service.url),
                 "FRAMELANE_REDIS_URL": redis_service.url,
                 "FRAMELANE_ADMIN_TOKEN": secrets.token_urlsafe(24),
                 "FRAMELANE_CURSOR_SECRET": secrets.token_urlsafe(32),
-                "FRAMELANE_ALLOWED_NETWORKS": "127.0.0.0/8",
+                **outbound_environment(dict(os.environ), own),
             }
         )
         settings = Settings()
         bootstrap_stores(build_context(settings))
         settings = with_local_pipeline(settings)
+        os.environ.update(
+            {
+                "FRAMELANE_QUEUE_URL_PREFIX": str(settings.queue_url_prefix),
+                "FRAMELANE_TASK_STATE_MACHINE_ARN": str(settings.task_state_machine_arn),
+                "FRAMELANE_WEBHOOK_STATE_MACHINE_ARN": str(settings.webhook_state_machine_arn),
+            }
+        )
         ctx = build_context(settings)
-        runtime = start_pipeline_runtime(ctx, load_registry())
+        runtime = start_pipeline_runtime(ctx, engines=None)
         dev = create_workspace(ctx, "dev")
-        api_url = f"http://{LOOPBACK}:{port}"
-        STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
-        STATE_FILE.write_text(
-            json.dumps({"api_url": api_url, "api_key": dev.api_key, "admin_token": settings.admin_token})
+        supervisor.add("api", partial(start_api, log_dir, port))
+        for number in range(1, workers + 1):
+            supervisor.add(f"worker-{number}", partial(start_worker, log_dir, f"local-worker-{number}"))
+        state.update(
+            api_url=api_url,
+            api_key=dev.api_key,
+            admin_token=settings.admin_token,
+            redis_url=redis_service.url,
+            moto_url=moto_service.url,
+            log_dir=str(log_dir),
+            pid=os.getpid(),
+            worker_environment={
+                name: value
+                for name, value in os.environ.items()
+                if (name.startswith("FRAMELANE_") or name in aws_environment(""))
+                and name not in _NOT_FOR_WORKERS
+            },
         )
-        STATE_FILE.chmod(0o600)
-        server = _ForegroundServer(
-            uvicorn.Config(create_app(settings, ctx), host=LOOPBACK, port=port, log_level="warning")
-        )
-        outcome = {"status": 0}
-
-        def announce_when_ready() -> None:
-            while not server.started and not server.should_exit:
-                threading.Event().wait(0.05)
-            if server.should_exit:
-                return
-            echo(f"Framelane ready at {api_url}  (redis {redis_service.url}, moto {moto_service.url})")
-            echo(f"dev workspace {dev.workspace_id}  API key: {dev.api_key}")
-            if on_ready is None:
-                echo("Ctrl-C stops everything.")
-                return
-            try:
-                outcome["status"] = on_ready(api_url, dev.api_key)
-            except Exception as exc:  # the demo failed: report it and stop the stack with an error status
-                echo(f"demo failed: {exc}")
-                outcome["status"] = 1
-            server.should_exit = True
-
-        threading.Thread(target=announce_when_ready, daemon=True).start()
-        try:
-            server.run()
-        finally:
+        _write_state(state, supervisor.pids())
+        supervisor.start()
+        echo(f"Framelane ready at {api_url}  (redis {redis_service.url}, moto {moto_service.url})")
+        echo(f"{workers} worker process(es), supervised; logs in {log_dir}")
+        echo(f"dev workspace {dev.workspace_id}  API key: {dev.api_key}")
+        if on_ready is None:
+            echo("Ctrl-C stops everything.")
+        else:
+            threading.Thread(
+                target=_run_ready, args=(on_ready, api_url, dev.api_key, outcome, stop, echo), daemon=True
+            ).start()
+        while not stop.wait(0.5):
+            pass
+    finally:
+        if runtime is not None:
             runtime.stop()
-            STATE_FILE.unlink(missing_ok=True)
-            echo("Framelane stopped.")
+        supervisor.stop()
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        STATE_FILE.unlink(missing_ok=True)
+        echo("Framelane stopped.")
     return outcome["status"]
 
 
-def read_state() -> dict[str, str]:
-    """The running local stack's URL and keys, for CLI defaults; empty when none runs."""
+def _run_ready(
+    on_ready: Callable[[str, str], int],
+    api_url: str,
+    api_key: str,
+    outcome: dict[str, int],
+    stop: threading.Event,
+    echo: Callable[[str], None],
+) -> None:
     try:
-        data: dict[str, str] = json.loads(STATE_FILE.read_text())
+        outcome["status"] = on_ready(api_url, api_key)
+    except Exception as exc:  # the demo failed: report it and stop the stack with an error status
+        echo(f"demo failed: {exc}")
+        outcome["status"] = 1
+    stop.set()
+
+
+def _write_state(state: dict[str, Any], pids: dict[str, int]) -> None:
+    """Atomically, readable by the owner only: it holds the operator token."""
+    STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
+    partial_file = STATE_FILE.with_suffix(".tmp")
+    descriptor = os.open(partial_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        json.dump({**state, "children": pids}, out)
+    os.replace(partial_file, STATE_FILE)
+
+
+def read_state() -> dict[str, Any]:
+    """The running local stack's URLs, keys, child pids and worker environment; empty when none runs."""
+    try:
+        data: dict[str, Any] = json.loads(STATE_FILE.read_text())
     except (OSError, ValueError):
         return {}
     return data

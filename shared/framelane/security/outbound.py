@@ -2,6 +2,10 @@
 
 `public` (default) allows globally routable addresses plus `FRAMELANE_ALLOWED_NETWORKS`; `allowlist` allows
 only those networks (egress-controlled deployments and every test run).
+
+Whatever the networks allow, a deployment's own service ports (its AWS endpoint, Redis, and the
+`FRAMELANE_DENIED_ENDPOINTS` the local stack adds for its API) are never reachable: an allowlist that lets tasks
+fetch from loopback must not let them talk to the stack's moto, redis or API.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
+from urllib.parse import urlsplit
 
 from framelane.config import Settings
 
@@ -37,6 +42,8 @@ _ALWAYS_BLOCKED = [
     )
 ]
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# Addresses that reach a service listening on 127.0.0.1 (or on every interface) of this machine.
+_THIS_HOST = [ipaddress.ip_network(cidr) for cidr in ("127.0.0.0/8", "0.0.0.0/8", "::1/128", "::/128")]
 _NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+)){0,3}$", re.IGNORECASE)
 
 
@@ -80,12 +87,14 @@ def _embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
 class OutboundPolicy:
     mode: Literal["public", "allowlist"] = "public"
     allowed_networks: tuple[IPNetwork, ...] = field(default_factory=tuple)
+    denied_endpoints: frozenset[tuple[IPAddress, int]] = frozenset()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OutboundPolicy:
         return cls(
             mode=settings.outbound_policy,
             allowed_networks=networks(settings.allowed_networks),
+            denied_endpoints=service_endpoints(settings),
         )
 
     def is_allowed(self, address: IPAddress) -> bool:
@@ -101,6 +110,15 @@ class OutboundPolicy:
         if not self.is_allowed(address):
             raise BlockedAddress(f"address {address} is not allowed by the outbound policy ({self.mode})")
 
+    def check_endpoint(self, address: IPAddress, port: int) -> None:
+        """`check_address`, then refuse the deployment's own service ports on that address."""
+        self.check_address(address)
+        if any(_same_endpoint(address, port, denied) for denied in self.denied_endpoints):
+            raise BlockedAddress(
+                f"{address}:{port} is one of this deployment's own service ports (its AWS endpoint, Redis or "
+                "API); tasks may not reach it"
+            )
+
     def check_host_literal(self, host: str) -> None:
         """Refuse a URL whose host is an IP literal the policy blocks; host names are checked on resolution."""
         address = parse_ip_host(host)
@@ -115,17 +133,58 @@ class OutboundPolicy:
         """Resolve `host` and return its addresses, refusing if ANY of them is blocked (no DNS-rebinding pick)."""
         literal = parse_ip_host(host)
         if literal is not None:
-            self.check_address(literal)
+            self.check_endpoint(literal, port)
             return [literal]
         addresses = [ipaddress.ip_address(a) for a in (resolver or _system_resolver)(host, port)]
         if not addresses:
             raise BlockedAddress(f"host {host!r} did not resolve")
         for address in addresses:
-            self.check_address(address)
+            self.check_endpoint(address, port)
         return addresses
 
     def _in_allowlist(self, address: IPAddress) -> bool:
         return any(address.version == net.version and address in net for net in self.allowed_networks)
+
+
+def _on_this_host(address: IPAddress) -> bool:
+    embedded = _embedded_ipv4(address)
+    return any(
+        candidate.version == net.version and candidate in net
+        for candidate in (address, *([] if embedded is None else [embedded]))
+        for net in _THIS_HOST
+    )
+
+
+def _same_endpoint(address: IPAddress, port: int, denied: tuple[IPAddress, int]) -> bool:
+    """Same port, and an address that reaches the denied one: itself (or its IPv4 inside IPv6), or, for a
+    service on this host, any loopback or unspecified address (127.0.0.2 and 0.0.0.0 reach 127.0.0.1 too)."""
+    denied_address, denied_port = denied
+    if port != denied_port:
+        return False
+    embedded = _embedded_ipv4(address)
+    if denied_address in (address, embedded):
+        return True
+    return _on_this_host(denied_address) and _on_this_host(address)
+
+
+def service_endpoints(settings: Settings) -> frozenset[tuple[IPAddress, int]]:
+    """The deployment's own endpoints tasks must never reach: the AWS endpoint (moto locally), the Redis URL,
+    and `FRAMELANE_DENIED_ENDPOINTS` (`host:port` entries). Hosts given by name are taken only for `localhost`;
+    other names resolve to private addresses the policy refuses anyway unless an allowlist admits them."""
+    endpoints: set[tuple[IPAddress, int]] = set()
+    urls = [settings.aws_endpoint_url, settings.redis_url]
+    urls += [f"tcp://{entry}" for entry in settings.denied_endpoints]
+    for url in filter(None, urls):
+        parts = urlsplit(url)
+        if not parts.hostname:
+            continue
+        default_port = {"http": 80, "https": 443, "redis": 6379, "rediss": 6379}.get(parts.scheme)
+        port = parts.port or default_port
+        host = parts.hostname.lower().rstrip(".")
+        address = ipaddress.ip_address("127.0.0.1") if host == "localhost" else parse_ip_host(host)
+        if address is not None and port is not None:
+            endpoints.add((address, port))
+    return frozenset(endpoints)
 
 
 def _is_public(address: IPAddress) -> bool:
