@@ -5,7 +5,7 @@ PORT ?= 8080
 
 CDK := npx --yes aws-cdk@2.1148.1
 
-.PHONY: setup demo local test lint typecheck unit integration bench clean synth deploy lambda-deps
+.PHONY: setup demo local test lint typecheck unit integration bench soak soak-small clean synth deploy lambda-deps
 
 setup:
 	@scripts/setup.sh dev
@@ -39,6 +39,19 @@ bench: setup
 	PYTHONPATH=. $(BIN)/python bench/e2e_bench.py
 	PYTHONPATH=. $(BIN)/python bench/transcribe_bench.py
 	PYTHONPATH=. $(BIN)/python bench/engines_bench.py
+
+# The large soak of issue 11 against a fresh `framelane local` (a quarter of an hour or more on 2 cores). The small
+# one is tests/integration/test_soak.py. Set LOOPBACK_ONLY to a wrapper that leaves the run only loopback (a
+# fresh network namespace, e.g. `unshare --net` with lo up) where one is available.
+LOOPBACK_ONLY ?=
+SOAK ?= --tasks 300 --workers 4 --worker-kills 10 --broker-kills 2 --api-restarts 2 --webhook-outages 2 \
+	--stalling-sources 5 --timeout 3600
+
+soak: setup
+	$(LOOPBACK_ONLY) $(BIN)/framelane soak $(SOAK)
+
+soak-small: setup
+	$(LOOPBACK_ONLY) $(BIN)/framelane soak --tasks 30 --workers 2 --timeout 170
 
 # Third-party packages for the Lambda layer, built for the Lambda platform (no Docker needed).
 lambda-deps: setup

@@ -6,6 +6,7 @@ import json
 import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import click
@@ -121,6 +122,30 @@ def serve(host: str, port: int) -> None:
 
     runtime = worker_from_settings(build_context(get_settings()), load_registry())
     uvicorn.run(serving_app(runtime), host=host, port=port, log_level="info")
+
+
+@cli.command()
+@click.option("--tasks", default=30, show_default=True, type=click.IntRange(1, 5000))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option("--worker-kills", default=1, show_default=True, type=click.IntRange(0, 1000))
+@click.option("--broker-kills", default=1, show_default=True, type=click.IntRange(0, 1000))
+@click.option("--api-restarts", default=1, show_default=True, type=click.IntRange(0, 1000))
+@click.option("--webhook-outages", default=1, show_default=True, type=click.IntRange(0, 1000))
+@click.option("--stalling-sources", default=1, show_default=True, type=click.IntRange(0, 1000))
+@click.option("--timeout", default=600.0, show_default=True, help="Seconds for the whole run.")
+@click.option("--seed", default=1, show_default=True, help="Fault order and targets.")
+@click.option("--keep", type=click.Path(file_okay=False, path_type=Path), help="Keep the stack's logs here.")
+def soak(**options: Any) -> None:
+    """Drive a fresh `framelane local` (a subprocess, loopback only) with mixed tasks while killing workers,
+    redis-server and the API; print a table and exit 1 if an invariant broke (see framelane.soak)."""
+    from framelane.soak import SoakConfig, SoakError, run_soak
+
+    try:
+        report = run_soak(SoakConfig(**options), echo=click.echo)
+    except SoakError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(report.table())
+    sys.exit(1 if report.violations else 0)
 
 
 @cli.group()
