@@ -135,13 +135,19 @@ def serve(host: str, port: int) -> None:
 @click.option("--timeout", default=600.0, show_default=True, help="Seconds for the whole run.")
 @click.option("--seed", default=1, show_default=True, help="Fault order and targets.")
 @click.option("--keep", type=click.Path(file_okay=False, path_type=Path), help="Keep the stack's logs here.")
-def soak(**options: Any) -> None:
+@click.option(
+    "--mix",
+    default="sr-fast,background,sr-learned,gaze",
+    show_default=True,
+    help="Kinds of task, in turn (sr-fast, background, sr-learned, gaze).",
+)
+def soak(mix: str, **options: Any) -> None:
     """Drive a fresh `framelane local` (a subprocess, loopback only) with mixed tasks while killing workers,
     redis-server and the API; print a table and exit 1 if an invariant broke (see framelane.soak)."""
     from framelane.soak import SoakConfig, SoakError, run_soak
 
     try:
-        report = run_soak(SoakConfig(**options), echo=click.echo)
+        report = run_soak(SoakConfig(mix=tuple(mix.split(",")), **options), echo=click.echo)
     except SoakError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(report.table())

@@ -65,6 +65,14 @@ class SoakConfig:
         15.0  # the stack's FRAMELANE_WORKER_VISIBILITY_TIMEOUT: how soon kills recover
     )
     seed: int = 1
+    mix: tuple[str, ...] = ("sr-fast", "background", "sr-learned", "gaze")  # cycled through; see KINDS
+    missing_every: int = 10  # every n-th task's source is missing (expected: invalid_source); 0: none
+    clip: tuple[float, int, int, int] = (
+        0.4,
+        96,
+        64,
+        10,
+    )  # seconds, width, height, fps of the generated source
     keep: Path | None = None  # keep the stack's home (logs, state) here instead of a temporary directory
 
 
@@ -324,20 +332,23 @@ def _request(client: httpx.Client, method: str, url: str, deadline: float, **kwa
 # --- the run -----------------------------------------------------------------------------------------------
 
 
+# What each kind of task submits and how it must end: gaze on the faceless generated clip fails no_face_detected.
+KINDS: dict[str, tuple[str, dict[str, Any], tuple[str, str | None]]] = {
+    "sr-fast": ("super-resolution", {"scale": 2, "mode": "fast"}, ("completed", None)),
+    "background": ("remove-background", {}, ("completed", None)),
+    "sr-learned": ("super-resolution", {"scale": 2, "mode": "learned"}, ("completed", None)),
+    "gaze": ("gaze-redirect", {"intensity": 0.5}, ("failed", "no_face_detected")),
+}
+
+
 def _plan(config: SoakConfig, sources: str, hooks: str) -> list[tuple[str, dict[str, Any], SoakTask]]:
-    """Mixed types; gaze on the faceless clip must fail `no_face_detected`, a missing source `invalid_source`."""
-    kinds: list[tuple[str, dict[str, Any], tuple[str, str | None]]] = [
-        ("super-resolution", {"scale": 2, "mode": "fast"}, ("completed", None)),
-        ("remove-background", {}, ("completed", None)),
-        ("super-resolution", {"scale": 2, "mode": "learned"}, ("completed", None)),
-        ("gaze-redirect", {"intensity": 0.5}, ("failed", "no_face_detected")),
-    ]
+    """The kinds of `config.mix` in turn; a missing source must fail `invalid_source`."""
     planned = []
     stalls = config.stalling_sources
     for index in range(config.tasks):
-        path, options, expected = kinds[index % len(kinds)]
+        path, options, expected = KINDS[config.mix[index % len(config.mix)]]
         source = f"{sources}/clip.mp4"
-        if index % 10 == 9:
+        if config.missing_every and index % config.missing_every == config.missing_every - 1:
             source, expected = f"{sources}/missing.mp4", ("failed", "invalid_source")
         elif stalls and expected[0] == "completed":
             source, stalls = f"{sources}/stall.mp4", stalls - 1
@@ -474,7 +485,10 @@ def run_soak(config: SoakConfig, echo: Callable[[str], None] = print) -> SoakRep
     with tempfile.TemporaryDirectory(prefix="framelane-soak-") as workdir:
         home = Path(workdir) if config.keep is None else config.keep
         home.mkdir(parents=True, exist_ok=True)
-        clip = make_sample_clip(home / "clip.mp4", seconds=0.4, width=96, height=64, fps=10, audio=False)
+        seconds, width, height, fps = config.clip
+        clip = make_sample_clip(
+            home / "clip.mp4", seconds=seconds, width=width, height=height, fps=fps, audio=False
+        )
         deliveries: list[_Delivery] = []
         with _servers(clip.read_bytes(), config, deliveries) as (sources, receiver):
             stack = _LocalStack(home, config)

@@ -258,6 +258,13 @@ def test_workers_are_supervised_processes_redis_is_restarted_and_a_worker_can_jo
             output, _ = joined.communicate(timeout=60)
         assert "joining the local stack at " + stack.urls["api"] in output
 
+        os.kill(second["api"], signal.SIGKILL)
+        stack.wait_for_line("supervisor: api restarted as pid")
+        assert httpx.get(stack.urls["api"] + "/healthz", timeout=10).status_code == 200
+        os.kill(second["moto"], signal.SIGKILL)  # its state is gone: said loudly, not restarted
+        stack.wait_for_line("!!! moto")
+        second = stack.state["children"]
+
         stack.process.send_signal(signal.SIGTERM)
         assert stack.process.wait(timeout=60) == 0
         for name, pid in second.items():
