@@ -10,14 +10,12 @@ from typing import Any
 import cv2
 import numpy as np
 import numpy.typing as npt
-from aws_lambda_powertools import Logger
 
 from framelane.engines.base import EngineRegistry, Frame
 from framelane.engines.litert import LiteRtModel
 from framelane.models import MediaInfo, TaskType
 from framelane.weights import SELFIE_SEGMENTATION, locate
 
-logger = Logger(service="framelane-engines")
 Matte = npt.NDArray[np.float32]
 WIDE_ASPECT = 1.5  # wider than this uses the landscape model
 ZOOM_MARGIN = 1.1  # crop side / the people's bounding-box side
@@ -208,11 +206,7 @@ class BackgroundRemover:
 
 
 def create(options: dict[str, Any], media: MediaInfo) -> BackgroundRemover:
-    remover = BackgroundRemover(locate(SELFIE_SEGMENTATION))
-    logger.info(
-        "background removal", extra={"model": "selfie segmentation", "device": remover.general.model.device}
-    )
-    return remover
+    return BackgroundRemover(locate(SELFIE_SEGMENTATION))  # each model load logs its model and device
 
 
 def register(registry: EngineRegistry) -> None:

@@ -7,6 +7,7 @@ available offline and are reported in `Transcript.unavailable`.
 from __future__ import annotations
 
 import os
+import time
 from functools import lru_cache
 from typing import Any
 
@@ -14,6 +15,7 @@ from aws_lambda_powertools import Logger
 from faster_whisper import WhisperModel
 
 from framelane.models import Transcript, TranscriptWord
+from framelane.native_logs import model_loaded, quiet_native_stderr
 from framelane.transcription.audio import SAMPLE_RATE, load_audio
 from framelane.weights import WHISPER_BASE, locate
 
@@ -23,14 +25,15 @@ logger = Logger(service="framelane-transcription")
 @lru_cache(maxsize=1)
 def whisper_model() -> WhisperModel:
     directory = locate(WHISPER_BASE)
-    device = "cuda" if _cuda_available() else "cpu"
-    compute_type = "float16" if device == "cuda" else "int8"
-    logger.info(
-        "loading whisper", extra={"device": device, "compute_type": compute_type, "path": str(directory)}
-    )
-    return WhisperModel(
-        str(directory), device=device, compute_type=compute_type, cpu_threads=os.cpu_count() or 1
-    )
+    started = time.perf_counter()
+    with quiet_native_stderr():
+        device = "cuda" if _cuda_available() else "cpu"
+        compute_type = "float16" if device == "cuda" else "int8"
+        model = WhisperModel(
+            str(directory), device=device, compute_type=compute_type, cpu_threads=os.cpu_count() or 1
+        )
+    model_loaded(logger, f"whisper-base {compute_type}", device, started)
+    return model
 
 
 def _cuda_available() -> bool:
