@@ -1,6 +1,7 @@
 """The offline speech engine: faster-whisper (CTranslate2) with Whisper base weights from packages.
 
-Word timestamps and language detection come from Whisper; speaker labels and the AssemblyAI analyses are not
+Silero voice-activity detection (shipped with faster-whisper) keeps music and noise away from Whisper, which
+would otherwise hear words in them. Word timestamps and language detection come from Whisper; speaker labels and the AssemblyAI analyses are not
 available offline and are reported in `Transcript.unavailable`.
 """
 
@@ -8,11 +9,13 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from faster_whisper import WhisperModel
+from faster_whisper.transcribe import Segment
 
 from framelane.models import Transcript, TranscriptWord
 from framelane.native_logs import model_loaded, quiet_native_stderr
@@ -45,6 +48,30 @@ def _cuda_available() -> bool:
         return False
 
 
+HALLUCINATION_CONFIDENCE = 0.4
+
+
+def spoken_words(segments: Iterable[Segment]) -> list[TranscriptWord]:
+    """The words of `segments`, less Whisper's typical hallucination on music or noise that got past the voice
+    activity filter: a segment that is a single word said with low confidence ("Hmm", 0.10)."""
+    words: list[TranscriptWord] = []
+    for segment in segments:
+        said = [word for word in segment.words or [] if word.word.strip()]
+        if len(said) == 1 and said[0].probability < HALLUCINATION_CONFIDENCE:
+            logger.info("dropped a lone low-confidence word", extra={"confidence": said[0].probability})
+            continue
+        words.extend(
+            TranscriptWord(
+                text=word.word.strip(),
+                start=round(word.start, 3),
+                end=round(word.end, 3),
+                confidence=round(min(max(word.probability, 0.0), 1.0), 4),
+            )
+            for word in said
+        )
+    return words
+
+
 def transcribe_offline(task_id: str, path: str, options: dict[str, Any]) -> Transcript:
     audio = load_audio(path)
     language = options.get("language_code")
@@ -55,19 +82,7 @@ def transcribe_offline(task_id: str, path: str, options: dict[str, Any]) -> Tran
         vad_filter=True,
         beam_size=5,
     )
-    words: list[TranscriptWord] = []
-    for segment in segments:
-        for word in segment.words or []:
-            text = word.word.strip()
-            if text:
-                words.append(
-                    TranscriptWord(
-                        text=text,
-                        start=round(word.start, 3),
-                        end=round(word.end, 3),
-                        confidence=round(min(max(word.probability, 0.0), 1.0), 4),
-                    )
-                )
+    words = spoken_words(segments)
     unavailable = {}
     if options.get("speaker_labels"):
         unavailable["speaker_labels"] = "speaker labels need the AssemblyAI engine"
