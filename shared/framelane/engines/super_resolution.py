@@ -1,5 +1,6 @@
 """super_resolution engines. `learned`: SPAN on ncnn (Vulkan GPU when present, else CPU) at ×2 or ×4, then
-resampled to the exact size; `fast`: Lanczos + unsharp masking on the luma (classical, real time).
+resampled to the exact size; `fast`: Lanczos + unsharp masking on the luma (classical, real time); `auto` (the
+default): learned where a GPU makes it real time, fast on a CPU.
 """
 
 from __future__ import annotations
@@ -139,11 +140,25 @@ def _vulkan_gpu_available(ncnn: Any) -> bool:
 
 
 def create(options: dict[str, Any], media: MediaInfo) -> FrameEngine:
-    mode = SuperResolutionMode(options.get("mode", SuperResolutionMode.learned))
+    """`auto` is `learned` on a GPU and `fast` on a CPU, where SPAN takes minutes per second of video."""
+    mode = SuperResolutionMode(options.get("mode", SuperResolutionMode.auto))
     scale = float(options.get("scale", 2))
+    if mode is SuperResolutionMode.auto:
+        mode = SuperResolutionMode.learned if learned_is_real_time() else SuperResolutionMode.fast
+        logger.info("super resolution mode", extra={"requested": "auto", "mode": str(mode)})
     if mode is SuperResolutionMode.fast:
         return FastUpscaler(scale)
     return LearnedUpscaler(scale)
+
+
+def learned_is_real_time() -> bool:
+    """A Vulkan GPU for ncnn (the learned mode's only fast path)."""
+    try:
+        import ncnn
+    except ImportError:
+        return False
+    with quiet_native_stderr():
+        return _vulkan_gpu_available(ncnn)
 
 
 def register(registry: EngineRegistry) -> None:

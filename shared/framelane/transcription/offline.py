@@ -19,6 +19,7 @@ from faster_whisper.transcribe import Segment
 
 from framelane.models import Transcript, TranscriptWord
 from framelane.native_logs import model_loaded, quiet_native_stderr
+from framelane.transcription import pace
 from framelane.transcription.audio import SAMPLE_RATE, load_audio
 from framelane.weights import WHISPER_BASE, locate
 
@@ -73,6 +74,7 @@ def spoken_words(segments: Iterable[Segment]) -> list[TranscriptWord]:
 
 
 def transcribe_offline(task_id: str, path: str, options: dict[str, Any]) -> Transcript:
+    started = time.perf_counter()
     audio = load_audio(path)
     language = options.get("language_code")
     segments, info = whisper_model().transcribe(
@@ -82,7 +84,8 @@ def transcribe_offline(task_id: str, path: str, options: dict[str, Any]) -> Tran
         vad_filter=True,
         beam_size=5,
     )
-    words = spoken_words(segments)
+    words = spoken_words(segments)  # the segments are decoded while this iterates
+    pace.record(len(audio) / SAMPLE_RATE, time.perf_counter() - started)
     unavailable = {}
     if options.get("speaker_labels"):
         unavailable["speaker_labels"] = "speaker labels need the AssemblyAI engine"
