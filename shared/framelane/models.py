@@ -219,6 +219,7 @@ class GazeRedirectRequest(TaskRequestBase):
 
 
 class SuperResolutionMode(StrEnum):
+    auto = "auto"
     learned = "learned"
     fast = "fast"
 
@@ -226,8 +227,11 @@ class SuperResolutionMode(StrEnum):
 class SuperResolutionRequest(TaskRequestBase):
     scale: float = Field(default=2, ge=1, le=4, description="Upscaling factor, 1..4.", examples=[2])
     mode: SuperResolutionMode = Field(
-        default=SuperResolutionMode.learned,
-        description="`learned` (SPAN, a learned upscaler) or `fast` (Lanczos + sharpening, real time).",
+        default=SuperResolutionMode.auto,
+        description="`learned` (SPAN, a learned upscaler: sharper and closer to the truth; on a GPU worker about "
+        "real time, on a CPU-only worker about 0.2 frames/s at 360p→720p, i.e. minutes per second of video), "
+        "`fast` (Lanczos + sharpening, real time everywhere), or `auto` (the default): `learned` when the worker "
+        "has a GPU, else `fast`. The job's `options.mode` keeps what was asked for; the worker logs what ran.",
     )
 
 
@@ -307,6 +311,14 @@ class JobOut(BaseModel):
     )
     progress_stage: ProgressStage | None = Field(
         default=None, description="Current processing phase within a job.", examples=["compositing"]
+    )
+    estimated_seconds_remaining: int | None = Field(
+        default=None,
+        ge=0,
+        description="Estimated seconds until the job completes, from the rate the engine is measured to "
+        "run at on this task (frames per second; for transcription, audio duration × the engine's measured "
+        "real-time factor). Null until measured, and once the job is terminal.",
+        examples=[42],
     )
     output: JobOutput | None = None
     error: JobError | None = None

@@ -121,6 +121,22 @@ def test_static_clip_matte_is_stable() -> None:
     assert max(changes) < 0.01
 
 
+def test_a_flash_of_one_frame_stays_faint_and_a_person_who_stays_is_cut_at_once() -> None:
+    """Hysteresis against the parked-bicycle flicker: what was background is admitted gradually, so a detection
+    lasting one frame stays faint, while a person who stays is nearly opaque from their second frame."""
+    background = backgrounds()["gradient"]
+    person = background.copy()
+    size = H * 9 // 10
+    person[H - size :, 200 : 200 + size] = cv2.resize(
+        data.astronaut(), (size, size), interpolation=cv2.INTER_AREA
+    )
+    region = BackgroundRemover(model()).matte(person) > 0.5  # the person, cut from a single frame
+    engine = BackgroundRemover(model())
+    alphas = [float(engine.matte(frame)[region].mean()) for frame in (background, person, person, background)]
+    print("mean alpha on the person: background, first frame, second frame, gone:", np.round(alphas, 3))
+    assert alphas[1] <= 0.75 and alphas[2] >= 0.9 and alphas[3] <= 0.05
+
+
 def test_worker_writes_vp9_with_alpha(
     papi: httpx.Client, pipeline_ctx: ServiceContext, tmp_path: Path
 ) -> None:

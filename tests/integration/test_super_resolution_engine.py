@@ -10,7 +10,14 @@ from skimage import data
 from skimage.metrics import peak_signal_noise_ratio as psnr
 from skimage.metrics import structural_similarity as ssim
 
-from framelane.engines.super_resolution import FastUpscaler, LearnedUpscaler, output_dimensions
+from framelane.engines.super_resolution import (
+    FastUpscaler,
+    LearnedUpscaler,
+    create,
+    learned_is_real_time,
+    output_dimensions,
+)
+from framelane.models import MediaInfo
 
 CASES = [(name, factor) for name in ("astronaut", "coffee", "chelsea") for factor in (2, 4)]
 
@@ -78,3 +85,17 @@ def test_non_integer_scales_give_exact_even_dimensions(scale: float) -> None:
         out = engine.process(frame)
         assert (out.shape[1], out.shape[0]) == expected == engine.output_size(150, 100)
         assert expected[0] % 2 == 0 and expected[1] % 2 == 0
+
+
+@pytest.mark.parametrize(
+    "device,expected",
+    [("cpu", FastUpscaler), ("auto", LearnedUpscaler if learned_is_real_time() else FastUpscaler)],
+)
+def test_auto_mode_is_learned_only_where_it_runs_in_sensible_time(
+    device: str, expected: type, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FRAMELANE_SR_DEVICE", device)
+    media = MediaInfo(duration=1, width=64, height=64, fps=25, has_video=True, has_audio=False, size_bytes=1)
+    assert type(create({"scale": 2, "mode": "auto"}, media)) is expected
+    assert type(create({"scale": 2}, media)) is expected  # the default
+    assert type(create({"scale": 2, "mode": "learned"}, media)) is LearnedUpscaler  # asked for, given

@@ -27,7 +27,7 @@ def create(api: httpx.Client, task_type: str = "gaze_redirect", **body: object) 
     [
         ("remove_background", {"output_format": "webm"}),
         ("gaze_redirect", {"intensity": 1}),
-        ("super_resolution", {"scale": 2, "mode": "learned"}),
+        ("super_resolution", {"scale": 2, "mode": "auto"}),
         ("transcribe", {"language_code": None, "speaker_labels": False, "analysis": []}),
     ],
 )

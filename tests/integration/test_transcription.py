@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 import subprocess
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from framelane.media.samples import make_sample_clip
@@ -104,6 +106,38 @@ def test_transcribe_task_with_exports(papi: httpx.Client, origin: LoopbackServer
 def test_silent_audio_is_no_speech(papi: httpx.Client, origin: LoopbackServer, tmp_path: Path) -> None:
     clip = make_sample_clip(tmp_path / "silent.mp4", seconds=3, audio=True, tone=False).read_bytes()
     created = papi.post("/v1/tasks/transcribe", json={"source_url": origin.serve_bytes("/silent.mp4", clip)})
+    job = wait_for_task(papi, created.json()["id"], timeout=120)
+    assert (job["status"], job["error"]["code"]) == ("failed", "no_speech_detected")
+
+
+def chords_wav(path: Path, seconds: int = 8) -> Path:
+    """Music and nothing else: a chord progression (two harmonics per note, plucked envelope) over soft noise."""
+    rate = 16_000
+    t = np.arange(rate) / rate
+    envelope = np.minimum(1, t * 20) * np.exp(-t * 1.5)
+    chords = [(261.6, 329.6, 392.0), (220.0, 261.6, 329.6), (174.6, 220.0, 261.6), (196.0, 246.9, 293.7)]
+    music = np.concatenate(
+        [
+            sum(np.sin(2 * np.pi * f * t) + 0.3 * np.sin(4 * np.pi * f * t) for f in chords[i % 4])
+            * envelope
+            / 3
+            for i in range(seconds)
+        ]
+    )
+    noisy = 0.5 * music + 0.02 * np.random.default_rng(0).standard_normal(len(music))
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes((np.clip(noisy, -1, 1) * 32767).astype("<i2").tobytes())
+    return path
+
+
+def test_music_alone_is_no_speech(papi: httpx.Client, origin: LoopbackServer, tmp_path: Path) -> None:
+    music = chords_wav(tmp_path / "music.wav").read_bytes()
+    created = papi.post(
+        "/v1/tasks/transcribe", json={"source_url": origin.serve_bytes("/music.wav", music, "audio/wav")}
+    )
     job = wait_for_task(papi, created.json()["id"], timeout=120)
     assert (job["status"], job["error"]["code"]) == ("failed", "no_speech_detected")
 

@@ -10,19 +10,18 @@ from typing import Any
 import cv2
 import numpy as np
 import numpy.typing as npt
-from aws_lambda_powertools import Logger
 
 from framelane.engines.base import EngineRegistry, Frame
 from framelane.engines.litert import LiteRtModel
 from framelane.models import MediaInfo, TaskType
 from framelane.weights import SELFIE_SEGMENTATION, locate
 
-logger = Logger(service="framelane-engines")
 Matte = npt.NDArray[np.float32]
 WIDE_ASPECT = 1.5  # wider than this uses the landscape model
 ZOOM_MARGIN = 1.1  # crop side / the people's bounding-box side
 REDETECT_EVERY = 10  # frames between whole-frame passes while people are tracked
 ALPHA_LOW, ALPHA_HIGH = 0.05, 0.55  # person probability → alpha ramp
+APPEAR_RATE = 0.35  # share of a rise taken at once where last frame's matte was background
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1
 
 
@@ -170,9 +169,12 @@ class BackgroundRemover:
         self._frame_index += 1
         if self._previous is not None and self._previous.shape == mask.shape:
             # follow real motion at once, damp small frame-to-frame jitter
-            change = np.abs(mask - self._previous)
-            weight = np.clip(change * 4.0, 1.0 - self.smoothing, 1.0)
-            mask = self._previous + (mask - self._previous) * weight
+            change = mask - self._previous
+            weight = np.clip(np.abs(change) * 4.0, 1.0 - self.smoothing, 1.0)
+            # Hysteresis: what was background last frame is admitted at APPEAR_RATE per frame, so a one-frame
+            # false detection (a parked bicycle, a shadow) stays under the alpha ramp instead of flashing.
+            weight[(self._previous < ALPHA_LOW) & (change > 0)] = APPEAR_RATE
+            mask = self._previous + change * weight
         self._previous = mask
         # The model is under-confident on people's edges and what they hold (MediaPipe's own examples cut at
         # 0.1): a ramp over [ALPHA_LOW, ALPHA_HIGH] makes those opaque while the background stays at zero.
@@ -208,11 +210,7 @@ class BackgroundRemover:
 
 
 def create(options: dict[str, Any], media: MediaInfo) -> BackgroundRemover:
-    remover = BackgroundRemover(locate(SELFIE_SEGMENTATION))
-    logger.info(
-        "background removal", extra={"model": "selfie segmentation", "device": remover.general.model.device}
-    )
-    return remover
+    return BackgroundRemover(locate(SELFIE_SEGMENTATION))  # each model load logs its model and device
 
 
 def register(registry: EngineRegistry) -> None:

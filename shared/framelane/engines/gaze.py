@@ -10,14 +10,11 @@ from typing import Any
 import cv2
 import numpy as np
 import numpy.typing as npt
-from aws_lambda_powertools import Logger
 
 from framelane.engines.base import EngineRegistry, Frame
 from framelane.engines.face import Eye, Face, FaceLandmarker
 from framelane.errors import JobFailure
 from framelane.models import MediaInfo, TaskType
-
-logger = Logger(service="framelane-engines")
 
 BLINK_OPENNESS = 0.12
 SUPPORT = 0.8  # warp radius, in eye widths from the eye centre
@@ -160,12 +157,7 @@ def iris_offsets(eyes: tuple[Eye, Eye]) -> list[float]:
 
 
 def create(options: dict[str, Any], media: MediaInfo) -> GazeRedirector:
-    redirector = GazeRedirector(float(options.get("intensity", 1.0)))
-    logger.info(
-        "gaze redirection",
-        extra={"model": "BlazeFace + face mesh + iris", "device": redirector.landmarker.device},
-    )
-    return redirector
+    return GazeRedirector(float(options.get("intensity", 1.0)))  # each model load logs its model and device
 
 
 def register(registry: EngineRegistry) -> None:

@@ -1,16 +1,20 @@
 """One LiteRT model (.tflite) for the engines: on the GPU when the host has one (LiteRT's WebGPU accelerator,
 over Vulkan; ops it lacks fall back to the CPU), else on the CPU (XNNPACK, one thread: the video codecs need
-the other cores). FRAMELANE_LITERT_DEVICE=cpu|gpu|auto overrides the choice; the device used is logged."""
+the other cores). FRAMELANE_LITERT_DEVICE=cpu|gpu|auto overrides the choice. The runtime's probing chatter on
+stderr is held back; one structured line per load says the model, the device used and the load time."""
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 from ai_edge_litert.compiled_model import CompiledModel, CpuOptions, HardwareAccelerator, Options
 from aws_lambda_powertools import Logger
+
+from framelane.native_logs import model_loaded, quiet_native_stderr
 
 logger = Logger(service="framelane-engines")
 Tensor = npt.NDArray[np.float32]
@@ -23,6 +27,19 @@ def gpu_present() -> bool:
 
 class LiteRtModel:
     def __init__(self, path: Path) -> None:
+        started = time.perf_counter()
+        with quiet_native_stderr():
+            self._load(path)
+            # the first write sets up the buffers' own LiteRT environment, which probes the accelerators again
+            self.run(np.zeros(self.input_shape, dtype=np.float32))
+        model_loaded(logger, path.stem, self.device, started)
+
+    def __del__(self) -> None:
+        """Freeing the native model and buffers prints a line per accelerator: inside the quiet block too."""
+        with quiet_native_stderr():
+            self.__dict__.clear()
+
+    def _load(self, path: Path) -> None:
         choice = os.environ.get("FRAMELANE_LITERT_DEVICE", "auto")
         self.device = "cpu"
         if choice == "gpu" or (choice == "auto" and gpu_present()):

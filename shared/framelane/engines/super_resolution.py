@@ -1,10 +1,12 @@
 """super_resolution engines. `learned`: SPAN on ncnn (Vulkan GPU when present, else CPU) at ×2 or ×4, then
-resampled to the exact size; `fast`: Lanczos + unsharp masking on the luma (classical, real time).
+resampled to the exact size; `fast`: Lanczos + unsharp masking on the luma (classical, real time); `auto` (the
+default): learned where a GPU makes it real time, fast on a CPU.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import cv2
@@ -13,6 +15,7 @@ from aws_lambda_powertools import Logger
 
 from framelane.engines.base import EngineRegistry, EngineUnavailable, Frame, FrameEngine
 from framelane.models import MediaInfo, SuperResolutionMode, TaskType
+from framelane.native_logs import model_loaded, quiet_native_stderr
 from framelane.weights import SPAN, locate
 
 logger = Logger(service="framelane-engines")
@@ -71,15 +74,17 @@ class LearnedUpscaler:
         # scale 1 still runs the model (restoration), then resamples
         self.model_scale = 2 if scale <= 2 else 4
         directory = locate(SPAN)
-        self.device = "vulkan" if _vulkan_gpu_available(ncnn) else "cpu"
-        self._net = ncnn.Net()
-        self._net.opt.use_vulkan_compute = self.device == "vulkan"
-        self._net.opt.num_threads = os.cpu_count() or 1
         name = f"spanx{self.model_scale}_ch48"
-        self._net.load_param(str(directory / f"{name}.param"))
-        self._net.load_model(str(directory / f"{name}.bin"))
+        started = time.perf_counter()
+        with quiet_native_stderr():  # ncnn probes for Vulkan loudly on hosts without it
+            self.device = "vulkan" if _vulkan_gpu_available(ncnn) else "cpu"
+            self._net = ncnn.Net()
+            self._net.opt.use_vulkan_compute = self.device == "vulkan"
+            self._net.opt.num_threads = os.cpu_count() or 1
+            self._net.load_param(str(directory / f"{name}.param"))
+            self._net.load_model(str(directory / f"{name}.bin"))
         self._ncnn = ncnn
-        logger.info("learned super resolution", extra={"model": name, "device": self.device})
+        model_loaded(logger, name, self.device, started)
 
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         return output_dimensions(width, height, self.scale)
@@ -135,11 +140,25 @@ def _vulkan_gpu_available(ncnn: Any) -> bool:
 
 
 def create(options: dict[str, Any], media: MediaInfo) -> FrameEngine:
-    mode = SuperResolutionMode(options.get("mode", SuperResolutionMode.learned))
+    """`auto` is `learned` on a GPU and `fast` on a CPU, where SPAN takes minutes per second of video."""
+    mode = SuperResolutionMode(options.get("mode", SuperResolutionMode.auto))
     scale = float(options.get("scale", 2))
+    if mode is SuperResolutionMode.auto:
+        mode = SuperResolutionMode.learned if learned_is_real_time() else SuperResolutionMode.fast
+        logger.info("super resolution mode", extra={"requested": "auto", "mode": str(mode)})
     if mode is SuperResolutionMode.fast:
         return FastUpscaler(scale)
     return LearnedUpscaler(scale)
+
+
+def learned_is_real_time() -> bool:
+    """A Vulkan GPU for ncnn (the learned mode's only fast path)."""
+    try:
+        import ncnn
+    except ImportError:
+        return False
+    with quiet_native_stderr():
+        return _vulkan_gpu_available(ncnn)
 
 
 def register(registry: EngineRegistry) -> None:

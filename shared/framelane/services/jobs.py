@@ -26,7 +26,9 @@ def transition(
     now = utc_now()
     updated = job.model_copy(update={"updated_at": now, **changes})
     if updated.status.is_terminal and updated.completed_at is None:
-        updated = updated.model_copy(update={"completed_at": now, "progress_stage": None})
+        updated = updated.model_copy(
+            update={"completed_at": now, "progress_stage": None, "estimated_seconds_remaining": None}
+        )
     try:
         return ctx.store.transition_task(updated, from_statuses=set(from_statuses))
     except ConditionFailed:

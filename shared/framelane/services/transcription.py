@@ -21,6 +21,7 @@ from framelane.models import (
 )
 from framelane.services.context import ServiceContext
 from framelane.services.jobs import load_job, transition
+from framelane.transcription import pace
 from framelane.weights import ModelMissing
 
 LIVE_FOR_TRANSCRIPTION = frozenset({JobStatus.queued, JobStatus.processing})
@@ -62,6 +63,7 @@ def transcribe_task(ctx: ServiceContext, payload: TaskExecutionInput, token: str
             LIVE_FOR_TRANSCRIPTION,
             progress_stage=ProgressStage.compositing,
             progress_percent=10,
+            estimated_seconds_remaining=pace.seconds_for(job.media.duration) if job.media else None,
         )
         if working is None:
             raise JobFailure("cancelled", "task was cancelled")

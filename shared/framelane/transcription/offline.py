@@ -1,19 +1,25 @@
 """The offline speech engine: faster-whisper (CTranslate2) with Whisper base weights from packages.
 
-Word timestamps and language detection come from Whisper; speaker labels and the AssemblyAI analyses are not
+Silero voice-activity detection (shipped with faster-whisper) keeps music and noise away from Whisper, which
+would otherwise hear words in them. Word timestamps and language detection come from Whisper; speaker labels and the AssemblyAI analyses are not
 available offline and are reported in `Transcript.unavailable`.
 """
 
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from faster_whisper import WhisperModel
+from faster_whisper.transcribe import Segment
 
 from framelane.models import Transcript, TranscriptWord
+from framelane.native_logs import model_loaded, quiet_native_stderr
+from framelane.transcription import pace
 from framelane.transcription.audio import SAMPLE_RATE, load_audio
 from framelane.weights import WHISPER_BASE, locate
 
@@ -23,14 +29,15 @@ logger = Logger(service="framelane-transcription")
 @lru_cache(maxsize=1)
 def whisper_model() -> WhisperModel:
     directory = locate(WHISPER_BASE)
-    device = "cuda" if _cuda_available() else "cpu"
-    compute_type = "float16" if device == "cuda" else "int8"
-    logger.info(
-        "loading whisper", extra={"device": device, "compute_type": compute_type, "path": str(directory)}
-    )
-    return WhisperModel(
-        str(directory), device=device, compute_type=compute_type, cpu_threads=os.cpu_count() or 1
-    )
+    started = time.perf_counter()
+    with quiet_native_stderr():
+        device = "cuda" if _cuda_available() else "cpu"
+        compute_type = "float16" if device == "cuda" else "int8"
+        model = WhisperModel(
+            str(directory), device=device, compute_type=compute_type, cpu_threads=os.cpu_count() or 1
+        )
+    model_loaded(logger, f"whisper-base {compute_type}", device, started)
+    return model
 
 
 def _cuda_available() -> bool:
@@ -42,7 +49,32 @@ def _cuda_available() -> bool:
         return False
 
 
+HALLUCINATION_CONFIDENCE = 0.4
+
+
+def spoken_words(segments: Iterable[Segment]) -> list[TranscriptWord]:
+    """The words of `segments`, less Whisper's typical hallucination on music or noise that got past the voice
+    activity filter: a segment that is a single word said with low confidence ("Hmm", 0.10)."""
+    words: list[TranscriptWord] = []
+    for segment in segments:
+        said = [word for word in segment.words or [] if word.word.strip()]
+        if len(said) == 1 and said[0].probability < HALLUCINATION_CONFIDENCE:
+            logger.info("dropped a lone low-confidence word", extra={"confidence": said[0].probability})
+            continue
+        words.extend(
+            TranscriptWord(
+                text=word.word.strip(),
+                start=round(word.start, 3),
+                end=round(word.end, 3),
+                confidence=round(min(max(word.probability, 0.0), 1.0), 4),
+            )
+            for word in said
+        )
+    return words
+
+
 def transcribe_offline(task_id: str, path: str, options: dict[str, Any]) -> Transcript:
+    started = time.perf_counter()
     audio = load_audio(path)
     language = options.get("language_code")
     segments, info = whisper_model().transcribe(
@@ -52,19 +84,8 @@ def transcribe_offline(task_id: str, path: str, options: dict[str, Any]) -> Tran
         vad_filter=True,
         beam_size=5,
     )
-    words: list[TranscriptWord] = []
-    for segment in segments:
-        for word in segment.words or []:
-            text = word.word.strip()
-            if text:
-                words.append(
-                    TranscriptWord(
-                        text=text,
-                        start=round(word.start, 3),
-                        end=round(word.end, 3),
-                        confidence=round(min(max(word.probability, 0.0), 1.0), 4),
-                    )
-                )
+    words = spoken_words(segments)  # the segments are decoded while this iterates
+    pace.record(len(audio) / SAMPLE_RATE, time.perf_counter() - started)
     unavailable = {}
     if options.get("speaker_labels"):
         unavailable["speaker_labels"] = "speaker labels need the AssemblyAI engine"

@@ -26,6 +26,7 @@ from framelane.models import Job, JobOutput, JobStatus, ProgressStage, RenderMes
 from framelane.services.context import ServiceContext
 from framelane.services.jobs import load_job, transition
 from framelane.services.notify import emit_progress
+from framelane.worker.eta import Eta
 
 logger = Logger(service="framelane-worker")
 
@@ -216,6 +217,8 @@ class _Progress:
         self._last_cancel_check = 0.0
         self._stage = ProgressStage.downloading
         self._percent = 0
+        self._eta = Eta()
+        self._seconds_left: int | None = None
 
     def stage(self, stage: ProgressStage, *, force: bool = False) -> None:
         self._stage = stage
@@ -223,6 +226,7 @@ class _Progress:
 
     def frames(self, done: int, total: int) -> None:
         low, high = _STAGE_SPAN[ProgressStage.compositing]
+        self._seconds_left = self._eta.update(done, total)
         if done >= total:
             self._stage = ProgressStage.encoding
             self._write(_STAGE_SPAN[ProgressStage.encoding][0], force=True)
@@ -252,6 +256,7 @@ class _Progress:
             status=JobStatus.processing,
             progress_percent=percent,
             progress_stage=self._stage,
+            estimated_seconds_remaining=self._seconds_left,
         )
         if updated is None:
             raise _Cancelled()
