@@ -377,6 +377,20 @@ class DynamoStore:
         except ClientError as exc:
             _raise_condition_failed(exc)
 
+    def unlock_idempotency_key(self, record: IdempotencyRecord) -> None:
+        """Lapse our claim's lock now, keeping the claim (and the task id it names): the client's retry takes the
+        key over at once and adopts that task instead of being told 409 until the lock runs out."""
+        try:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key=self._idem_key(record.workspace_id, record.key),
+                UpdateExpression="SET locked_until = :lapsed",
+                ConditionExpression="lock_token = :token",
+                ExpressionAttributeValues={":lapsed": _n(0), ":token": _s(record.lock_token or "")},
+            )
+        except ClientError as exc:
+            _raise_condition_failed(exc, swallow=True)
+
     def release_idempotency_key(self, record: IdempotencyRecord) -> None:
         """Give the key back after a failed create so the client's retry is not told 409 for a minute."""
         try:
