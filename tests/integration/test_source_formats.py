@@ -13,18 +13,23 @@ from pathlib import Path
 
 import av
 import cv2
+import httpx
 import numpy as np
 import pytest
 from skimage import data
 
 from framelane.engines.background import create as background_engine
-from framelane.engines.base import FrameEngine
+from framelane.engines.base import FrameEngine, load_registry
 from framelane.engines.gaze import GazeRedirector
 from framelane.engines.super_resolution import FastUpscaler, LearnedUpscaler
 from framelane.media.formats import H264_MP4, PNG_ZIP, PRORES_4444_MOV, VP9_ALPHA_WEBM, OutputSpec
 from framelane.media.pipeline import render
 from framelane.media.probe import probe
 from framelane.models import MediaInfo
+from framelane.services.context import ServiceContext
+from tests.support.servers import loopback_server
+
+from .pipeline_helpers import thread_worker, wait_for_task
 
 TIME_BASE = Fraction(1, 1000)
 CFR = (0, 40, 80)  # ms
@@ -181,3 +186,21 @@ def test_a_source_that_changes_its_size_midway_renders_at_its_first_size(tmp_pat
     assert len(frames) == stats.frames == 6
     assert {(f.shape[1], f.shape[0]) for f in frames} == {(320, 180)}
     assert [round((t - times[0]) * 1000) for t in times] == [0, 40, 80, 120, 160, 200]
+
+
+def test_the_reported_odd_source_completes_gaze_redirect_through_the_pipeline(
+    papi: httpx.Client, pipeline_ctx: ServiceContext, tmp_path: Path
+) -> None:
+    """Issue 11's case end to end (API → ingest → worker with the real engines): it failed internal_error."""
+    clip = write_source(SOURCES[0], tmp_path).read_bytes()
+    with loopback_server() as origin, thread_worker(pipeline_ctx, "odd-size", load_registry("")):
+        created = papi.post(
+            "/v1/tasks/gaze-redirect", json={"source_url": origin.serve_bytes("/odd.mp4", clip)}
+        )
+        job = wait_for_task(papi, created.json()["id"], timeout=120)
+    assert job["status"] == "completed", job
+    assert (job["output"]["width"], job["output"]["height"]) == (320, 180)
+    output = tmp_path / "output.mp4"
+    output.write_bytes(httpx.get(job["output"]["url"], timeout=30).content)
+    frames, _ = decoded(output, H264_MP4)
+    assert [(f.shape[1], f.shape[0]) for f in frames] == [(320, 180)] * len(SOURCES[0].times)
