@@ -267,8 +267,9 @@ class JobOutput(BaseModel):
     )
     width: int | None = Field(
         default=None,
-        description="Output frame width: the upright source's (× `scale` for super resolution); MP4 outputs "
-        "(4:2:0) round each side to the nearest even number, ties down (321 → 320); WebM, MOV and PNG keep it exact.",
+        description="Output frame width: the upright source's (× `scale` for super resolution); MP4 "
+        "outputs (4:2:0) round each side to the nearest even number, ties down (321 → 320); WebM, MOV and "
+        "PNG keep it exact.",
         examples=[1920],
     )
     height: int | None = Field(default=None, description="Output frame height (same rule).", examples=[1080])
