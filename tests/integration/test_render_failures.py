@@ -37,8 +37,11 @@ class FailingEngine(InvertEngine):
         return super().process(frame)
 
 
-def _no_stage_left() -> bool:
-    return not any(t.name in {"decode", "encode"} and t.is_alive() for t in threading.enumerate())
+def _no_stage_left(before: set[threading.Thread]) -> bool:
+    """No decode/encode thread this render started is still running."""
+    return not any(
+        t.name in {"decode", "encode"} and t.is_alive() for t in set(threading.enumerate()) - before
+    )
 
 
 def corrupt_clip(path: Path) -> Path:
@@ -56,21 +59,23 @@ def corrupt_clip(path: Path) -> Path:
 @pytest.mark.timeout(60)
 def test_a_failing_decoder_fails_the_render_as_an_invalid_source(tmp_path: Path) -> None:
     clip = corrupt_clip(tmp_path / "corrupt.mp4")
+    before = set(threading.enumerate())
     with pytest.raises(JobFailure) as failure:
         render(str(clip), str(tmp_path / "out.mp4"), InvertEngine(0), H264_MP4)
     assert failure.value.code == "invalid_source"
     assert "cannot be decoded" in failure.value.message
-    assert _no_stage_left()
+    assert _no_stage_left(before)
 
 
 @pytest.mark.timeout(60)
 def test_a_failing_engine_fails_the_render(tmp_path: Path) -> None:
     clip = make_sample_clip(tmp_path / "in.mp4", seconds=SECONDS)
     engine = FailingEngine(fail_at=3)
+    before = set(threading.enumerate())
     with pytest.raises(RuntimeError, match="engine failed"):
         render(str(clip), str(tmp_path / "out.mp4"), engine, H264_MP4)
     assert engine.frames == 3
-    assert _no_stage_left()
+    assert _no_stage_left(before)
 
 
 def noise_clip(path: Path, frames: int = 20) -> Path:
@@ -96,6 +101,7 @@ def test_a_failing_encoder_fails_the_render(tmp_path: Path) -> None:
     which have frames left, must stop too."""
     clip = noise_clip(tmp_path / "noise.mp4")
     refused = dataclasses.replace(H264_MP4, pix_fmt="rgb48le")
+    before = set(threading.enumerate())
     with pytest.raises(av.FFmpegError):
         render(str(clip), str(tmp_path / "out.mp4"), InvertEngine(0), refused)
-    assert _no_stage_left()
+    assert _no_stage_left(before)
