@@ -269,8 +269,14 @@ class JobOutput(BaseModel):
         description="Signed, expiring link to the artifact.",
         examples=["https://cdn-user.framelane.io/render_01J.../output.mp4"],
     )
-    width: int | None = Field(default=None, examples=[1920])
-    height: int | None = Field(default=None, examples=[1080])
+    width: int | None = Field(
+        default=None,
+        description="Output frame width: the upright source's (× `scale` for super resolution); MP4 "
+        "outputs (4:2:0) round each side to the nearest even number, ties down (321 → 320); WebM, MOV and "
+        "PNG keep it exact.",
+        examples=[1920],
+    )
+    height: int | None = Field(default=None, description="Output frame height (same rule).", examples=[1080])
     duration: float | None = Field(default=None, description="Seconds.", examples=[15.3])
     size_bytes: int | None = Field(default=None, examples=[12582912])
 

@@ -377,6 +377,20 @@ class DynamoStore:
         except ClientError as exc:
             _raise_condition_failed(exc)
 
+    def unlock_idempotency_key(self, record: IdempotencyRecord) -> None:
+        """Lapse our claim's lock now, keeping the claim (and the task id it names): the client's retry takes the
+        key over at once and adopts that task instead of being told 409 until the lock runs out."""
+        try:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key=self._idem_key(record.workspace_id, record.key),
+                UpdateExpression="SET locked_until = :lapsed",
+                ConditionExpression="lock_token = :token",
+                ExpressionAttributeValues={":lapsed": _n(0), ":token": _s(record.lock_token or "")},
+            )
+        except ClientError as exc:
+            _raise_condition_failed(exc, swallow=True)
+
     def release_idempotency_key(self, record: IdempotencyRecord) -> None:
         """Give the key back after a failed create so the client's retry is not told 409 for a minute."""
         try:
@@ -428,23 +442,22 @@ class DynamoStore:
         except ClientError as exc:
             _raise_condition_failed(exc, swallow=True)
 
-    def claim_event(self, workspace_id: str, event_id: str, ttl_seconds: int = 30 * 24 * 3600) -> bool:
-        """True the first time an event id is claimed: a repeated Notify must not deliver an event twice."""
-        try:
-            self._client.put_item(
-                TableName=self.table_name,
-                Item={
-                    "PK": _s(f"WS#{workspace_id}"),
-                    "SK": _s(f"EVENT#{event_id}"),
-                    "entity": _s("event"),
-                    TTL_ATTRIBUTE: _n(int(time.time()) + ttl_seconds),
-                },
-                ConditionExpression="attribute_not_exists(PK)",
-            )
-        except ClientError as exc:
-            _raise_condition_failed(exc, swallow=True)
-            return False
-        return True
+    def delivery_started(self, workspace_id: str, delivery_id: str) -> bool:
+        """Whether Notify already started this delivery (one terminal event to one destination)."""
+        return self._get({"PK": _s(f"WS#{workspace_id}"), "SK": _s(f"EVENT#{delivery_id}")}) is not None
+
+    def record_delivery_started(
+        self, workspace_id: str, delivery_id: str, ttl_seconds: int = 30 * 24 * 3600
+    ) -> None:
+        self._client.put_item(
+            TableName=self.table_name,
+            Item={
+                "PK": _s(f"WS#{workspace_id}"),
+                "SK": _s(f"EVENT#{delivery_id}"),
+                "entity": _s("event"),
+                TTL_ATTRIBUTE: _n(int(time.time()) + ttl_seconds),
+            },
+        )
 
     def record_webhook_attempt(self, attempt: WebhookAttempt) -> None:
         endpoint = attempt.endpoint_id or "request"

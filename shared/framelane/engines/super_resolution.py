@@ -14,6 +14,7 @@ import numpy as np
 from aws_lambda_powertools import Logger
 
 from framelane.engines.base import EngineRegistry, EngineUnavailable, Frame, FrameEngine
+from framelane.media.formats import even
 from framelane.models import MediaInfo, SuperResolutionMode, TaskType
 from framelane.native_logs import model_loaded, quiet_native_stderr
 from framelane.weights import SPAN, locate
@@ -25,8 +26,8 @@ SHARPEN_SIGMA = 1.0
 
 
 def output_dimensions(width: int, height: int, scale: float) -> tuple[int, int]:
-    """`scale` × the input, rounded to even numbers (4:2:0 video needs even sizes)."""
-    return 2 * max(1, round(width * scale / 2)), 2 * max(1, round(height * scale / 2))
+    """`scale` × the input, to the nearest even numbers: the output is 4:2:0 H.264 (formats.py's size rule)."""
+    return even(width * scale), even(height * scale)
 
 
 class FastUpscaler:

@@ -1,7 +1,15 @@
-"""Output formats per task: container, codecs and pixel formats (alpha where the task needs it)."""
+"""Output formats per task: container, codecs and pixel formats (alpha where the task needs it).
+
+The output size rule (README, API section, "Output size rule"): the engine's size for the upright source —
+the source's own size for remove_background and gaze_redirect, scale × it for super_resolution — exactly,
+where the format takes any size (WebM/VP9, MOV/ProRes, PNG); MP4/H.264 is 4:2:0, which needs even sizes, so
+there each side is the nearest even number (a tie goes down: 321 → 320, by dropping the last column). The
+job's `output` reports the size written.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +26,16 @@ class OutputSpec:
     content_type: str
     alpha: bool
     codec_options: dict[str, str] = field(default_factory=dict)
+    even_size: bool = False  # the encoder takes even widths and heights only (libx264 at 4:2:0)
+
+    def frame_size(self, width: int, height: int) -> tuple[int, int]:
+        """The output size for an engine size of width × height (the rule above)."""
+        return (even(width), even(height)) if self.even_size else (width, height)
+
+
+def even(size: float) -> int:
+    """The even number nearest to `size` (ties go down), at least 2."""
+    return 2 * max(1, math.ceil(size / 2 - 0.5))
 
 
 H264_MP4 = OutputSpec(
@@ -29,6 +47,7 @@ H264_MP4 = OutputSpec(
     "video/mp4",
     False,
     {"preset": "veryfast", "crf": "20", "movflags": "+faststart"},
+    even_size=True,
 )
 VP9_ALPHA_WEBM = OutputSpec(
     "webm",

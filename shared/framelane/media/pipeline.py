@@ -3,6 +3,13 @@
 Bounded queues between the stages keep memory flat and let the codec work run while the engine computes,
 so the whole runs near the speed of its slowest stage. Audio is decoded alongside and re-encoded into the
 output's audio codec. `should_stop` is checked between frames (cancellation, shutdown).
+
+The stages share one fate: the first failure of any of them (a corrupt source, an engine error, an encoder
+that refuses its settings) stops the other two at their next queue operation, and `render` raises it. No
+stage ever blocks on a queue without watching for that stop, so a failure cannot leave a render hanging.
+
+Frames reach the engine upright (the source's rotation metadata applied) and at one size for the whole video;
+the output size follows `OutputSpec.frame_size` (see formats.py).
 """
 
 from __future__ import annotations
@@ -22,7 +29,9 @@ import cv2
 import numpy as np
 
 from framelane.engines.base import Frame, FrameEngine
+from framelane.errors import JobFailure
 from framelane.media.formats import OutputSpec
+from framelane.media.probe import first_picture
 
 QUEUE_DEPTH = 8
 _END = object()
@@ -30,6 +39,10 @@ _END = object()
 
 class RenderStopped(Exception):
     """`should_stop` asked the render to stop; nothing was written that counts."""
+
+
+class _Aborted(Exception):
+    """Another stage failed: this one stops where it is (the failure itself is raised by `render`)."""
 
 
 @dataclass(frozen=True)
@@ -52,9 +65,51 @@ class _AudioItem:
     frame: av.AudioFrame
 
 
-class _StageError:
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
+class _Stages:
+    """What the three stages share: the first failure, and the stop every queue operation watches."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+        self._lock = threading.Lock()
+
+    def fail(self, error: BaseException) -> None:
+        with self._lock:
+            if self.error is None:
+                self.error = error
+        self.stop.set()
+
+    def put(self, target: queue.Queue[Any], item: Any) -> None:
+        while not self.stop.is_set():
+            try:
+                target.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+        raise _Aborted()
+
+    def get(self, source: queue.Queue[Any]) -> Any:
+        while not self.stop.is_set():
+            try:
+                return source.get(timeout=0.1)
+            except queue.Empty:
+                continue
+        raise _Aborted()
+
+    def run(self, name: str, stage: Callable[[], None]) -> threading.Thread:
+        """`stage` on its own thread; its failure becomes everyone's."""
+
+        def guarded() -> None:
+            try:
+                stage()
+            except _Aborted:
+                pass
+            except BaseException as exc:
+                self.fail(exc)
+
+        thread = threading.Thread(target=guarded, name=name, daemon=True)
+        thread.start()
+        return thread
 
 
 def render(
@@ -67,83 +122,95 @@ def render(
     should_stop: Callable[[], bool] = lambda: False,
 ) -> RenderStats:
     started = time.perf_counter()
+    picture = first_picture(input_path)
+    upright = picture.width, picture.height
     with av.open(input_path) as source:
         video_in = source.streams.video[0]
         video_in.thread_type = "AUTO"
         audio_in = next(iter(source.streams.audio), None) if spec.audio_codec else None
-        width, height = engine.output_size(video_in.codec_context.width, video_in.codec_context.height)
+        width, height = spec.frame_size(*engine.output_size(*upright))
         rate = video_in.average_rate or Fraction(25)
         total = video_in.frames or int(float(source.duration or 0) / av.time_base * float(rate)) or 1
         time_base = video_in.time_base or Fraction(1, int(rate))
 
         decoded: queue.Queue[Any] = queue.Queue(QUEUE_DEPTH)
         processed: queue.Queue[Any] = queue.Queue(QUEUE_DEPTH * 2)
-        stop = threading.Event()
-        writer_result: dict[str, Any] = {}
+        stages = _Stages()
+        written: list[int] = []
 
         def decode() -> None:
+            streams = [s for s in (video_in, audio_in) if s is not None]
+            frames = 0
             try:
-                streams = [s for s in (video_in, audio_in) if s is not None]
                 for packet in source.demux(*streams):
-                    if stop.is_set():
-                        break
+                    if stages.stop.is_set():
+                        raise _Aborted()
                     for frame in packet.decode():
                         if isinstance(frame, av.VideoFrame):
-                            _put(
-                                decoded,
-                                _VideoItem(
-                                    frame.pts, np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
-                                ),
-                                stop,
+                            stages.put(
+                                decoded, _VideoItem(frame.pts, _upright(frame, picture.turns, upright))
                             )
+                            frames += 1
                         elif isinstance(frame, av.AudioFrame):
                             frame.pts = None
-                            _put(processed, _AudioItem(frame), stop)
-                _put(decoded, _END, stop)
-            except BaseException as exc:  # surfaced on the engine thread
-                _put(decoded, _StageError(exc), stop)
+                            stages.put(processed, _AudioItem(frame))
+            except av.FFmpegError as exc:
+                raise JobFailure(
+                    "invalid_source", f"the source cannot be decoded after frame {frames}: {exc}"
+                ) from exc
+            stages.put(decoded, _END)
 
         def write() -> None:
-            try:
-                writer_result["frames"] = _write(
-                    output_path, spec, processed, width, height, rate, time_base, audio_in, stop
-                )
-            except BaseException as exc:
-                writer_result["error"] = exc
-                stop.set()
+            written.append(
+                _write(output_path, spec, processed, width, height, rate, time_base, audio_in, stages)
+            )
 
-        decoder = threading.Thread(target=decode, name="decode", daemon=True)
-        writer = threading.Thread(target=write, name="encode", daemon=True)
-        decoder.start()
-        writer.start()
+        decoder = stages.run("decode", decode)
+        writer = stages.run("encode", write)
         done = 0
         try:
-            while True:
-                item = decoded.get()
-                if item is _END:
-                    break
-                if isinstance(item, _StageError):
-                    raise item.error
+            while (item := stages.get(decoded)) is not _END:
                 if should_stop():
                     raise RenderStopped("stopped between frames")
-                if stop.is_set():
-                    break  # the writer failed; its error is raised below
-                _put(processed, _encoder_input(item.pts, engine.process(item.pixels), spec), stop)
+                pixels = _fit(engine.process(item.pixels), width, height)
+                stages.put(processed, _encoder_input(item.pts, pixels, spec))
                 done += 1
                 on_progress(done, total)
             engine.finish()
-            _put(processed, _END, stop)
-        except BaseException:
-            stop.set()
-            raise
+            stages.put(processed, _END)
+        except _Aborted:
+            pass
+        except BaseException as exc:
+            stages.fail(exc)
         finally:
             writer.join()
-            decoder.join(timeout=5)
-        if "error" in writer_result:
-            raise writer_result["error"]
-        frames = int(writer_result["frames"])
+            decoder.join()
+        if stages.error is not None:
+            raise stages.error
+        frames = written[0]
         duration = float(frames / rate) if rate else 0.0
     return RenderStats(frames, width, height, duration, time.perf_counter() - started)
+
+
+def _upright(frame: av.VideoFrame, turns: int, size: tuple[int, int]) -> Frame:
+    """The decoded frame as RGB, turned upright, at the video's first size (a stream that changes its frame
+    size midway is resampled, so engines and the encoder see one size throughout)."""
+    pixels = np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
+    if turns:
+        pixels = np.ascontiguousarray(np.rot90(pixels, turns))
+    if (pixels.shape[1], pixels.shape[0]) != size:
+        pixels = np.asarray(cv2.resize(pixels, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
+    return pixels
+
+
+def _fit(pixels: Frame, width: int, height: int) -> Frame:
+    """The engine's frame at the output size: a format that needs even sizes drops an odd last row or column
+    (a 1-pixel side, the only one that rounds up, repeats its edge)."""
+    pixels = pixels[:height, :width]
+    short = height - pixels.shape[0], width - pixels.shape[1]
+    if short == (0, 0):
+        return pixels
+    return np.pad(pixels, ((0, short[0]), (0, short[1]), (0, 0)), mode="edge")
 
 
 @dataclass
@@ -175,24 +242,6 @@ def video_frame(pixels: Frame, spec: OutputSpec) -> av.VideoFrame:
     return av.VideoFrame.from_ndarray(rgb, format="rgb24")
 
 
-def _put(target: queue.Queue[Any], item: Any, stop: threading.Event) -> None:
-    while not stop.is_set():
-        try:
-            target.put(item, timeout=0.1)
-            return
-        except queue.Full:
-            continue
-
-
-def _get(source: queue.Queue[Any], stop: threading.Event) -> Any:
-    while True:
-        try:
-            return source.get(timeout=0.1)
-        except queue.Empty:
-            if stop.is_set():
-                return _END
-
-
 def _write(
     output_path: str,
     spec: OutputSpec,
@@ -202,39 +251,37 @@ def _write(
     rate: Fraction,
     time_base: Fraction,
     audio_in: av.AudioStream | None,
-    stop: threading.Event,
+    stages: _Stages,
 ) -> int:
     if spec.container is None:
-        return _write_png_zip(output_path, processed, stop)
+        return _write_png_zip(output_path, processed, stages)
     frames = 0
+    last_pts = -1
     with av.open(output_path, "w", format=spec.container) as target:
         video = cast(
             av.VideoStream, target.add_stream(spec.video_codec, rate=rate, options=dict(spec.codec_options))
         )
         video.width, video.height, video.pix_fmt = width, height, spec.pix_fmt
-        video.time_base = time_base
+        video.time_base = video.codec_context.time_base = time_base  # variable frame rate keeps its times
         audio: av.AudioStream | None = None
         if audio_in is not None and spec.audio_codec is not None:
             sample_rate = audio_in.codec_context.sample_rate or 48000
             if spec.audio_codec == "libopus":
                 sample_rate = 48000
             audio = cast(av.AudioStream, target.add_stream(spec.audio_codec, rate=sample_rate))
-        while True:
-            item = _get(processed, stop)
-            if item is _END:
-                break
+        while (item := stages.get(processed)) is not _END:
             if isinstance(item, _AudioItem):
                 if audio is not None:
                     for packet in audio.encode(item.frame):
                         target.mux(packet)
                 continue
+            # variable frame rate keeps its timestamps; missing or repeated ones follow the last frame's
+            last_pts = item.pts if item.pts is not None and item.pts > last_pts else last_pts + 1
             frame = item.frame
-            frame.pts, frame.time_base = item.pts, time_base
+            frame.pts, frame.time_base = last_pts, time_base
             for packet in video.encode(frame):
                 target.mux(packet)
             frames += 1
-        if stop.is_set():
-            return frames
         for packet in video.encode():
             target.mux(packet)
         if audio is not None:
@@ -243,13 +290,10 @@ def _write(
     return frames
 
 
-def _write_png_zip(output_path: str, processed: queue.Queue[Any], stop: threading.Event) -> int:
+def _write_png_zip(output_path: str, processed: queue.Queue[Any], stages: _Stages) -> int:
     frames = 0
     with zipfile.ZipFile(output_path, "w", compression=zipfile.ZIP_STORED) as archive:
-        while True:
-            item = _get(processed, stop)
-            if item is _END:
-                break
+        while (item := stages.get(processed)) is not _END:
             if isinstance(item, _AudioItem):
                 continue
             archive.writestr(f"frame_{frames:06d}.png", _png(_with_alpha(item.pixels)))

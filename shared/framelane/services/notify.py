@@ -18,7 +18,12 @@ def event_id(task_id: str, event: WebhookEvent) -> str:
 
 
 def notify(ctx: ServiceContext, message: NotifyMessage) -> int:
-    """Start deliveries; the per-request webhook_url overrides workspace endpoints. Returns how many started."""
+    """Start deliveries; the per-request webhook_url overrides workspace endpoints. Returns how many started.
+
+    A terminal event is recorded per destination, and only once its delivery has started: a Notify that
+    fails midway is redelivered and starts the destinations it missed, none twice (the execution name is
+    the delivery id too, so even a start whose record was lost is not repeated).
+    """
     job = ctx.store.get_task(message.workspace_id, message.task_id)
     if job is None:
         return 0
@@ -35,12 +40,13 @@ def notify(ctx: ServiceContext, message: NotifyMessage) -> int:
     payload = WebhookPayload(
         type=message.event, id=event_id(job.id, message.event), created_at=utc_now(), data=present(ctx, job)
     )
-    if message.event is not WebhookEvent.task_progress and not ctx.store.claim_event(
-        job.workspace_id, payload.id
-    ):
-        return 0  # this terminal event was already sent
+    terminal = message.event is not WebhookEvent.task_progress
     body = payload.model_dump_json()
+    started = 0
     for endpoint_id, url in destinations:
+        delivery_id = f"{payload.id}-{endpoint_id or 'request'}"
+        if terminal and ctx.store.delivery_started(job.workspace_id, delivery_id):
+            continue
         delivery = WebhookDeliveryInput(
             workspace_id=message.workspace_id,
             endpoint_id=endpoint_id,
@@ -48,8 +54,11 @@ def notify(ctx: ServiceContext, message: NotifyMessage) -> int:
             event_id=payload.id,
             body=body,
         )
-        ctx.sfn.start_webhook_delivery(f"{payload.id}-{endpoint_id or 'request'}", delivery.model_dump_json())
-    return len(destinations)
+        ctx.sfn.start_webhook_delivery(delivery_id, delivery.model_dump_json())
+        if terminal:
+            ctx.store.record_delivery_started(job.workspace_id, delivery_id)
+        started += 1
+    return started
 
 
 def emit_progress(ctx: ServiceContext, workspace_id: str, task_id: str) -> bool:

@@ -13,11 +13,14 @@ from framelane.errors import (
     IdempotencyKeyReused,
     InvalidRequest,
     NotFound,
+    ServiceUnavailable,
     TaskNotCancellable,
 )
 from framelane.ids import new_task_id
 from framelane.models import (
     Job,
+    JobError,
+    JobErrorCode,
     JobOut,
     JobPage,
     JobStatus,
@@ -77,7 +80,13 @@ def create_task(
     if idempotency_key is None:
         job = _new_job(workspace, task_type, request, None)
         ctx.store.put_task(job)
-        hand_off_to_pipeline(ctx, job)
+        try:
+            hand_off_to_pipeline(ctx, job)
+        except Exception as exc:
+            # nothing will ever run it: say so on the task, and to the caller
+            not_started = JobError(code=JobErrorCode.internal_error, message="the task could not be started")
+            transition(ctx, job, LIVE, status=JobStatus.failed, error=not_started)
+            raise _not_started(job) from exc
         return CreateResult(present(ctx, job), replayed=False)
     return _create_idempotent(ctx, workspace, task_type, request, idempotency_key)
 
@@ -85,10 +94,14 @@ def create_task(
 def _create_idempotent(
     ctx: ServiceContext, workspace: Workspace, task_type: TaskType, request: TaskRequestBase, key: str
 ) -> CreateResult:
-    """Conditional writes only: claim the key (naming the task id up front), store the task, complete the claim.
+    """Conditional writes only: claim the key (naming the task id up front), store the task, start its state
+    machine, complete the claim.
 
     A crash after the task is stored leaves the claim in progress; once its lock lapses, the client's retry
     takes the key over, finds that task through the old claim and adopts it, so a key never makes two tasks.
+    A failed start is answered with an error and lapses the lock at once: the retry adopts the task and
+    starts it (starting is idempotent: the execution is named after the task). The claim is completed only
+    once the task runs, so a replay never returns a task that will not start.
     """
     if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
         raise InvalidRequest(f"Idempotency-Key must be 1..{MAX_IDEMPOTENCY_KEY_LENGTH} characters")
@@ -116,9 +129,17 @@ def _create_idempotent(
         except BaseException:
             ctx.store.release_idempotency_key(claim)
             raise
+    try:
+        hand_off_to_pipeline(ctx, job)
+    except Exception as exc:
+        ctx.store.unlock_idempotency_key(claim)
+        raise _not_started(job) from exc
     ctx.store.complete_idempotency_key(claim, job.id)
-    hand_off_to_pipeline(ctx, job)
     return CreateResult(present(ctx, job), replayed=False)
+
+
+def _not_started(job: Job) -> ServiceUnavailable:
+    return ServiceUnavailable(f"task {job.id} could not be started; retry the request")
 
 
 def _answer_held_key(

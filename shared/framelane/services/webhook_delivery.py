@@ -1,4 +1,9 @@
-"""One webhook delivery attempt: sign (Standard Webhooks), POST through the SSRF guard, record, decide."""
+"""One webhook delivery attempt: sign (Standard Webhooks), POST through the SSRF guard, record, decide.
+
+The body is the event as Notify rendered it, except the output link, which is signed again for every attempt:
+links last `output_url_ttl_seconds` (24 h) and retries run for days (the schedule adds up to about 75 h), so a
+link signed when the event was raised would be dead by the later attempts. The `webhook-id` never changes.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,16 @@ import hashlib
 import hmac
 import time
 
-from framelane.models import WebhookAttempt, WebhookDeliveryInput, WebhookDeliveryResult, utc_now
+from framelane.models import (
+    WebhookAttempt,
+    WebhookDeliveryInput,
+    WebhookDeliveryResult,
+    WebhookPayload,
+    utc_now,
+)
 from framelane.security.safe_http import FetchError, FetchLimits, SafeHttpClient
 from framelane.services.context import ServiceContext
+from framelane.services.jobs import present
 
 
 def sign(secret: str, message_id: str, timestamp: int, body: str) -> str:
@@ -23,12 +35,13 @@ def deliver(ctx: ServiceContext, delivery: WebhookDeliveryInput) -> WebhookDeliv
     secret = _secret(ctx, delivery)
     if secret is None:  # endpoint deleted or disabled since the event was raised
         return WebhookDeliveryResult(delivered=False, retry_in_seconds=None, attempt=delivery.attempt)
+    body = _with_fresh_output_link(ctx, delivery)
     timestamp = int(time.time())
     headers = {
         "Content-Type": "application/json",
         "webhook-id": delivery.event_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign(secret, delivery.event_id, timestamp, delivery.body),
+        "webhook-signature": sign(secret, delivery.event_id, timestamp, body),
     }
     client = SafeHttpClient(
         ctx.outbound,
@@ -37,7 +50,7 @@ def deliver(ctx: ServiceContext, delivery: WebhookDeliveryInput) -> WebhookDeliv
     status: int | None = None
     error: str | None = None
     try:
-        with client.request("POST", delivery.url, body=delivery.body.encode(), headers=headers) as response:
+        with client.request("POST", delivery.url, body=body.encode(), headers=headers) as response:
             status = response.status
     except FetchError as exc:
         error = str(exc)
@@ -63,6 +76,19 @@ def deliver(ctx: ServiceContext, delivery: WebhookDeliveryInput) -> WebhookDeliv
     schedule = ctx.settings.webhook_retry_schedule
     retry_in = schedule[delivery.attempt - 1] if delivery.attempt <= len(schedule) else None
     return WebhookDeliveryResult(delivered=False, retry_in_seconds=retry_in, attempt=delivery.attempt + 1)
+
+
+def _with_fresh_output_link(ctx: ServiceContext, delivery: WebhookDeliveryInput) -> str:
+    """The delivery's body with its output link signed now (bodies without an output are sent as they are)."""
+    payload = WebhookPayload.model_validate_json(delivery.body)
+    if payload.data.output is None:
+        return delivery.body
+    job = ctx.store.get_task(delivery.workspace_id, payload.data.id)
+    output = present(ctx, job).output if job is not None else None
+    if output is None:
+        return delivery.body
+    data = payload.data.model_copy(update={"output": output})
+    return payload.model_copy(update={"data": data}).model_dump_json()
 
 
 def _secret(ctx: ServiceContext, delivery: WebhookDeliveryInput) -> str | None:

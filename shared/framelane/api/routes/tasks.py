@@ -8,6 +8,7 @@ from framelane.api.deps import ContextDep, CurrentWorkspace
 from framelane.api.errors import ERROR_RESPONSES
 from framelane.models import (
     REQUEST_MODEL_BY_TYPE,
+    ErrorResponse,
     JobOut,
     JobPage,
     JobStatus,
@@ -64,6 +65,10 @@ def _add_create_route(task_type: TaskType, body_model: type[TaskRequestBase]) ->
             200: {"model": JobOut, "description": "Idempotent replay."},
             409: ERROR_RESPONSES[409],
             422: ERROR_RESPONSES[422],
+            503: {
+                "model": ErrorResponse,
+                "description": "The task could not be started; retry (with the same Idempotency-Key).",
+            },
         },
     )
 
