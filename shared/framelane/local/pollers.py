@@ -1,4 +1,5 @@
-"""SQS pollers standing in for the Lambda event sources of the pipeline queues (local stack and tests)."""
+"""SQS pollers standing in for the Lambda event sources of the pipeline queues (local stack and tests), and
+the render queue keeper standing in for the scheduled Lambda that runs it on AWS."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from aws_lambda_powertools import Logger
 from framelane.adapters.sqs import ReceivedMessage
 from framelane.pipeline.steps import CALLBACK_STEPS, fail_callback_step, run_callback_step, run_notify
 from framelane.services.context import ServiceContext
+from framelane.services.render_queue import tend_render_queue
 from framelane.services.s3_trigger import tasks_from_s3_event
 
 logger = Logger(service="framelane-local-pollers")
@@ -32,6 +34,18 @@ class QueuePollers:
             thread = threading.Thread(target=self._poll, args=(step,), name=f"poller-{step}", daemon=True)
             thread.start()
             self._threads.append(thread)
+        if self.ctx.broker is not None:
+            keeper = threading.Thread(target=self._keep_render_queue, name="render-queue-keeper", daemon=True)
+            keeper.start()
+            self._threads.append(keeper)
+
+    def _keep_render_queue(self) -> None:
+        """Every `render_queue_keeper_interval`: heartbeat waiting renders, re-add lost entries."""
+        while not self._stop.wait(self.ctx.settings.render_queue_keeper_interval):
+            try:
+                tend_render_queue(self.ctx)
+            except Exception:
+                logger.exception("render queue keeper pass failed")
 
     def stop(self) -> None:
         self._stop.set()

@@ -24,6 +24,7 @@ from framelane.services.context import ServiceContext
 from framelane.services.finalize import finalize
 from framelane.services.ingest import ingest
 from framelane.services.notify import notify
+from framelane.services.render_queue import dispatch_render
 from framelane.services.transcription import transcribe_task
 from framelane.services.webhook_delivery import deliver
 
@@ -38,17 +39,16 @@ def _ingest(ctx: ServiceContext, message: CallbackMessage) -> BaseModel:
 
 
 def _dispatch(ctx: ServiceContext, message: CallbackMessage) -> None:
-    """Hand a renderer task to the Redis stream; the worker that takes it answers the token."""
-    if ctx.broker is None:
-        raise JobFailure("internal_error", "no renderer broker is configured")
+    """Hand a renderer task to the render queue; the worker that takes it answers the token."""
     payload = TaskExecutionInput.model_validate(message.payload)
-    ctx.broker.enqueue(
+    dispatch_render(
+        ctx,
         RenderMessage(
             task_id=payload.task_id,
             workspace_id=payload.workspace_id,
             task_type=payload.task_type,
             task_token=message.task_token,
-        )
+        ),
     )
 
 
