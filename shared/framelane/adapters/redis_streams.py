@@ -202,15 +202,9 @@ class RedisBroker:
         self.ack(delivery)
 
     def backlog(self, task_type: TaskType) -> int:
-        """Entries not yet delivered plus entries in flight: what autoscaling watches."""
-        try:
-            groups = self._redis.xinfo_groups(self.stream(task_type))
-        except redis.ResponseError:
-            return 0
-        for group in groups:
-            if group["name"] == GROUP:
-                return int(group.get("lag") or 0) + int(group.get("pending") or 0)
-        return 0
+        """Entries not yet delivered plus entries in flight: what autoscaling watches. Settled entries are
+        deleted, so this is the stream's length (the group's `lag` turns unknown once entries are deleted)."""
+        return int(self._redis.xlen(self.stream(task_type)))
 
     def hold_lease(self, task_id: str, consumer: str, ttl_seconds: float) -> None:
         """A worker is rendering `task_id`: the render queue keeper leaves such tasks to the worker's heartbeat."""
