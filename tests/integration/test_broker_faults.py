@@ -109,11 +109,13 @@ def faults(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[F
 
 
 class _HeldSampler:
-    """Samples how many entries the consumer holds (its pending count) while it works."""
+    """Samples how many entries the consumer holds (its pending count) while it works, and the most times any
+    entry was delivered (above 1: it was reclaimed)."""
 
     def __init__(self, faults: Faults, consumer: str) -> None:
         self.faults, self.consumer = faults, consumer
         self.most = 0
+        self.most_deliveries = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -131,6 +133,8 @@ class _HeldSampler:
             for task_type in ROUTES:
                 summary = self.faults.raw.xpending(f"{PREFIX}:{task_type}", GROUP)
                 held += sum(c["pending"] for c in summary["consumers"] if c["name"] == self.consumer)
+                for entry in self.faults.raw.xpending_range(f"{PREFIX}:{task_type}", GROUP, "-", "+", 20):
+                    self.most_deliveries = max(self.most_deliveries, entry["times_delivered"])
             self.most = max(self.most, held)
 
 
@@ -141,6 +145,7 @@ def test_one_worker_holds_one_entry_and_serves_the_types_in_turn(faults: Faults)
         jobs = [wait_for_task(faults.api, task_id, timeout=120) for task_id in ids]
     assert [job["status"] for job in jobs] == ["completed"] * len(ids), jobs
     assert sampler.most == 1, f"the worker held {sampler.most} entries at once"
+    assert sampler.most_deliveries == 1, "an entry was reclaimed"
     first_three = sorted(jobs, key=lambda job: job["completed_at"])[:3]
     assert {job["task_type"] for job in first_three} == {t.value for t in ROUTES}
     assert faults.waiting() == 0
@@ -219,3 +224,25 @@ def test_redis_killed_and_restarted_empty_loses_no_task(
             Bucket=blobs.bucket, Prefix=f"outputs/{job['workspace_id']}/{job['id']}/"
         )
         assert listing["KeyCount"] == 1, listing
+
+
+def test_render_survives_a_redis_outage_longer_than_the_client_retries(
+    faults: Faults, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Progress events, cancel checks and the stream keepalive need Redis; none of them may fail the render or
+    hold back the step's heartbeat while Redis is away for longer than one call's retries (about 10 s)."""
+    monkeypatch.setenv("FRAMELANE_TEST_ENGINE_DELAY", "0.4")  # 25 frames → about 10 s
+    task_id = faults.submit(TaskType.gaze_redirect)
+    faults.wait_until_waiting(1)
+    with thread_worker(faults.ctx, "steady"):
+        job = wait_for_task(faults.api, task_id, until={"processing"}, timeout=60)
+        deadline = time.monotonic() + 30
+        while job["progress_stage"] != "compositing":
+            assert time.monotonic() < deadline, job
+            time.sleep(0.1)
+            job = faults.api.get(f"/v1/tasks/{task_id}").json()
+        faults.redis.kill()
+        time.sleep(12)
+        faults.redis.start()
+        job = wait_for_task(faults.api, task_id, timeout=90)
+    assert job["status"] == "completed", job

@@ -295,7 +295,12 @@ class _Progress:
         if now - self._last_cancel_check < CANCEL_CHECK_INTERVAL:
             return False
         self._last_cancel_check = now
-        if self.worker.broker.is_cancelled(self.job.id):
+        try:
+            cancelled = self.worker.broker.is_cancelled(self.job.id)
+        except Exception:  # Redis away (restart, failover): keep rendering, ask again at the next check
+            logger.warning("cancel check failed", exc_info=True, extra={"task_id": self.job.id})
+            return False
+        if cancelled:
             raise _Cancelled()
         return False
 
@@ -315,39 +320,44 @@ class _Progress:
         if updated is None:
             raise _Cancelled()
         self.job = updated
-        emit_progress(self.worker.ctx, self.job.workspace_id, self.job.id)
+        try:
+            emit_progress(self.worker.ctx, self.job.workspace_id, self.job.id)
+        except Exception:  # progress events are best effort: a Redis blip must not fail the render
+            logger.warning("progress event skipped", exc_info=True, extra={"task_id": self.job.id})
 
 
 class _Heartbeat:
-    """Keeps the Step Functions step alive (SendTaskHeartbeat) and, on the stream, the entry (`keepalive`)."""
+    """Keeps the Step Functions step alive (SendTaskHeartbeat) and, on the stream, the entry and the lease
+    (`keepalive`), each from its own thread: a Redis call retrying through an outage must not delay the step's
+    heartbeat past HeartbeatSeconds."""
 
     def __init__(self, worker: RendererWorker, token: str, keepalive: Callable[[], None] | None) -> None:
         self.worker = worker
-        self.token = token
-        self.keepalive = keepalive
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
+        beats: list[tuple[str, Callable[[], object]]] = [("step", lambda: worker.ctx.sfn.heartbeat(token))]
+        if keepalive is not None:
+            beats.append(("stream", keepalive))
+        self._threads = [
+            threading.Thread(target=self._beat, args=beat, name=f"heartbeat-{beat[0]}", daemon=True)
+            for beat in beats
+        ]
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
+        for thread in self._threads:
+            thread.join(timeout=5)
 
-    def _beat(self) -> None:
-        """Each part on its own: a broker that lost the entry must not stop the Step Functions heartbeat."""
+    def _beat(self, name: str, beat: Callable[[], object]) -> None:
         interval = min(self.worker.config.heartbeat_interval, self.worker.config.visibility_timeout / 3)
         while not self._stop.wait(interval):
             try:
-                self.worker.ctx.sfn.heartbeat(self.token)
+                beat()
             except Exception:
-                logger.exception("step heartbeat failed")
-            try:
-                if self.keepalive is not None:
-                    self.keepalive()
-            except Exception:
-                logger.exception("stream keepalive failed")
+                logger.exception("heartbeat failed", extra={"beat": name})
 
 
 def _named_task(raw: str) -> tuple[str, str] | None:
