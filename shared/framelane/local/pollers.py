@@ -9,13 +9,12 @@ import threading
 from aws_lambda_powertools import Logger
 
 from framelane.adapters.sqs import ReceivedMessage
-from framelane.pipeline.steps import CALLBACK_STEPS, fail_callback_step, run_callback_step, run_notify
+from framelane.pipeline.steps import CALLBACK_STEPS, MAX_RECEIVES, run_callback_step_or_fail, run_notify
 from framelane.services.context import ServiceContext
 from framelane.services.render_queue import tend_render_queue
 from framelane.services.s3_trigger import tasks_from_s3_event
 
 logger = Logger(service="framelane-local-pollers")
-MAX_RECEIVES = 3
 
 
 class QueuePollers:
@@ -72,11 +71,9 @@ class QueuePollers:
             elif step == "s3-events":
                 tasks_from_s3_event(self.ctx, json.loads(message.body))
             else:
-                run_callback_step(self.ctx, step, message.body)
+                run_callback_step_or_fail(self.ctx, step, message.body, message.receive_count)
         except Exception:
             logger.exception("step raised", extra={"step": step, "receive_count": message.receive_count})
             if message.receive_count < MAX_RECEIVES:
                 return  # left on the queue: redelivered after the visibility timeout
-            if step in CALLBACK_STEPS:
-                fail_callback_step(self.ctx, message.body, f"{step} failed {MAX_RECEIVES} times")
         self.ctx.queues.delete(step, message.receipt_handle)
