@@ -16,7 +16,7 @@ from typing import Any
 
 import redis
 from pydantic import ValidationError
-from redis.backoff import ExponentialWithJitterBackoff
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.retry import Retry
 
 from framelane.models import RenderMessage, TaskType
@@ -56,12 +56,20 @@ class RedisBroker:
             retry_on_error=[redis.ConnectionError, redis.TimeoutError],
             health_check_interval=HEALTH_CHECK_SECONDS,
         )
+        self._url = url
         self.stream_prefix = stream_prefix
         self._groups_ready: set[TaskType] = set()
         self._next_stream = 0
 
     def ping(self) -> None:
-        self._redis.ping()
+        """Readiness answers at once: one try on a fresh connection, without the work calls' retries."""
+        probe = redis.Redis.from_url(
+            self._url, socket_timeout=2, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0)
+        )
+        try:
+            probe.ping()
+        finally:
+            probe.close()
 
     def stream(self, task_type: TaskType) -> str:
         return f"{self.stream_prefix}:{task_type}"
