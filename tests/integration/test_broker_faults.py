@@ -88,7 +88,10 @@ def faults(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[F
             **PIPELINE_OVERRIDES,
             "redis_url": redis_server.url,
             "stream_prefix": PREFIX,
-            "table_name": "flfault",  # its own dispatch records: the session pipeline's keeper never sees them
+            # its own table and bucket: the session pipeline's keeper never sees these dispatch records, and
+            # the session bucket's upload notification keeps pointing at the session pipeline
+            "table_name": "flfault",
+            "bucket": "flfault-media",
             "render_heartbeat_seconds": 3,
             "render_queue_keeper_interval": 1.0,
         }
