@@ -1,5 +1,6 @@
 """Renderer broker: enqueue → worker pickup latency and tasks/s through Redis Streams, 1 and 2 workers,
-no-op engine (each worker only reads and ACKs). Prints figures; asserts nothing.
+one task type and all three (the worker reads one stream at a time, in turn), no-op engine (each worker only
+reads and ACKs). Prints figures; asserts nothing.
 
     .venv/bin/python bench/broker_bench.py [--tasks 2000]
 """
@@ -17,17 +18,17 @@ from framelane.adapters.redis_streams import RedisBroker
 from framelane.local.processes import start_redis
 from framelane.models import RenderMessage, TaskType
 
-TASK_TYPE = TaskType.gaze_redirect
+RENDERERS = [t for t in TaskType if t.is_renderer]
 
 
-def worker(url: str, prefix: str, name: str, expected: int, results: mp.Queue) -> None:  # type: ignore[type-arg]
+def worker(url: str, prefix: str, name: str, types: list[TaskType], results: mp.Queue) -> None:  # type: ignore[type-arg]
     broker = RedisBroker(url, prefix)
     latencies: list[float] = []
     first = last = 0.0
     idle_since = time.monotonic()
     while time.monotonic() - idle_since < 2.0:
-        deliveries = broker.read(name, [TASK_TYPE], block_ms=200)
-        for delivery in deliveries:
+        delivery = broker.read(name, types, block_ms=1000)
+        if delivery is not None and delivery.message is not None:
             picked = time.time_ns()
             first = first or picked / 1e9
             latencies.append((picked - int(delivery.message.task_token)) / 1e6)
@@ -37,13 +38,14 @@ def worker(url: str, prefix: str, name: str, expected: int, results: mp.Queue) -
     results.put((latencies, first, last))
 
 
-def run(url: str, workers: int, tasks: int, rate: float | None) -> None:
+def run(url: str, workers: int, tasks: int, rate: float | None, types: list[TaskType]) -> None:
     prefix = f"bench{workers}{'r' if rate else ''}:{time.time_ns()}"
     broker = RedisBroker(url, prefix)
-    broker.ensure_group(TASK_TYPE)
+    for task_type in types:
+        broker.ensure_group(task_type)
     results: mp.Queue = mp.Queue()  # type: ignore[type-arg]
     processes = [
-        mp.Process(target=worker, args=(url, prefix, f"w{i}", tasks, results)) for i in range(workers)
+        mp.Process(target=worker, args=(url, prefix, f"w{i}", types, results)) for i in range(workers)
     ]
 
     def enqueue_all() -> None:
@@ -52,7 +54,7 @@ def run(url: str, workers: int, tasks: int, rate: float | None) -> None:
                 RenderMessage(
                     task_id=f"task_{i}",
                     workspace_id="ws_bench",
-                    task_type=TASK_TYPE,
+                    task_type=types[i % len(types)],
                     task_token=str(time.time_ns()),
                 )
             )
@@ -71,11 +73,12 @@ def run(url: str, workers: int, tasks: int, rate: float | None) -> None:
         process.join()
     latencies = sorted(value for report in reports for value in report[0])
     drain = max(r[2] for r in reports) - min(r[1] for r in reports if r[1])
+    label = f"workers={workers} types={len(types)}"
     if rate is None:
-        print(f"  workers={workers} backlog of {tasks}: drained at {len(latencies) / drain:8.0f} tasks/s")
+        print(f"  {label} backlog of {tasks}: drained at {len(latencies) / drain:8.0f} tasks/s")
     else:
         print(
-            f"  workers={workers} paced {rate:g}/s: pickup p50 {statistics.median(latencies):6.2f} ms  "
+            f"  {label} paced {rate:g}/s: pickup p50 {statistics.median(latencies):6.2f} ms  "
             f"p99 {latencies[int(len(latencies) * 0.99) - 1]:6.2f} ms"
         )
 
@@ -87,9 +90,10 @@ def main() -> None:
     service = start_redis(Path(tempfile.mkdtemp(prefix="framelane-bench-")))
     try:
         print(f"Redis Streams broker, {args.tasks} tasks per row (no-op engine: read + ACK)")
-        for workers in (1, 2):
-            run(service.url, workers, args.tasks, rate=200)  # latency when workers keep up
-            run(service.url, workers, args.tasks, rate=None)  # throughput under a burst
+        for types in ([TaskType.gaze_redirect], RENDERERS):
+            for workers in (1, 2):
+                run(service.url, workers, args.tasks, rate=200, types=types)  # latency when workers keep up
+                run(service.url, workers, args.tasks, rate=None, types=types)  # throughput under a burst
     finally:
         service.stop()
 

@@ -14,6 +14,9 @@ class StageConfig(BaseModel):
     workers_min: int = Field(default=0, ge=0)
     workers_max: int = Field(default=4, ge=1)
     backlog_per_worker: int = Field(default=2, ge=1, description="Target stream entries per worker.")
+    render_queue_wait_seconds: int = Field(
+        default=3600, ge=60, description="How long a render may wait for a worker before `queue_timeout`."
+    )
     nat_gateways: int = Field(default=1, ge=1, le=3)
     redis_node_type: str = "cache.t4g.small"
     redis_replicas: int = Field(default=1, ge=0, le=5)

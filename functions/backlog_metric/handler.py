@@ -1,5 +1,6 @@
-"""Scheduled Lambda: publish the renderer stream backlog (entries waiting + in flight) as a CloudWatch metric,
-which the worker service scales on and the backlog alarm watches."""
+"""Scheduled Lambda (every minute): publish the renderer stream backlog (entries waiting + in flight) as a
+CloudWatch metric, which the worker service scales on and the backlog alarm watches; then run the render queue
+keeper (heartbeats renders still waiting for a worker, re-adds entries Redis lost, fails overdue ones)."""
 
 from typing import Any
 
@@ -9,6 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from framelane.config import get_settings
 from framelane.services.context import build_context
+from framelane.services.render_queue import tend_render_queue
 from framelane.worker.backlog import stream_backlog
 
 logger = Logger(service="framelane-backlog")
@@ -18,7 +20,8 @@ ctx = build_context(get_settings())
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     backlog = stream_backlog(ctx)
     metrics.add_metric(name="StreamBacklog", unit=MetricUnit.Count, value=sum(backlog.values()))
-    return backlog
+    kept = tend_render_queue(ctx)
+    return {"backlog": backlog, "keeper": kept.__dict__}

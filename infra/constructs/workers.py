@@ -146,10 +146,17 @@ class Workers(Construct):
             adjustment_type=appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
             cooldown=Duration.minutes(2),
         )
-        # publishes StreamBacklog every minute (what scaling and the backlog alarm watch)
+        # every minute: publishes StreamBacklog (what scaling and the backlog alarm watch) and runs the render
+        # queue keeper (heartbeats renders waiting for a worker, re-adds entries Redis lost, queue_timeout)
         self.backlog_function = functions.create(
-            "BacklogMetric", "backlog_metric", service="framelane-backlog", timeout=Duration.seconds(30)
+            "BacklogMetric",
+            "backlog_metric",
+            service="framelane-backlog",
+            timeout=Duration.seconds(55),
+            environment={"FRAMELANE_RENDER_QUEUE_WAIT_SECONDS": str(config.render_queue_wait_seconds)},
         )
+        storage.table.grant_read_write_data(self.backlog_function)  # the render dispatch records
+        orchestration.task_machine.grant_task_response(self.backlog_function)  # SendTaskHeartbeat / Failure
         events.Rule(
             self,
             "EveryMinute",

@@ -82,6 +82,17 @@ class Settings(BaseSettings):
     stream_prefix: str = "framelane:tasks"
     worker_visibility_timeout: float = 60
     worker_max_attempts: int = 3
+    render_heartbeat_seconds: int = Field(
+        default=300,
+        description="HeartbeatSeconds of the Render step; keep it several keeper intervals long.",
+    )
+    render_queue_wait_seconds: float = Field(
+        default=3600,
+        description="How long a render may wait for a worker (kept alive by the keeper) before `queue_timeout`.",
+    )
+    render_queue_keeper_interval: float = Field(
+        default=60, description="Seconds between render queue keeper passes in the local stack's pollers."
+    )
 
     @field_validator("webhook_retry_schedule", mode="before")
     @classmethod

@@ -170,6 +170,7 @@ class JobErrorCode(StrEnum):
     no_speech_detected = "no_speech_detected"
     transcription_failed = "transcription_failed"
     worker_lost = "worker_lost"
+    queue_timeout = "queue_timeout"
     internal_error = "internal_error"
 
 
@@ -579,6 +580,26 @@ class RenderMessage(BaseModel):
     workspace_id: str
     task_type: TaskType
     task_token: str
+
+
+class RenderDispatch(BaseModel):
+    """A render handed to the broker and not yet answered (DynamoDB): what the render queue keeper heartbeats,
+    and what it adds to the stream again when Redis lost the entry."""
+
+    task_id: str
+    workspace_id: str
+    task_type: TaskType
+    task_token: str
+    dispatched_at: Timestamp
+    entry_id: str | None = Field(default=None, description="The stream entry; None until one was added.")
+
+    def message(self) -> RenderMessage:
+        return RenderMessage(
+            task_id=self.task_id,
+            workspace_id=self.workspace_id,
+            task_type=self.task_type,
+            task_token=self.task_token,
+        )
 
 
 class WebhookPayload(BaseModel):

@@ -242,6 +242,45 @@ def test_state_machines_are_the_shared_asl(stack: FramelaneStack, template: Temp
         assert machine["Properties"]["TracingConfiguration"] == {"Enabled": True}
 
 
+def _actions(statement: dict[str, Any]) -> list[str]:
+    action = statement["Action"]
+    return action if isinstance(action, list) else [action]
+
+
+def test_render_queue_keeper_runs_every_minute_and_may_answer_the_render_step(
+    stack: FramelaneStack, template: Template
+) -> None:
+    """Queued renders are heartbeated by the keeper in the every-minute backlog Lambda, so the Render step's
+    heartbeat (meant for running work) cannot fail a render that waits for a worker."""
+    keeper = stack.workers.backlog_function
+    keeper_id = stack.get_logical_id(keeper.node.default_child)  # type: ignore[arg-type]
+    variables = template.find_resources("AWS::Lambda::Function")[keeper_id]["Properties"]["Environment"]
+    assert variables["Variables"]["FRAMELANE_RENDER_QUEUE_WAIT_SECONDS"] == "3600"
+    rules = template.find_resources(
+        "AWS::Events::Rule", {"Properties": {"ScheduleExpression": "rate(1 minute)"}}
+    )
+    targets = [t["Arn"]["Fn::GetAtt"][0] for rule in rules.values() for t in rule["Properties"]["Targets"]]
+    assert keeper_id in targets
+    role_id = stack.get_logical_id(keeper.role.node.default_child)  # type: ignore[union-attr,arg-type]
+    actions = {
+        action
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        for action in _actions(statement)
+    }
+    assert {"states:SendTaskHeartbeat", "states:SendTaskFailure", "dynamodb:DeleteItem"} <= actions
+    machine = json.loads(
+        _resolve(
+            template.find_resources("AWS::StepFunctions::StateMachine")[
+                stack.get_logical_id(stack.orchestration.task_machine.node.default_child)  # type: ignore[arg-type]
+            ]["Properties"]["DefinitionString"],
+            stack,
+        )
+    )
+    assert machine["States"]["Render"]["HeartbeatSeconds"] >= 3 * 60  # three keeper runs
+
+
 def test_alarms_and_dashboard(template: Template) -> None:
     alarms = template.find_resources("AWS::CloudWatch::Alarm")
     descriptions = [a["Properties"].get("AlarmDescription", "") for a in alarms.values()]

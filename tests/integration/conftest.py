@@ -101,6 +101,8 @@ PIPELINE_OVERRIDES = {
     "max_source_seconds": 20.0,
     "webhook_retry_schedule": (1, 1, 1),
     "worker_visibility_timeout": 3.0,
+    "render_heartbeat_seconds": 9,
+    "render_queue_keeper_interval": 1.0,
     "fetch_read_timeout": 10.0,
     "stream_prefix": "fltest:tasks",
 }

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from framelane.config import Settings, get_settings
 from framelane.media.samples import make_sample_clip
@@ -49,7 +50,7 @@ def sqs_event(*bodies: str) -> dict[str, Any]:
                 "messageId": f"m{i}",
                 "receiptHandle": "r",
                 "body": body,
-                "attributes": {},
+                "attributes": {"ApproximateReceiveCount": "1"},
                 "messageAttributes": {},
                 "md5OfBody": "",
                 "eventSource": "aws:sqs",
@@ -123,3 +124,61 @@ def test_s3_trigger_lambda(
     assert all(t["source_url"].endswith("/super-resolution/my%20clip.mp4") for t in tasks)
     module.handler(sqs_event(json.dumps(event)), CONTEXT)  # S3 may deliver an event twice: no new task
     assert len(papi.get("/v1/tasks").json()["data"]) == 2
+
+
+def test_backlog_lambda_publishes_the_backlog_and_keeps_the_render_queue(
+    papi: httpx.Client,
+    pipeline_settings: Settings,
+    pipeline_ctx: ServiceContext,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """On AWS the every-minute backlog Lambda is the render queue keeper: with a zero queue-wait limit, a render
+    no worker took fails `queue_timeout` (a longer limit heartbeats it instead)."""
+    module = load("backlog_metric", pipeline_settings, monkeypatch, FRAMELANE_RENDER_QUEUE_WAIT_SECONDS="0")
+    with loopback_server() as origin:
+        source = origin.serve_bytes("/c.mp4", make_sample_clip(tmp_path / "c.mp4").read_bytes())
+        task_id = papi.post("/v1/tasks/super-resolution", json={"source_url": source}).json()["id"]
+        deadline = time.monotonic() + 60
+        while pipeline_ctx.store.get_render_dispatch(task_id) is None:
+            assert time.monotonic() < deadline, "the render was never dispatched"
+            time.sleep(0.2)
+    result = module.handler({}, CONTEXT)
+    assert result["backlog"]["super_resolution"] >= 1 and result["keeper"]["expired"] >= 1, result
+    deadline = time.monotonic() + 30
+    while (job := papi.get(f"/v1/tasks/{task_id}").json())["status"] != "failed":
+        assert time.monotonic() < deadline, job
+        time.sleep(0.2)
+    assert job["error"]["code"] == "queue_timeout"
+    assert pipeline_ctx.store.get_render_dispatch(task_id) is None
+
+
+def test_step_lambda_fails_the_step_on_the_last_delivery(
+    papi: httpx.Client,
+    pipeline_settings: Settings,
+    pipeline_ctx: ServiceContext,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """A step message that cannot be processed is retried, and on its last SQS delivery fails its step at once
+    (`internal_error`) instead of going to the DLQ while the task waits out the step's timeout."""
+    module = load("pipeline_step", pipeline_settings, monkeypatch, FRAMELANE_STEP="dispatch")
+    with loopback_server() as origin:
+        source = origin.serve_bytes("/c.mp4", make_sample_clip(tmp_path / "c.mp4").read_bytes())
+        task_id = papi.post("/v1/tasks/gaze-redirect", json={"source_url": source}).json()["id"]
+        deadline = time.monotonic() + 60
+        while (record := pipeline_ctx.store.get_render_dispatch(task_id)) is None:
+            assert time.monotonic() < deadline, "the render was never dispatched"
+            time.sleep(0.2)
+    poison = CallbackMessage(task_token=record.task_token, payload={"task_id": task_id}).model_dump_json()
+    event = sqs_event(poison)
+    event["Records"][0]["attributes"] = {"ApproximateReceiveCount": "1"}
+    with pytest.raises(BatchProcessingError):  # every record of the batch failed: SQS delivers it again
+        module.handler(event, CONTEXT)
+    event["Records"][0]["attributes"] = {"ApproximateReceiveCount": "3"}
+    assert module.handler(event, CONTEXT) == {"batchItemFailures": []}
+    deadline = time.monotonic() + 30
+    while (job := papi.get(f"/v1/tasks/{task_id}").json())["status"] != "failed":
+        assert time.monotonic() < deadline, job
+        time.sleep(0.2)
+    assert job["error"] == {"code": "internal_error", "message": "dispatch failed 3 times"}

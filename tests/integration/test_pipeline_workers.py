@@ -1,4 +1,5 @@
-"""Worker robustness: SIGKILL mid-job → reclaimed, one output, one webhook; cancel mid-job → stops fast."""
+"""Worker robustness: SIGKILL mid-job → reclaimed, one output, one webhook; SIGTERM mid-job → handed back,
+not counted as a delivery; cancel mid-job → stops fast."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 from fastapi.testclient import TestClient
 
+from framelane.adapters.redis_streams import GROUP
 from framelane.config import Settings
 from framelane.engines.base import EngineRegistry
 from framelane.media.samples import make_sample_clip
@@ -67,6 +70,35 @@ def test_killed_worker_job_is_reclaimed_once(
     assert [k["Key"].rsplit("/", 1)[1] for k in keys] == ["output.mp4"]
     time.sleep(2)  # a duplicate completion would be delivered by now
     assert len(_completed_webhooks(origin)) == 1
+
+
+def test_worker_shut_down_mid_render_hands_its_entry_back_uncounted(
+    papi: httpx.Client, pipeline_settings: Settings, pipeline_ctx: ServiceContext, origin: LoopbackServer
+) -> None:
+    """SIGTERM releases the task: the entry is reclaimable at once and the release is not a delivery (only
+    a worker that really abandons an entry uses up one of its attempts)."""
+    leaving = spawn_worker(pipeline_settings, "leaving", engine_delay=0.1)
+    try:
+        task_id = papi.post(ROUTE, json={"source_url": origin.url + "/clip.mp4"}).json()["id"]
+        job = wait_for_task(papi, task_id, until={"processing"}, timeout=60)
+        while job["progress_stage"] != "compositing":
+            time.sleep(0.1)
+            job = papi.get(f"/v1/tasks/{task_id}").json()
+        leaving.send_signal(signal.SIGTERM)
+        assert leaving.wait(30) == 0
+    finally:
+        if leaving.poll() is None:
+            leaving.kill()
+    assert pipeline_settings.redis_url is not None
+    raw = redis.Redis.from_url(pipeline_settings.redis_url, decode_responses=True)
+    stream = f"{pipeline_settings.stream_prefix}:{TaskType.super_resolution}"
+    [entry_id] = [i for i, f in raw.xrange(stream) if json.loads(f["message"])["task_id"] == task_id]
+    [pending] = raw.xpending_range(stream, GROUP, min=entry_id, max=entry_id, count=1)
+    assert pending["times_delivered"] == 0
+    assert pending["time_since_delivered"] >= pipeline_settings.worker_visibility_timeout * 1000
+    with thread_worker(pipeline_ctx, "successor"):
+        job = wait_for_task(papi, task_id, timeout=60)
+    assert job["status"] == "completed", job
 
 
 def test_cancel_mid_processing_stops_the_worker(

@@ -6,6 +6,7 @@ Key design (PK / SK):
     WS#{ws}                 TASK#{task_id}      a task; ULID ids make SK order = creation order
     WS#{ws}                 WEBHOOK#{id}        a workspace webhook endpoint
     IDEM#{ws}#{key}         IDEM                an idempotency record (TTL `expires_at_epoch`)
+    RENDERS                 TASK#{task_id}      a render waiting on the broker (dispatch record, TTL)
 Task filters are key conditions on sparse GSIs, never FilterExpressions, so every page is full:
     GSI1 by type (WS#{ws}#TYPE#{t}), GSI2 by status (WS#{ws}#STATUS#{s}), GSI3 by both.
 """
@@ -25,6 +26,7 @@ from framelane.models import (
     ApiKeyRecord,
     Job,
     JobStatus,
+    RenderDispatch,
     TaskType,
     WebhookAttempt,
     WebhookEndpoint,
@@ -495,6 +497,55 @@ class DynamoStore:
             _raise_condition_failed(exc, swallow=True)
             return False
         return True
+
+    # --- render dispatch records (the broker's source of truth) -----------------------------------------
+
+    @staticmethod
+    def _dispatch_key(task_id: str) -> dict[str, Any]:
+        return {"PK": _s("RENDERS"), "SK": _s(f"TASK#{task_id}")}
+
+    def put_render_dispatch(self, record: RenderDispatch, ttl_seconds: int) -> None:
+        self._client.put_item(
+            TableName=self.table_name,
+            Item={
+                **self._dispatch_key(record.task_id),
+                "entity": _s("render_dispatch"),
+                TTL_ATTRIBUTE: _n(int(record.dispatched_at.timestamp()) + ttl_seconds),
+                **_to_attr_values(record.model_dump(mode="json", exclude_none=True)),
+            },
+        )
+
+    def set_render_entry(self, task_id: str, entry_id: str) -> bool:
+        """Record the stream entry now carrying the render; False when the record is gone (task answered)."""
+        try:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key=self._dispatch_key(task_id),
+                UpdateExpression="SET entry_id = :entry",
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeValues={":entry": _s(entry_id)},
+            )
+        except ClientError as exc:
+            _raise_condition_failed(exc, swallow=True)
+            return False
+        return True
+
+    def get_render_dispatch(self, task_id: str) -> RenderDispatch | None:
+        item = self._get(self._dispatch_key(task_id))
+        return None if item is None else RenderDispatch.model_validate(item)
+
+    def list_render_dispatches(self) -> list[RenderDispatch]:
+        paginator = self._client.get_paginator("query")
+        pages = paginator.paginate(
+            TableName=self.table_name,
+            KeyConditionExpression="PK = :pk",
+            ExpressionAttributeValues={":pk": _s("RENDERS")},
+            ConsistentRead=True,
+        )
+        return [RenderDispatch.model_validate(_from_item(item)) for page in pages for item in page["Items"]]
+
+    def delete_render_dispatch(self, task_id: str) -> None:
+        self._client.delete_item(TableName=self.table_name, Key=self._dispatch_key(task_id))
 
     # --- helpers --------------------------------------------------------------------------------------------
 

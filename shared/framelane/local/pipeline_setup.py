@@ -45,7 +45,7 @@ def create_local_pipeline(
         transcribe_queue_url=urls["transcribe"],
         transcription_callback_timeout_seconds=settings.transcription_callback_timeout_seconds,
         transcription_poll_interval_seconds=settings.transcription_poll_interval_seconds,
-        render_heartbeat_seconds=int(settings.worker_visibility_timeout * 3),
+        render_heartbeat_seconds=settings.render_heartbeat_seconds,
     )
     task_arn = sfn.create_state_machine(f"{name}-task", task_state_machine(config), LOCAL_ROLE_ARN)
     webhook_arn = sfn.create_state_machine(

@@ -1,4 +1,5 @@
-"""SQS pollers standing in for the Lambda event sources of the pipeline queues (local stack and tests)."""
+"""SQS pollers standing in for the Lambda event sources of the pipeline queues (local stack and tests), and
+the render queue keeper standing in for the scheduled Lambda that runs it on AWS."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ import threading
 from aws_lambda_powertools import Logger
 
 from framelane.adapters.sqs import ReceivedMessage
-from framelane.pipeline.steps import CALLBACK_STEPS, fail_callback_step, run_callback_step, run_notify
+from framelane.pipeline.steps import CALLBACK_STEPS, MAX_RECEIVES, run_callback_step_or_fail, run_notify
 from framelane.services.context import ServiceContext
+from framelane.services.render_queue import tend_render_queue
 from framelane.services.s3_trigger import tasks_from_s3_event
 
 logger = Logger(service="framelane-local-pollers")
-MAX_RECEIVES = 3
 
 
 class QueuePollers:
@@ -32,6 +33,18 @@ class QueuePollers:
             thread = threading.Thread(target=self._poll, args=(step,), name=f"poller-{step}", daemon=True)
             thread.start()
             self._threads.append(thread)
+        if self.ctx.broker is not None:
+            keeper = threading.Thread(target=self._keep_render_queue, name="render-queue-keeper", daemon=True)
+            keeper.start()
+            self._threads.append(keeper)
+
+    def _keep_render_queue(self) -> None:
+        """Every `render_queue_keeper_interval`: heartbeat waiting renders, re-add lost entries."""
+        while not self._stop.wait(self.ctx.settings.render_queue_keeper_interval):
+            try:
+                tend_render_queue(self.ctx)
+            except Exception:
+                logger.exception("render queue keeper pass failed")
 
     def stop(self) -> None:
         self._stop.set()
@@ -58,11 +71,9 @@ class QueuePollers:
             elif step == "s3-events":
                 tasks_from_s3_event(self.ctx, json.loads(message.body))
             else:
-                run_callback_step(self.ctx, step, message.body)
+                run_callback_step_or_fail(self.ctx, step, message.body, message.receive_count)
         except Exception:
             logger.exception("step raised", extra={"step": step, "receive_count": message.receive_count})
             if message.receive_count < MAX_RECEIVES:
                 return  # left on the queue: redelivered after the visibility timeout
-            if step in CALLBACK_STEPS:
-                fail_callback_step(self.ctx, message.body, f"{step} failed {MAX_RECEIVES} times")
         self.ctx.queues.delete(step, message.receipt_handle)

@@ -25,7 +25,9 @@ class TaskMachineConfig:
     transcription_callback_timeout_seconds: int = 900
     transcription_poll_interval_seconds: int = 30
     transcription_poll_attempts: int = 240
-    render_heartbeat_seconds: int = 120
+    # running renders are heartbeated by their worker (every 10 s), waiting ones by the render queue keeper
+    # (every minute on AWS): several keeper intervals, so one late keeper run does not fail a waiting render
+    render_heartbeat_seconds: int = 300
     render_timeout_seconds: int = 6 * 3600
     finalize_timeout_seconds: int = 300
 

@@ -24,10 +24,12 @@ from framelane.services.context import ServiceContext
 from framelane.services.finalize import finalize
 from framelane.services.ingest import ingest
 from framelane.services.notify import notify
+from framelane.services.render_queue import dispatch_render
 from framelane.services.transcription import transcribe_task
 from framelane.services.webhook_delivery import deliver
 
 logger = Logger(service="framelane-pipeline")
+MAX_RECEIVES = 3  # SQS deliveries of a step message; the CDK queues' DLQ max_receive_count matches
 
 # A callback step returns the output to resume the execution with, or None when someone else answers later.
 CallbackHandler = Callable[[ServiceContext, CallbackMessage], BaseModel | None]
@@ -38,17 +40,16 @@ def _ingest(ctx: ServiceContext, message: CallbackMessage) -> BaseModel:
 
 
 def _dispatch(ctx: ServiceContext, message: CallbackMessage) -> None:
-    """Hand a renderer task to the Redis stream; the worker that takes it answers the token."""
-    if ctx.broker is None:
-        raise JobFailure("internal_error", "no renderer broker is configured")
+    """Hand a renderer task to the render queue; the worker that takes it answers the token."""
     payload = TaskExecutionInput.model_validate(message.payload)
-    ctx.broker.enqueue(
+    dispatch_render(
+        ctx,
         RenderMessage(
             task_id=payload.task_id,
             workspace_id=payload.workspace_id,
             task_type=payload.task_type,
             task_token=message.task_token,
-        )
+        ),
     )
 
 
@@ -90,6 +91,19 @@ def run_callback_step(ctx: ServiceContext, step: str, body: str) -> None:
 def fail_callback_step(ctx: ServiceContext, body: str, reason: str) -> None:
     message = CallbackMessage.model_validate_json(body)
     ctx.sfn.fail(message.task_token, "internal_error", reason)
+
+
+def run_callback_step_or_fail(ctx: ServiceContext, step: str, body: str, receive_count: int) -> None:
+    """`run_callback_step`, except that the last delivery SQS makes (MAX_RECEIVES, as the DLQ redrive policy)
+    fails the step with `internal_error` instead of raising: a message that cannot be processed ends its task
+    at once, rather than waiting out the step's timeout in a dead-letter queue."""
+    try:
+        run_callback_step(ctx, step, body)
+    except Exception:
+        if receive_count < MAX_RECEIVES:
+            raise
+        logger.exception("step failed on its last delivery", extra={"step": step})
+        fail_callback_step(ctx, body, f"{step} failed {MAX_RECEIVES} times")
 
 
 def run_notify(ctx: ServiceContext, body: str) -> None:

@@ -1,13 +1,17 @@
 """The renderer worker: consume the Redis streams, render each task, store the output, resume the execution.
 
 At-least-once: an entry is ACKed only after the output is in S3 and the job row says completed. A worker
-that dies leaves its entry pending; another reclaims it after the visibility timeout. While rendering, a
-heartbeat thread keeps both the stream entry (XCLAIM) and the Step Functions step (SendTaskHeartbeat) alive.
+that dies leaves its entry pending; another reclaims it after the visibility timeout (only that counts as a
+delivery: a worker shutting down hands its entry back). While rendering, a heartbeat thread keeps the Step
+Functions step (SendTaskHeartbeat), the stream entry (XCLAIM) and the task's lease alive; while the entry waits,
+the render queue keeper (services/render_queue.py) heartbeats the step instead.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import random
 import socket
 import tempfile
 import threading
@@ -26,6 +30,7 @@ from framelane.models import Job, JobOutput, JobStatus, ProgressStage, RenderMes
 from framelane.services.context import ServiceContext
 from framelane.services.jobs import load_job, transition
 from framelane.services.notify import emit_progress
+from framelane.services.render_queue import render_answered
 from framelane.worker.eta import Eta
 
 logger = Logger(service="framelane-worker")
@@ -56,6 +61,7 @@ class WorkerConfig:
     visibility_timeout: float = 60
     max_attempts: int = 3
     heartbeat_interval: float = 10
+    max_restart_pause: float = 30
 
 
 class _Cancelled(Exception):
@@ -78,16 +84,29 @@ class RendererWorker:
         return f"{socket.gethostname()}-{os.getpid()}"
 
     def run(self) -> None:
-        """Until `stopping` is set (SIGTERM): the current task finishes or is released, then the loop ends."""
-        for task_type in self.config.task_types:
-            self.broker.ensure_group(task_type)
+        """Until `stopping` is set (SIGTERM): the current task finishes or is released, then the loop ends.
+
+        The loop never dies: an error (Redis restarting, a failover) is logged and the loop starts again after
+        a jittered, growing pause; the broker recreates lost consumer groups itself."""
         logger.info(
             "worker started", extra={"consumer": self.config.consumer, "task_types": self.config.task_types}
         )
+        failures = 0
         while not self.stopping.is_set():
-            delivery = self._next_delivery()
-            if delivery is not None:
-                self.process(delivery)
+            try:
+                for task_type in self.config.task_types:
+                    self.broker.ensure_group(task_type)
+                delivery = self._next_delivery()
+                if delivery is not None:
+                    self.process(delivery)
+                failures = 0
+            except Exception:
+                failures += 1
+                pause = min(self.config.max_restart_pause, 0.25 * 2 ** min(failures, 8))
+                pause *= random.uniform(0.5, 1.0)  # noqa: S311 (jitter, not crypto)
+                logger.exception("worker loop failed; restarting", extra={"pause": round(pause, 2)})
+                self.stopping.wait(pause)
+        logger.info("worker stopped", extra={"consumer": self.config.consumer})
 
     def _next_delivery(self) -> Delivery | None:
         now = time.monotonic()
@@ -97,37 +116,77 @@ class RendererWorker:
                 reclaimed = self.broker.reclaim(
                     self.config.consumer, task_type, int(self.config.visibility_timeout * 1000)
                 )
-                if reclaimed:
+                if reclaimed is not None:
                     logger.info(
-                        "reclaimed an abandoned entry", extra={"task_id": reclaimed[0].message.task_id}
+                        "reclaimed an abandoned entry",
+                        extra={"entry_id": reclaimed.entry_id, "times_delivered": reclaimed.times_delivered},
                     )
-                    return reclaimed[0]
-        deliveries = self.broker.read(self.config.consumer, self.config.task_types, self.config.block_ms)
-        return deliveries[0] if deliveries else None
+                    return reclaimed
+        return self.broker.read(self.config.consumer, self.config.task_types, self.config.block_ms)
 
     def process(self, delivery: Delivery) -> None:
-        """One stream entry: ACKed once settled (done, failed, cancelled); left pending when released."""
+        """One stream entry: ACKed once settled (done, failed, cancelled); handed back when released."""
+        message = delivery.message
+        if message is None:
+            self._reject(delivery)
+            return
         if delivery.times_delivered > self.config.max_attempts:
-            logger.warning("attempts exhausted", extra={"task_id": delivery.message.task_id})
+            logger.warning("attempts exhausted", extra={"task_id": message.task_id})
             self.ctx.sfn.fail(
-                delivery.message.task_token,
+                message.task_token,
                 "worker_lost",
                 f"the task was abandoned by {self.config.max_attempts} workers",
             )
+            render_answered(self.ctx, message.task_id)
             self.broker.ack(delivery)
             return
-        if self.execute(
-            delivery.message, keepalive=lambda: self.broker.touch(delivery, self.config.consumer)
-        ):
-            self.broker.ack(delivery)
+
+        def keepalive() -> None:
+            self.broker.hold_lease(message.task_id, self.config.consumer, self.config.visibility_timeout)
+            self.broker.touch(delivery, self.config.consumer)
+
+        keepalive()
+        try:
+            if self.execute(message, keepalive=keepalive):
+                self.broker.ack(delivery)
+            else:
+                self.broker.release(
+                    delivery, self.config.consumer, int(self.config.visibility_timeout * 1000) + 1
+                )
+        finally:
+            self.broker.drop_lease(message.task_id)
+
+    def _reject(self, delivery: Delivery) -> None:
+        """A poison entry: fail its task at once when the entry still names a token, and dead-letter it. An
+        entry too broken to name its task is left to the keeper, which adds a good one from its record."""
+        problem = delivery.problem or "unprocessable stream entry"
+        logger.error("unprocessable stream entry", extra={"entry_id": delivery.entry_id, "problem": problem})
+        named = _named_task(delivery.raw)
+        if named is not None:
+            task_id, token = named
+            self.ctx.sfn.fail(
+                token, "internal_error", f"the render message could not be processed: {problem}"
+            )
+            render_answered(self.ctx, task_id)
+        self.broker.dead_letter(delivery, problem)
 
     def execute(self, message: RenderMessage, keepalive: Callable[[], None] | None = None) -> bool:
         """Render one task and answer its Step Functions token. False when released on shutdown."""
+        answered = self._answer(message, keepalive)
+        if answered:
+            render_answered(self.ctx, message.task_id)
+        return answered
+
+    def _answer(self, message: RenderMessage, keepalive: Callable[[], None] | None) -> bool:
         token = message.task_token
         log = {"task_id": message.task_id}
         job = self.ctx.store.get_task(message.workspace_id, message.task_id)
-        if job is None or job.status.is_terminal:
-            if job is not None and job.status is JobStatus.completed:
+        if job is None:
+            logger.error("render message for an unknown task", extra=log)
+            self.ctx.sfn.fail(token, "internal_error", f"task {message.task_id} does not exist")
+            return True
+        if job.status.is_terminal:
+            if job.status is JobStatus.completed:
                 self.ctx.sfn.succeed(token, StepOutcome(task_id=job.id, status=job.status).model_dump_json())
             return True
         heartbeat = _Heartbeat(self, token, keepalive)
@@ -139,7 +198,7 @@ class RendererWorker:
             self.ctx.sfn.fail(token, "cancelled", "task was cancelled")
             return True
         except RenderStopped:
-            logger.info("released on shutdown", extra=log)  # stays pending: another worker reclaims it
+            logger.info("released on shutdown", extra=log)  # handed back: another worker takes it at once
             return False
         except JobFailure as failure:
             self.ctx.sfn.fail(token, failure.code, failure.message)
@@ -240,7 +299,12 @@ class _Progress:
         if now - self._last_cancel_check < CANCEL_CHECK_INTERVAL:
             return False
         self._last_cancel_check = now
-        if self.worker.broker.is_cancelled(self.job.id):
+        try:
+            cancelled = self.worker.broker.is_cancelled(self.job.id)
+        except Exception:  # Redis away (restart, failover): keep rendering, ask again at the next check
+            logger.warning("cancel check failed", exc_info=True, extra={"task_id": self.job.id})
+            return False
+        if cancelled:
             raise _Cancelled()
         return False
 
@@ -261,35 +325,58 @@ class _Progress:
         if updated is None:
             raise _Cancelled()
         self.job = updated
-        emit_progress(self.worker.ctx, self.job.workspace_id, self.job.id)
+        try:
+            emit_progress(self.worker.ctx, self.job.workspace_id, self.job.id)
+        except Exception:  # progress events are best effort: a Redis blip must not fail the render
+            logger.warning("progress event skipped", exc_info=True, extra={"task_id": self.job.id})
 
 
 class _Heartbeat:
-    """Keeps the Step Functions step alive (SendTaskHeartbeat) and, on the stream, the entry (`keepalive`)."""
+    """Keeps the Step Functions step alive (SendTaskHeartbeat) and, on the stream, the entry and the lease
+    (`keepalive`), each from its own thread: a Redis call retrying through an outage must not delay the step's
+    heartbeat past HeartbeatSeconds."""
 
     def __init__(self, worker: RendererWorker, token: str, keepalive: Callable[[], None] | None) -> None:
         self.worker = worker
-        self.token = token
-        self.keepalive = keepalive
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
+        beats: list[tuple[str, Callable[[], object]]] = [("step", lambda: worker.ctx.sfn.heartbeat(token))]
+        if keepalive is not None:
+            beats.append(("stream", keepalive))
+        self._threads = [
+            threading.Thread(target=self._beat, args=beat, name=f"heartbeat-{beat[0]}", daemon=True)
+            for beat in beats
+        ]
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
+        for thread in self._threads:
+            thread.join(timeout=5)
 
-    def _beat(self) -> None:
+    def _beat(self, name: str, beat: Callable[[], object]) -> None:
         interval = min(self.worker.config.heartbeat_interval, self.worker.config.visibility_timeout / 3)
         while not self._stop.wait(interval):
             try:
-                if self.keepalive is not None:
-                    self.keepalive()
-                self.worker.ctx.sfn.heartbeat(self.token)
+                beat()
             except Exception:
-                logger.exception("heartbeat failed")
+                logger.exception("heartbeat failed", extra={"beat": name})
+
+
+def _named_task(raw: str) -> tuple[str, str] | None:
+    """(task id, token) from an entry that is JSON naming both, however wrong the rest is."""
+    try:
+        fields = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(fields, dict):
+        return None
+    task_id, token = fields.get("task_id"), fields.get("task_token")
+    if isinstance(task_id, str) and isinstance(token, str) and token:
+        return task_id, token
+    return None
 
 
 def worker_from_settings(

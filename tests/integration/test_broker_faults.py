@@ -1,0 +1,251 @@
+"""The renderer broker under mixed load and faults, against real parts: a redis-server of this module's own
+(SIGKILLed and started again empty), moto executing the task state machine (Render heartbeat 3 s), the pollers
+with the render queue keeper (every 1 s), the API under uvicorn, workers in threads with the test engine."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from framelane.adapters.redis_streams import GROUP
+from framelane.api.app import create_app
+from framelane.local.bootstrap import bootstrap_stores
+from framelane.local.runtime import start_pipeline_runtime, with_local_pipeline
+from framelane.media.samples import make_sample_clip
+from framelane.models import TaskType
+from framelane.services.context import ServiceContext, build_context
+from framelane.services.render_queue import tend_render_queue
+from framelane.services.workspaces import create_workspace
+from tests.support.redis_server import RestartableRedis, restartable_redis
+from tests.support.servers import LoopbackServer, loopback_server
+
+from .conftest import PIPELINE_OVERRIDES, Stack, serve_app
+from .pipeline_helpers import thread_worker, wait_for_task
+
+ROUTES = {
+    TaskType.remove_background: "/v1/tasks/remove-background",
+    TaskType.gaze_redirect: "/v1/tasks/gaze-redirect",
+    TaskType.super_resolution: "/v1/tasks/super-resolution",
+}
+PREFIX = "flfault:tasks"
+
+
+@dataclass
+class Faults:
+    redis: RestartableRedis
+    ctx: ServiceContext
+    api: httpx.Client
+    origin: LoopbackServer
+    raw: redis.Redis
+
+    def submit(self, task_type: TaskType) -> str:
+        created = self.api.post(ROUTES[task_type], json={"source_url": self.origin.url + "/clip.mp4"})
+        assert created.status_code == 202, created.text
+        return str(created.json()["id"])
+
+    def waiting(self) -> int:
+        assert self.ctx.broker is not None
+        return sum(self.ctx.broker.backlog(t) for t in ROUTES)
+
+    def wait_until_waiting(self, count: int, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while self.waiting() < count:
+            assert time.monotonic() < deadline, f"only {self.waiting()} of {count} entries reached the stream"
+            time.sleep(0.1)
+
+    def entry(self, task_type: TaskType, task_id: str) -> tuple[str, dict[str, str]]:
+        for entry_id, fields in self.raw.xrange(f"{PREFIX}:{task_type}"):
+            if json.loads(fields["message"]).get("task_id") == task_id:
+                return entry_id, fields
+        raise AssertionError(f"no stream entry for {task_id}")
+
+    def replace_entry(self, task_type: TaskType, task_id: str, message: str) -> None:
+        """Swap the task's entry for `message`, pointing its dispatch record at the new one first."""
+        entry_id, _ = self.entry(task_type, task_id)
+        replacement = self.raw.xadd(f"{PREFIX}:{task_type}", {"message": message})
+        assert self.ctx.store.set_render_entry(task_id, str(replacement))
+        self.raw.xdel(f"{PREFIX}:{task_type}", entry_id)
+
+
+@pytest.fixture(scope="module")
+def faults(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Faults]:
+    clip = make_sample_clip(tmp_path_factory.mktemp("media") / "clip.mp4", seconds=1).read_bytes()
+    with (
+        restartable_redis(tmp_path_factory.mktemp("redis")) as redis_server,
+        loopback_server() as origin,
+    ):
+        origin.serve_bytes("/clip.mp4", clip)
+        overrides = {
+            **PIPELINE_OVERRIDES,
+            "redis_url": redis_server.url,
+            "stream_prefix": PREFIX,
+            # its own table and bucket: the session pipeline's keeper never sees these dispatch records, and
+            # the session bucket's upload notification keeps pointing at the session pipeline
+            "table_name": "flfault",
+            "bucket": "flfault-media",
+            "render_heartbeat_seconds": 3,
+            "render_queue_keeper_interval": 1.0,
+        }
+        base = stack.settings.model_copy(update=overrides)
+        bootstrap_stores(build_context(base))
+        settings = with_local_pipeline(base, name="flfault")
+        ctx = build_context(settings)
+        runtime = start_pipeline_runtime(ctx, engines=None)
+        try:
+            with serve_app(create_app(settings, ctx)) as url:
+                workspace = create_workspace(ctx, "faults")
+                headers = {"Authorization": f"Bearer {workspace.api_key}"}
+                with httpx.Client(base_url=url, headers=headers, timeout=30) as api:
+                    raw = redis.Redis.from_url(redis_server.url, decode_responses=True)
+                    yield Faults(redis_server, ctx, api, origin, raw)
+        finally:
+            runtime.stop()
+
+
+class _HeldSampler:
+    """Samples how many entries the consumer holds (its pending count) while it works, and the most times any
+    entry was delivered (above 1: it was reclaimed)."""
+
+    def __init__(self, faults: Faults, consumer: str) -> None:
+        self.faults, self.consumer = faults, consumer
+        self.most = 0
+        self.most_deliveries = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> _HeldSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            held = 0
+            for task_type in ROUTES:
+                summary = self.faults.raw.xpending(f"{PREFIX}:{task_type}", GROUP)
+                held += sum(c["pending"] for c in summary["consumers"] if c["name"] == self.consumer)
+                for entry in self.faults.raw.xpending_range(f"{PREFIX}:{task_type}", GROUP, "-", "+", 20):
+                    self.most_deliveries = max(self.most_deliveries, entry["times_delivered"])
+            self.most = max(self.most, held)
+
+
+def test_one_worker_holds_one_entry_and_serves_the_types_in_turn(faults: Faults) -> None:
+    ids = [faults.submit(task_type) for _ in range(2) for task_type in ROUTES]
+    faults.wait_until_waiting(len(ids))
+    with _HeldSampler(faults, "solo") as sampler, thread_worker(faults.ctx, "solo"):
+        jobs = [wait_for_task(faults.api, task_id, timeout=120) for task_id in ids]
+    assert [job["status"] for job in jobs] == ["completed"] * len(ids), jobs
+    assert sampler.most == 1, f"the worker held {sampler.most} entries at once"
+    assert sampler.most_deliveries == 1, "an entry was reclaimed"
+    first_three = sorted(jobs, key=lambda job: job["completed_at"])[:3]
+    assert {job["task_type"] for job in first_three} == {t.value for t in ROUTES}
+    assert faults.waiting() == 0
+
+
+def test_poison_entry_fails_its_task_at_once(faults: Faults) -> None:
+    task_id = faults.submit(TaskType.super_resolution)
+    faults.wait_until_waiting(1)
+    _, fields = faults.entry(TaskType.super_resolution, task_id)
+    broken = json.loads(fields["message"])
+    del broken["workspace_id"]
+    faults.replace_entry(TaskType.super_resolution, task_id, json.dumps(broken))
+    dead_before = faults.raw.xlen(f"{PREFIX}:dead")
+    started = time.monotonic()
+    with thread_worker(faults.ctx, "poisoned"):
+        job = wait_for_task(faults.api, task_id, timeout=30)
+    assert job["status"] == "failed", job
+    assert job["error"]["code"] == "internal_error", job["error"]
+    assert "could not be processed" in job["error"]["message"]
+    assert time.monotonic() - started < 20
+    assert faults.raw.xlen(f"{PREFIX}:dead") == dead_before + 1
+    assert faults.waiting() == 0
+
+
+def test_unreadable_entry_is_dead_lettered_and_added_again_from_its_record(faults: Faults) -> None:
+    task_id = faults.submit(TaskType.gaze_redirect)
+    faults.wait_until_waiting(1)
+    faults.replace_entry(TaskType.gaze_redirect, task_id, "{not json")
+    with thread_worker(faults.ctx, "reader"):
+        job = wait_for_task(faults.api, task_id, timeout=60)
+    assert job["status"] == "completed", job
+    dead = faults.raw.xrevrange(f"{PREFIX}:dead", count=1)
+    assert dead and dead[0][1]["message"] == "{not json"
+
+
+def test_render_waiting_longer_than_the_running_heartbeat_completes(faults: Faults) -> None:
+    task_id = faults.submit(TaskType.super_resolution)
+    faults.wait_until_waiting(1)
+    time.sleep(faults.ctx.settings.render_heartbeat_seconds * 3)  # no worker yet: the entry waits
+    assert faults.api.get(f"/v1/tasks/{task_id}").json()["status"] == "queued"
+    with thread_worker(faults.ctx, "late"):
+        job = wait_for_task(faults.api, task_id, timeout=60)
+    assert job["status"] == "completed", job
+
+
+def test_render_no_worker_takes_in_time_fails_queue_timeout(faults: Faults) -> None:
+    task_id = faults.submit(TaskType.gaze_redirect)
+    faults.wait_until_waiting(1)
+    impatient = dataclasses.replace(
+        faults.ctx, settings=faults.ctx.settings.model_copy(update={"render_queue_wait_seconds": 0.0})
+    )
+    report = tend_render_queue(impatient)
+    assert report.expired == 1, report
+    job = wait_for_task(faults.api, task_id, timeout=30)
+    assert job["status"] == "failed" and job["error"]["code"] == "queue_timeout", job
+    assert faults.waiting() == 0
+    assert faults.ctx.store.get_render_dispatch(task_id) is None
+
+
+def test_redis_killed_and_restarted_empty_loses_no_task(
+    faults: Faults, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("FRAMELANE_TEST_ENGINE_DELAY", "0.03")  # 25 frames → about 1 s per render
+    ids = [faults.submit(task_type) for task_type in ROUTES for _ in range(2)]
+    faults.wait_until_waiting(len(ids))
+    with thread_worker(faults.ctx, "survivor"):
+        wait_for_task(faults.api, ids[0], until={"processing"}, timeout=60)
+        faults.redis.kill()
+        time.sleep(1)
+        faults.redis.start()  # same port, no data: every entry and the consumer group are gone
+        jobs = [wait_for_task(faults.api, task_id, timeout=120) for task_id in ids]
+    assert [job["status"] for job in jobs] == ["completed"] * len(ids), jobs
+    blobs = faults.ctx.blobs
+    for job in jobs:
+        listing = blobs._client.list_objects_v2(
+            Bucket=blobs.bucket, Prefix=f"outputs/{job['workspace_id']}/{job['id']}/"
+        )
+        assert listing["KeyCount"] == 1, listing
+
+
+def test_render_survives_a_redis_outage_longer_than_the_client_retries(
+    faults: Faults, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Progress events, cancel checks and the stream keepalive need Redis; none of them may fail the render or
+    hold back the step's heartbeat while Redis is away for longer than one call's retries (about 10 s)."""
+    monkeypatch.setenv("FRAMELANE_TEST_ENGINE_DELAY", "0.4")  # 25 frames → about 10 s
+    task_id = faults.submit(TaskType.gaze_redirect)
+    faults.wait_until_waiting(1)
+    with thread_worker(faults.ctx, "steady"):
+        job = wait_for_task(faults.api, task_id, until={"processing"}, timeout=60)
+        deadline = time.monotonic() + 30
+        while job["progress_stage"] != "compositing":
+            assert time.monotonic() < deadline, job
+            time.sleep(0.1)
+            job = faults.api.get(f"/v1/tasks/{task_id}").json()
+        faults.redis.kill()
+        time.sleep(12)
+        faults.redis.start()
+        job = wait_for_task(faults.api, task_id, timeout=90)
+    assert job["status"] == "completed", job

@@ -1,0 +1,39 @@
+"""Stream entries the worker cannot process: told apart from good ones without Redis, and the task they name."""
+
+from __future__ import annotations
+
+import json
+
+from framelane.adapters.redis_streams import RedisBroker
+from framelane.models import RenderMessage, TaskType
+from framelane.worker.runtime import _named_task
+
+GOOD = RenderMessage(
+    task_id="task_1", workspace_id="ws_1", task_type=TaskType.gaze_redirect, task_token="tok"
+)
+
+
+def test_a_good_entry_parses() -> None:
+    delivery = RedisBroker._delivery(TaskType.gaze_redirect, "1-0", {"message": GOOD.model_dump_json()}, 1)
+    assert delivery.message == GOOD and delivery.problem is None
+
+
+def test_bad_json_missing_fields_and_the_wrong_stream_are_problems_not_exceptions() -> None:
+    missing = json.dumps({"task_id": "task_1", "task_token": "tok"})
+    for task_type, raw in [
+        (TaskType.gaze_redirect, "{not json"),
+        (TaskType.gaze_redirect, missing),
+        (TaskType.super_resolution, GOOD.model_dump_json()),
+    ]:
+        delivery = RedisBroker._delivery(task_type, "1-0", {"message": raw}, 1)
+        assert delivery.message is None and delivery.problem and delivery.raw == raw
+    assert RedisBroker._delivery(TaskType.gaze_redirect, "1-0", {}, 1).message is None
+
+
+def test_the_task_a_broken_entry_names() -> None:
+    assert _named_task(json.dumps({"task_id": "task_1", "task_token": "tok", "task_type": 3})) == (
+        "task_1",
+        "tok",
+    )
+    for raw in ["{not json", "[]", json.dumps({"task_id": "task_1"}), json.dumps({"task_token": ""})]:
+        assert _named_task(raw) is None
