@@ -9,8 +9,9 @@ if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
     from mypy_boto3_kms.literals import SigningAlgorithmSpecType
 
-# KMS key spec → (signing algorithm, digest): the digest is sent, not the message (KMS caps RAW messages
-# at 4 KiB; a claim can be larger).
+# KMS key spec → (signing algorithm, digest). KMS signs RAW messages up to 4 KiB (a C2PA claim usually is);
+# a longer one is sent as its digest.
+RAW_LIMIT = 4096
 _ALGORITHMS: dict[str, tuple[SigningAlgorithmSpecType, str]] = {
     "ECC_NIST_P256": ("ECDSA_SHA_256", "sha256"),
     "ECC_NIST_P384": ("ECDSA_SHA_384", "sha384"),
@@ -26,7 +27,7 @@ class KmsSigningKey:
         self._client = client
         self.key_id = key_id
         description = client.get_public_key(KeyId=key_id)
-        spec = str(description.get("KeySpec"))
+        spec = str(description.get("KeySpec") or description.get("CustomerMasterKeySpec"))
         if spec not in _ALGORITHMS:
             raise ValueError(
                 f"KMS key {key_id} has key spec {spec}; C2PA signing needs one of {sorted(_ALGORITHMS)}"
@@ -39,10 +40,15 @@ class KmsSigningKey:
 
     def sign(self, message: bytes) -> bytes:
         """A DER signature over the message (the SDK turns ECDSA DER into COSE's raw form)."""
-        response = self._client.sign(
-            KeyId=self.key_id,
-            Message=hashlib.new(self._digest, message).digest(),
-            MessageType="DIGEST",
-            SigningAlgorithm=self._algorithm,
-        )
+        if len(message) <= RAW_LIMIT:
+            response = self._client.sign(
+                KeyId=self.key_id, Message=message, MessageType="RAW", SigningAlgorithm=self._algorithm
+            )
+        else:
+            response = self._client.sign(
+                KeyId=self.key_id,
+                Message=hashlib.new(self._digest, message).digest(),
+                MessageType="DIGEST",
+                SigningAlgorithm=self._algorithm,
+            )
         return response["Signature"]

@@ -21,6 +21,7 @@ from framelane.models import (
 from framelane.provenance.manifest import SHA256_KEY
 
 SIDECAR_SUFFIX = ".c2pa"
+SIDECAR_TYPES = {".webm", ".mkv"}  # the SDK cannot embed into these: their manifest is a sidecar
 _MIME = {".webm": "video/webm", ".mov": "video/quicktime", ".mp4": "video/mp4", ".png": "image/png"}
 
 
@@ -39,6 +40,8 @@ def verify_path(
     manifest = sidecar_path.read_bytes() if sidecar_path.exists() else None
     if sidecar is not None and manifest is None:
         raise NoCredentials(f"no sidecar at {sidecar}")
+    if manifest is None and path.suffix.lower() in SIDECAR_TYPES:
+        raise NoCredentials(f"{path.suffix} files carry no embedded credentials and {sidecar_path} is absent")
     with path.open("rb") as stream:
         return read_report(stream, mime_type(path), manifest=manifest, trust_anchors=trust_anchors)
 
@@ -53,6 +56,9 @@ def verify_png_zip(path: str | Path, trust_anchors: str | None = None) -> Conten
                 report = read_report(io.BytesIO(archive.read(name)), "image/png", trust_anchors=trust_anchors)
             except NoCredentials:
                 problems.append(f"{name}: no credentials")
+                continue
+            except zipfile.BadZipFile:
+                problems.append(f"{name}: damaged (zip CRC mismatch)")
                 continue
             first = first or report
             if report.state == "Invalid":
