@@ -13,8 +13,10 @@ from typing import Any
 
 import c2pa
 import pytest
+from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from framelane.cli import cli
 from framelane.config import Settings
 from framelane.engines import background, super_resolution
 from framelane.engines.base import FrameEngine
@@ -213,3 +215,23 @@ def _pem(key: ec.EllipticCurvePrivateKey) -> str:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
+
+
+def test_framelane_verify_prints_the_summary_checks_a_sidecar_and_fails_on_damage(
+    provenance: Provenance, clip: Path, tmp_path: Path
+) -> None:
+    output, _ = _signed_output(provenance, clip, "webm-remove_background", tmp_path)
+    runner = CliRunner()
+    result = runner.invoke(cli, ["verify", str(output)])
+    assert result.exit_code == 0, result.output
+    assert "Content Credentials Valid (sidecar)" in result.output
+    assert "compositeWithTrainedAlgorithmicMedia" in result.output
+    assert f"sha256 {hashlib.sha256(clip.read_bytes()).hexdigest()}" in result.output
+    assert "signingCredential.untrusted" in result.output
+    moved = tmp_path / "elsewhere.c2pa"
+    output.with_name("output.webm.c2pa").rename(moved)
+    assert runner.invoke(cli, ["verify", str(output)]).exit_code == 1  # no sidecar: nothing to check
+    assert runner.invoke(cli, ["verify", str(output), "--sidecar", str(moved)]).exit_code == 0
+    output.write_bytes(_flip_middle_byte(output.read_bytes()))
+    damaged = runner.invoke(cli, ["verify", str(output), "--sidecar", str(moved), "--json"])
+    assert damaged.exit_code == 1 and json.loads(damaged.output)["state"] == "Invalid"
