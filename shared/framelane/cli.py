@@ -6,12 +6,16 @@ import json
 import sys
 import time
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from framelane.client import ApiError, FramelaneClient
 from framelane.models import ContentCredentialsReport, JobOut
+
+if TYPE_CHECKING:
+    from framelane.worker.runtime import RendererWorker
 
 TASK_TYPES = ["remove-background", "gaze-redirect", "super-resolution", "transcribe"]
 
@@ -63,6 +67,16 @@ def local(port: int, demo: bool) -> None:
     sys.exit(status)
 
 
+def _start_worker(start: Callable[[], RendererWorker]) -> RendererWorker:
+    """A worker, or a one-line error when its Content Credentials signing setup is unusable."""
+    from framelane.provenance.credentials import SigningSetupError
+
+    try:
+        return start()
+    except SigningSetupError as exc:
+        raise click.ClickException(f"cannot sign Content Credentials: {exc}") from exc
+
+
 @cli.command()
 @click.option("--consumer", help="Consumer name in the stream group (default: host-pid).")
 def worker(consumer: str | None) -> None:
@@ -74,7 +88,9 @@ def worker(consumer: str | None) -> None:
     from framelane.services.context import build_context
     from framelane.worker.runtime import worker_from_settings
 
-    runtime = worker_from_settings(build_context(get_settings()), load_registry(), consumer)
+    runtime = _start_worker(
+        lambda: worker_from_settings(build_context(get_settings()), load_registry(), consumer)
+    )
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: runtime.stopping.set())
     runtime.run()
@@ -93,7 +109,7 @@ def serve(host: str, port: int) -> None:
     from framelane.worker.runtime import worker_from_settings
     from framelane.worker.sagemaker import serving_app
 
-    runtime = worker_from_settings(build_context(get_settings()), load_registry())
+    runtime = _start_worker(lambda: worker_from_settings(build_context(get_settings()), load_registry()))
     uvicorn.run(serving_app(runtime), host=host, port=port, log_level="info")
 
 

@@ -147,7 +147,7 @@ def get_settings() -> Settings:
     if settings.c2pa_signing_secret_arn:
         secret = json.loads(str(get_secret(settings.c2pa_signing_secret_arn)))
         updates["c2pa_cert_chain_pem"] = secret["certificate_chain"]
-        updates["c2pa_private_key_pem"] = secret["private_key"]
+        updates["c2pa_private_key_pem"] = secret.get("private_key")  # absent when a KMS key signs
     if settings.redis_host and settings.redis_auth_secret_arn and not settings.redis_url:
         token = quote(str(get_secret(settings.redis_auth_secret_arn)), safe="")
         updates["redis_url"] = f"rediss://:{token}@{settings.redis_host}:{settings.redis_port}/0"
