@@ -39,6 +39,7 @@ bench: setup
 	PYTHONPATH=. $(BIN)/python bench/e2e_bench.py
 	PYTHONPATH=. $(BIN)/python bench/transcribe_bench.py
 	PYTHONPATH=. $(BIN)/python bench/engines_bench.py
+	PYTHONPATH=. $(BIN)/python bench/provenance_bench.py
 
 # Third-party packages for the Lambda layer, built for the Lambda platform (no Docker needed).
 lambda-deps: setup
