@@ -19,8 +19,9 @@ from framelane.adapters.kms import KmsSigningKey
 from framelane.config import Settings
 from framelane.media.samples import make_sample_clip
 from framelane.models import TaskType
-from framelane.provenance.credentials import load_identity
+from framelane.provenance.credentials import SigningSetupError, load_identity
 from framelane.provenance.manifest import EngineFacts, TaskFacts
+from framelane.provenance.outputs import check_signing_setup
 from framelane.provenance.signing import Provenance, SourceFile
 from framelane.provenance.verify import read_report, verify_path
 from framelane.services.context import ServiceContext
@@ -144,3 +145,7 @@ def test_a_kms_key_signs_through_the_callback_signer(stack: Stack, clip: bytes, 
     report = verify_path(target)
     assert report.state == "Valid" and report.validation_codes == ["signingCredential.untrusted"]
     assert report.signer is not None and report.signer.common_name == "Test C2PA signer"
+    # at worker start, a key that cannot sign stops it with the reason
+    symmetric = kms.create_key()["KeyMetadata"]["KeyId"]
+    with pytest.raises(SigningSetupError, match=f"KMS key {symmetric}"):
+        check_signing_setup(settings.model_copy(update={"c2pa_kms_key_id": symmetric}))

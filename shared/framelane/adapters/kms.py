@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING
 
+from botocore.exceptions import ClientError
+
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
     from mypy_boto3_kms.literals import SigningAlgorithmSpecType
@@ -22,14 +24,21 @@ _ALGORITHMS: dict[str, tuple[SigningAlgorithmSpecType, str]] = {
 }
 
 
+class KmsKeyUnusable(Exception):
+    """The KMS key cannot be read or cannot sign C2PA claims."""
+
+
 class KmsSigningKey:
     def __init__(self, client: KMSClient, key_id: str) -> None:
         self._client = client
         self.key_id = key_id
-        description = client.get_public_key(KeyId=key_id)
+        try:
+            description = client.get_public_key(KeyId=key_id)
+        except ClientError as exc:
+            raise KmsKeyUnusable(f"KMS key {key_id}: {exc}") from exc
         spec = str(description.get("KeySpec") or description.get("CustomerMasterKeySpec"))
         if spec not in _ALGORITHMS:
-            raise ValueError(
+            raise KmsKeyUnusable(
                 f"KMS key {key_id} has key spec {spec}; C2PA signing needs one of {sorted(_ALGORITHMS)}"
             )
         self._public_key = description["PublicKey"]

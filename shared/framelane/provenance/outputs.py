@@ -11,7 +11,7 @@ import threading
 from aws_lambda_powertools import Logger
 
 from framelane.adapters.aws import kms_client
-from framelane.adapters.kms import KmsSigningKey
+from framelane.adapters.kms import KmsKeyUnusable, KmsSigningKey
 from framelane.config import Settings
 from framelane.engines.base import FrameEngine
 from framelane.errors import JobFailure
@@ -47,12 +47,7 @@ def provenance_for(settings: Settings) -> Provenance | None:
     """The process's signer for these settings (None: marking is off)."""
     with _lock:
         if settings not in _cache:
-            remote = (
-                KmsSigningKey(kms_client(settings), settings.c2pa_kms_key_id)
-                if settings.c2pa_kms_key_id and settings.content_credentials == "on"
-                else None
-            )
-            identity = load_identity(settings, remote)
+            identity = load_identity(settings, _kms_key(settings))
             if identity is None:
                 logger.warning("Content Credentials are OFF: outputs are not marked (operator setting)")
                 _cache[settings] = None
@@ -61,6 +56,15 @@ def provenance_for(settings: Settings) -> Provenance | None:
                     logger.warning("signing Content Credentials with the UNTRUSTED development CA")
                 _cache[settings] = Provenance(identity)
         return _cache[settings]
+
+
+def _kms_key(settings: Settings) -> KmsSigningKey | None:
+    if not settings.c2pa_kms_key_id or settings.content_credentials == "off":
+        return None
+    try:
+        return KmsSigningKey(kms_client(settings), settings.c2pa_kms_key_id)
+    except KmsKeyUnusable as exc:
+        raise SigningSetupError(str(exc)) from exc
 
 
 def sign_output(
