@@ -101,6 +101,11 @@ class Settings(BaseSettings):
         "signer: the key never leaves KMS. Needs the certificate chain of that key.",
     )
     c2pa_tsa_url: str | None = Field(default=None, description="RFC 3161 time-stamp authority (optional).")
+    c2pa_trust_anchors_file: str | None = Field(
+        default=None,
+        description="PEM CA certificates the worker's validation trusts (e.g. the C2PA trust list): the "
+        "credentials report then says Trusted instead of Valid with signingCredential.untrusted.",
+    )
     c2pa_dev_credentials_dir: str | None = Field(
         default=None,
         description="Where the untrusted development CA and signer are created when no operator "

@@ -26,9 +26,10 @@ from framelane.media.pipeline import render
 from framelane.media.probe import probe
 from framelane.media.samples import make_sample_clip
 from framelane.models import TaskType
-from framelane.provenance.credentials import load_identity
+from framelane.provenance.credentials import SigningSetupError, load_identity
 from framelane.provenance.facts import engine_facts, file_sha256
 from framelane.provenance.manifest import ALGORITHMICALLY_ENHANCED, COMPOSITE_WITH_TRAINED, TaskFacts
+from framelane.provenance.outputs import check_signing_setup, provenance_for
 from framelane.provenance.signing import Provenance, SourceFile
 from framelane.provenance.verify import verify_path
 from framelane.weights import SELFIE_SEGMENTATION
@@ -235,3 +236,20 @@ def test_framelane_verify_prints_the_summary_checks_a_sidecar_and_fails_on_damag
     output.write_bytes(_flip_middle_byte(output.read_bytes()))
     damaged = runner.invoke(cli, ["verify", str(output), "--sidecar", str(moved), "--json"])
     assert damaged.exit_code == 1 and json.loads(damaged.output)["state"] == "Invalid"
+
+
+def test_the_worker_trusts_the_configured_trust_anchors_and_refuses_a_missing_file(tmp_path: Path) -> None:
+    ca = make_ca()
+    key = ec.generate_private_key(ec.SECP256R1())
+    (tmp_path / "anchors.pem").write_bytes(ca.pem())
+    settings = Settings(
+        c2pa_cert_chain_pem=issue(ca, key.public_key()).decode(),
+        c2pa_private_key_pem=_pem(key),
+        c2pa_trust_anchors_file=str(tmp_path / "anchors.pem"),
+    )
+    provenance = provenance_for(settings)
+    assert provenance is not None and provenance.trust_anchors == ca.pem().decode()
+    with pytest.raises(SigningSetupError, match="trust anchors"):
+        check_signing_setup(
+            settings.model_copy(update={"c2pa_trust_anchors_file": str(tmp_path / "none.pem")})
+        )

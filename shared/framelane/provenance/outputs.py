@@ -7,6 +7,7 @@ instead of failing every task.
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 from aws_lambda_powertools import Logger
 
@@ -21,7 +22,7 @@ from framelane.provenance.credentials import SigningSetupError, load_identity
 from framelane.provenance.facts import engine_facts, file_sha256
 from framelane.provenance.manifest import TaskFacts
 from framelane.provenance.signing import EMBEDDABLE, Provenance, SigningFailed, SourceFile
-from framelane.provenance.verify import read_report, verify_png_zip
+from framelane.provenance.verify import NoCredentials, read_report, verify_png_zip
 from framelane.services.context import ServiceContext
 from framelane.services.credentials import credentials_key, sidecar_key
 
@@ -54,8 +55,17 @@ def provenance_for(settings: Settings) -> Provenance | None:
             else:
                 if identity.development:
                     logger.warning("signing Content Credentials with the UNTRUSTED development CA")
-                _cache[settings] = Provenance(identity)
+                _cache[settings] = Provenance(identity, _trust_anchors(settings))
         return _cache[settings]
+
+
+def _trust_anchors(settings: Settings) -> str | None:
+    if not settings.c2pa_trust_anchors_file:
+        return None
+    try:
+        return Path(settings.c2pa_trust_anchors_file).read_text()
+    except OSError as exc:
+        raise SigningSetupError(f"cannot read the C2PA trust anchors: {exc}") from exc
 
 
 def _kms_key(settings: Settings) -> KmsSigningKey | None:
@@ -80,19 +90,20 @@ def sign_output(
     container = job.media.container if job.media else None
     source = SourceFile(source_path, _SOURCE_TYPES.get(container or "", "video/mp4"), "source")
     manifest: bytes | None = None
+    anchors = provenance.trust_anchors
     try:
         if spec.container is None:
             provenance.sign_png_zip(facts, source, target_path)
-            report = verify_png_zip(target_path)
+            report = verify_png_zip(target_path, anchors)
         elif spec.extension in EMBEDDABLE:
             provenance.sign_embedded(facts, source, target_path, spec.content_type)
             with open(target_path, "rb") as signed:
-                report = read_report(signed, spec.content_type)
+                report = read_report(signed, spec.content_type, trust_anchors=anchors)
         else:
             manifest = provenance.sign_sidecar(facts, source, target_path, spec.content_type)
             with open(target_path, "rb") as signed:
-                report = read_report(signed, spec.content_type, manifest=manifest)
-    except (SigningFailed, SigningSetupError) as exc:
+                report = read_report(signed, spec.content_type, manifest=manifest, trust_anchors=anchors)
+    except (SigningFailed, NoCredentials) as exc:
         raise JobFailure("internal_error", f"Content Credentials: {exc}") from exc
     if report.state == "Invalid":
         raise JobFailure(

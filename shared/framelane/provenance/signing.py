@@ -44,8 +44,9 @@ class SigningFailed(Exception):
 class Provenance:
     """One per process: the signer and the SDK context, reused for every output."""
 
-    def __init__(self, identity: SigningIdentity) -> None:
+    def __init__(self, identity: SigningIdentity, trust_anchors: str | None = None) -> None:
         self.identity = identity
+        self.trust_anchors = trust_anchors  # PEM CAs the self-check trusts: the report then reads Trusted
         self._context = c2pa.Context.from_dict(SDK_SETTINGS)
         if identity.sign is not None:
             self._signer = c2pa.Signer.from_callback(
