@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -29,6 +29,28 @@ class StageConfig(BaseModel):
     alarm_email: str | None = None
     api_throttle_rate: int = 50
     api_throttle_burst: int = 100
+    content_credentials: Literal["on", "off"] = Field(
+        default="on",
+        description="`off` stops C2PA marking of outputs (see docs/OPERATIONS.md: legal meaning).",
+    )
+    c2pa_signing_secret_arn: str | None = Field(
+        default=None,
+        description='Secrets Manager secret {"certificate_chain": PEM, "private_key": PEM} (key optional with KMS).',
+    )
+    c2pa_kms_key_arn: str | None = Field(
+        default=None,
+        description="KMS asymmetric signing key: C2PA claims are signed in KMS (callback signer).",
+    )
+
+    @property
+    def content_credentials_environment(self) -> dict[str, str]:
+        """Worker settings for Content Credentials; without a secret the workers sign with an untrusted dev CA."""
+        environment: dict[str, str] = {"FRAMELANE_CONTENT_CREDENTIALS": self.content_credentials}
+        if self.c2pa_signing_secret_arn:
+            environment["FRAMELANE_C2PA_SIGNING_SECRET_ARN"] = self.c2pa_signing_secret_arn
+        if self.c2pa_kms_key_arn:
+            environment["FRAMELANE_C2PA_KMS_KEY_ID"] = self.c2pa_kms_key_arn
+        return environment
 
     @property
     def retain_data(self) -> bool:

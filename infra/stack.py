@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aws_cdk import Annotations, Aspects, CfnOutput, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
 from cdk_nag import AwsSolutionsChecks
@@ -81,6 +82,7 @@ class FramelaneStack(Stack):
             **environment,
             "FRAMELANE_TASK_STATE_MACHINE_ARN": self.orchestration.task_machine.state_machine_arn,
             "FRAMELANE_WEBHOOK_STATE_MACHINE_ARN": self.orchestration.webhook_machine.state_machine_arn,
+            **config.content_credentials_environment,
         }
         self.api = Api(
             self,
@@ -126,9 +128,22 @@ class FramelaneStack(Stack):
         for reader in (transcribe, self.api.function):
             self.transcription.assemblyai_key.grant_read(reader)
         self.orchestration.task_machine.grant_task_response(self.api.function)
+        self._content_credentials_grants(config)
         CfnOutput(self, "ApiUrl", value=self.api.url)
         CfnOutput(self, "Bucket", value=self.storage.bucket.bucket_name)
         CfnOutput(self, "AdminTokenSecret", value=self.admin_token.secret_arn)
         CfnOutput(self, "Dashboard", value=f"framelane-{config.stage}")
         Aspects.of(self).add(AwsSolutionsChecks(verbose=True))
         suppress_justified(self)
+
+    def _content_credentials_grants(self, config: StageConfig) -> None:
+        """The workers read the operator's C2PA signing secret and may sign with (only) its KMS key."""
+        role = self.workers.task_definition.task_role
+        if config.c2pa_signing_secret_arn:
+            secretsmanager.Secret.from_secret_complete_arn(
+                self, "ContentCredentialsSigning", config.c2pa_signing_secret_arn
+            ).grant_read(role)
+        if config.c2pa_kms_key_arn:
+            kms.Key.from_key_arn(self, "ContentCredentialsKey", config.c2pa_kms_key_arn).grant(
+                role, "kms:Sign", "kms:GetPublicKey"
+            )

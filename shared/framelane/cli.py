@@ -6,13 +6,17 @@ import json
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from framelane.client import ApiError, FramelaneClient
-from framelane.models import JobOut
+from framelane.models import ContentCredentialsReport, JobOut
+
+if TYPE_CHECKING:
+    from framelane.worker.runtime import RendererWorker
 
 TASK_TYPES = ["remove-background", "gaze-redirect", "super-resolution", "transcribe"]
 
@@ -71,6 +75,16 @@ def local(port: int, workers: int | None, demo: bool) -> None:
     sys.exit(status)
 
 
+def _start_worker(start: Callable[[], RendererWorker]) -> RendererWorker:
+    """A worker, or a one-line error when its Content Credentials signing setup is unusable."""
+    from framelane.provenance.credentials import SigningSetupError
+
+    try:
+        return start()
+    except SigningSetupError as exc:
+        raise click.ClickException(f"cannot sign Content Credentials: {exc}") from exc
+
+
 @cli.command()
 @click.option("--consumer", help="Consumer name in the stream group (default: host-pid).")
 def worker(consumer: str | None) -> None:
@@ -86,7 +100,9 @@ def worker(consumer: str | None) -> None:
 
     if not {"FRAMELANE_REDIS_URL", "FRAMELANE_REDIS_HOST"} & set(os.environ):
         _join_local_stack()
-    runtime = worker_from_settings(build_context(get_settings()), load_registry(), consumer)
+    runtime = _start_worker(
+        lambda: worker_from_settings(build_context(get_settings()), load_registry(), consumer)
+    )
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: runtime.stopping.set())
     runtime.run()
@@ -120,7 +136,7 @@ def serve(host: str, port: int) -> None:
     from framelane.worker.runtime import worker_from_settings
     from framelane.worker.sagemaker import serving_app
 
-    runtime = worker_from_settings(build_context(get_settings()), load_registry())
+    runtime = _start_worker(lambda: worker_from_settings(build_context(get_settings()), load_registry()))
     uvicorn.run(serving_app(runtime), host=host, port=port, log_level="info")
 
 
@@ -382,6 +398,61 @@ def tasks_download(ctx: click.Context, task_id: str, path: str) -> None:
         except ApiError as exc:
             raise click.ClickException(str(exc)) from exc
     click.echo(f"{path}: {size} bytes")
+
+
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--sidecar", type=click.Path(exists=True, dir_okay=False), help="The .c2pa manifest (default FILE.c2pa)."
+)
+@click.option(
+    "--trust-anchors",
+    type=click.Path(exists=True, dir_okay=False),
+    help="PEM CA certificates to trust (e.g. your signing CA): a valid manifest then reads Trusted.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def verify(file: str, sidecar: str | None, trust_anchors: str | None, as_json: bool) -> None:
+    """Validate FILE's Content Credentials (C2PA): embedded, a sidecar, or every PNG frame of a zip.
+
+    Exit status 0 when they validate, 1 when they do not or there are none."""
+    from pathlib import Path
+
+    from framelane.provenance.verify import NoCredentials, verify_path
+
+    anchors = Path(trust_anchors).read_text() if trust_anchors else None
+    try:
+        report = verify_path(file, sidecar, anchors)
+    except NoCredentials as exc:
+        raise click.ClickException(f"{file}: {exc}") from exc
+    if as_json:
+        click.echo(report.model_dump_json(indent=2))
+    else:
+        click.echo(format_report(file, report))
+    sys.exit(0 if report.state in {"Valid", "Trusted"} else 1)
+
+
+def format_report(file: str, report: ContentCredentialsReport) -> str:
+    """A ContentCredentialsReport as a few readable lines."""
+    signer = report.signer
+    lines = [
+        f"{file}: Content Credentials {report.state} ({report.format})",
+        f"  signed by   {signer.common_name} ({signer.organization}, {signer.alg})"
+        if signer
+        else "  unsigned",
+        f"  generator   {report.claim_generator}",
+    ]
+    for action in report.actions:
+        source_type = action.digital_source_type.rsplit("/", 1)[-1] if action.digital_source_type else ""
+        lines.append(f"  action      {action.action} {source_type} {action.description or ''}".rstrip())
+    for ingredient in report.ingredients:
+        kept = ", with its own credentials" if ingredient.has_credentials else ""
+        lines.append(
+            f"  ingredient  {ingredient.relationship} {ingredient.title} ({ingredient.format}) "
+            f"sha256 {ingredient.sha256}{kept}"
+        )
+    if report.validation_codes:
+        lines.append(f"  status      {', '.join(report.validation_codes)}")
+    return "\n".join(lines)
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from typing import Annotated, Literal
 from urllib.parse import quote
@@ -94,6 +95,39 @@ class Settings(BaseSettings):
         default=60, description="Seconds between render queue keeper passes in the local stack's pollers."
     )
 
+    # Content Credentials (C2PA) on every rendered output; see docs/OPERATIONS.md
+    content_credentials: Literal["on", "off"] = Field(
+        default="on",
+        description="`off` stops marking outputs (an explicit operator decision with legal weight: EU AI Act "
+        "Art. 50(2) then has to be met otherwise).",
+    )
+    c2pa_cert_chain_file: str | None = Field(
+        default=None, description="PEM: the signing certificate first, then its issuing CA(s)."
+    )
+    c2pa_private_key_file: str | None = Field(default=None, description="PEM (PKCS#8) private key.")
+    c2pa_cert_chain_pem: str | None = Field(default=None, description="The chain itself (from the secret).")
+    c2pa_private_key_pem: str | None = Field(default=None, description="The key itself (from the secret).")
+    c2pa_signing_secret_arn: str | None = Field(
+        default=None,
+        description='Secrets Manager secret `{"certificate_chain": PEM, "private_key": PEM}`.',
+    )
+    c2pa_kms_key_id: str | None = Field(
+        default=None,
+        description="Sign with this KMS asymmetric key (ECC_NIST_P256/P384/P521) through the SDK's callback "
+        "signer: the key never leaves KMS. Needs the certificate chain of that key.",
+    )
+    c2pa_tsa_url: str | None = Field(default=None, description="RFC 3161 time-stamp authority (optional).")
+    c2pa_trust_anchors_file: str | None = Field(
+        default=None,
+        description="PEM CA certificates the worker's validation trusts (e.g. the C2PA trust list): the "
+        "credentials report then says Trusted instead of Valid with signingCredential.untrusted.",
+    )
+    c2pa_dev_credentials_dir: str | None = Field(
+        default=None,
+        description="Where the untrusted development CA and signer are created when no operator "
+        "credentials are configured (default: $FRAMELANE_HOME/content-credentials).",
+    )
+
     @field_validator("webhook_retry_schedule", mode="before")
     @classmethod
     def _split_schedule(cls, value: object) -> object:
@@ -118,6 +152,7 @@ def get_settings() -> Settings:
         settings.cursor_secret_arn,
         settings.admin_token_secret_arn,
         settings.assemblyai_secret_arn,
+        settings.c2pa_signing_secret_arn,
     )
     if not any(arns):
         return settings
@@ -130,6 +165,10 @@ def get_settings() -> Settings:
         updates["admin_token"] = get_secret(settings.admin_token_secret_arn)
     if settings.assemblyai_secret_arn:
         updates["assemblyai_api_key"] = get_secret(settings.assemblyai_secret_arn) or None
+    if settings.c2pa_signing_secret_arn:
+        secret = json.loads(str(get_secret(settings.c2pa_signing_secret_arn)))
+        updates["c2pa_cert_chain_pem"] = secret["certificate_chain"]
+        updates["c2pa_private_key_pem"] = secret.get("private_key")  # absent when a KMS key signs
     if settings.redis_host and settings.redis_auth_secret_arn and not settings.redis_url:
         token = quote(str(get_secret(settings.redis_auth_secret_arn)), safe="")
         updates["redis_url"] = f"rediss://:{token}@{settings.redis_host}:{settings.redis_port}/0"

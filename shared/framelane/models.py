@@ -202,14 +202,31 @@ class TaskRequestBase(BaseModel):
         return self.model_dump(mode="json", exclude={"source_url", "metadata", "webhook_url"})
 
 
-class RemoveBackgroundRequest(TaskRequestBase):
+class LabelPosition(StrEnum):
+    top_left = "top_left"
+    top_right = "top_right"
+    bottom_left = "bottom_left"
+    bottom_right = "bottom_right"
+
+
+class RendererRequestBase(TaskRequestBase):
+    label: LabelPosition | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description='Burn a small, legible "AI-edited" mark into every frame at this corner (for deployers who '
+        "must disclose deep fakes). Omitted: no visible mark; the output still carries Content Credentials.",
+        examples=["bottom_right"],
+    )
+
+
+class RemoveBackgroundRequest(RendererRequestBase):
     output_format: OutputFormat = Field(
         default=OutputFormat.webm,
         description="`webm` = VP9 with alpha; `mov` = ProRes 4444 with alpha; `png` = zip of RGBA PNG frames.",
     )
 
 
-class GazeRedirectRequest(TaskRequestBase):
+class GazeRedirectRequest(RendererRequestBase):
     intensity: float = Field(
         default=1,
         ge=0,
@@ -225,7 +242,7 @@ class SuperResolutionMode(StrEnum):
     fast = "fast"
 
 
-class SuperResolutionRequest(TaskRequestBase):
+class SuperResolutionRequest(RendererRequestBase):
     scale: float = Field(default=2, ge=1, le=4, description="Upscaling factor, 1..4.", examples=[2])
     mode: SuperResolutionMode = Field(
         default=SuperResolutionMode.auto,
@@ -263,6 +280,18 @@ REQUEST_MODEL_BY_TYPE: dict[TaskType, type[TaskRequestBase]] = {
 # --- jobs -----------------------------------------------------------------------------------------------
 
 
+class ContentCredentials(BaseModel):
+    """Where a rendered output's signed C2PA manifest lives."""
+
+    format: Literal["embedded", "sidecar"] = Field(
+        description="`embedded`: inside the file (MP4, MOV, each PNG frame); `sidecar`: a `.c2pa` manifest "
+        "next to it, bound to its hash (WebM)."
+    )
+    sidecar_url: str | None = Field(
+        default=None, description="Signed, expiring link to the `.c2pa` sidecar (format `sidecar` only)."
+    )
+
+
 class JobOutput(BaseModel):
     """Populated once status == completed. Contains the signed artifact URL."""
 
@@ -280,6 +309,59 @@ class JobOutput(BaseModel):
     height: int | None = Field(default=None, description="Output frame height (same rule).", examples=[1080])
     duration: float | None = Field(default=None, description="Seconds.", examples=[15.3])
     size_bytes: int | None = Field(default=None, examples=[12582912])
+    content_credentials: ContentCredentials | None = Field(
+        default=None,
+        description="Where the output's C2PA Content Credentials are; null when the operator disabled marking "
+        "(or for transcripts). Details: `GET /v1/tasks/{id}/credentials`.",
+    )
+
+
+class CredentialsSigner(BaseModel):
+    common_name: str | None = None
+    organization: str | None = Field(default=None, description="The certificate issuer's organisation.")
+    alg: str | None = Field(default=None, examples=["Es256"])
+    time: str | None = Field(default=None, description="Signing time from a time-stamp authority, if any.")
+
+
+class CredentialsAction(BaseModel):
+    action: str = Field(examples=["c2pa.edited"])
+    digital_source_type: str | None = Field(
+        default=None,
+        examples=["http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"],
+    )
+    software_agent: str | None = Field(default=None, examples=["Framelane 0.1.0"])
+    description: str | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+
+class CredentialsIngredient(BaseModel):
+    title: str | None = None
+    format: str | None = None
+    relationship: str | None = Field(default=None, examples=["parentOf"])
+    sha256: str | None = Field(default=None, description="Hex sha256 of the ingredient's bytes (the source).")
+    has_credentials: bool = Field(
+        default=False, description="The ingredient carried its own Content Credentials, kept in the chain."
+    )
+
+
+class ContentCredentialsReport(BaseModel):
+    """A rendered output's Content Credentials as validated by the worker right after signing."""
+
+    state: str = Field(
+        description="C2PA validation state: `Valid` (intact and signed; `Trusted` when the signer chains to "
+        "a configured trust anchor) or `Invalid`.",
+        examples=["Valid"],
+    )
+    format: Literal["embedded", "sidecar"]
+    sidecar_url: str | None = None
+    signer: CredentialsSigner | None = None
+    claim_generator: str | None = Field(default=None, examples=["Framelane 0.1.0"])
+    actions: list[CredentialsAction] = Field(default_factory=list)
+    ingredients: list[CredentialsIngredient] = Field(default_factory=list)
+    validation_codes: list[str] = Field(
+        default_factory=list,
+        description="Validation status codes that are not successes (e.g. `signingCredential.untrusted`).",
+    )
 
 
 class JobError(BaseModel):
@@ -671,11 +753,22 @@ class TranscriptUtterance(BaseModel):
     confidence: float = Field(ge=0, le=1)
 
 
+class TranscriptGenerator(BaseModel):
+    """What made a transcript: it names its generator (engine, model, version), like Content Credentials do."""
+
+    engine: str = Field(examples=["faster-whisper"])
+    model: str = Field(examples=["whisper-base int8"])
+    version: str = Field(description="Version of the engine software.", examples=["1.1.1"])
+    weights_sha256: str | None = Field(default=None, description="sha256 of the model weights, when local.")
+    software_agent: str = Field(description="Framelane and its version.", examples=["Framelane 0.1.0"])
+
+
 class Transcript(BaseModel):
     """The transcript a transcribe task stores in S3 (`output.url`)."""
 
     task_id: str
     engine: Literal["assemblyai", "faster-whisper"]
+    generator: TranscriptGenerator | None = None
     language_code: str | None = None
     language_confidence: float | None = None
     audio_duration: float = Field(ge=0, description="Seconds of audio.")

@@ -379,3 +379,42 @@ def test_optional_sagemaker_endpoint_scales_to_zero() -> None:
         },
     )
     assert Annotations.from_stack(stack).find_error("*", Match.string_like_regexp("AwsSolutions-.*")) == []
+
+
+def test_content_credentials_secret_and_kms_key_reach_only_the_workers() -> None:
+    from aws_cdk import App
+
+    from infra.app import CDK_JSON
+
+    secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:framelane/c2pa-AbCdEf"
+    key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    context = {
+        **json.loads(CDK_JSON.read_text())["context"],
+        "stage": "c2pa",
+        "c2pa_signing_secret_arn": secret,
+        "c2pa_kms_key_arn": key,
+    }
+    _, stack = build_app(App(context=context))
+    template = Template.from_stack(stack)
+    (definition,) = template.find_resources("AWS::ECS::TaskDefinition").values()
+    (container,) = definition["Properties"]["ContainerDefinitions"]
+    variables = {v["Name"]: v["Value"] for v in container["Environment"]}
+    assert variables["FRAMELANE_C2PA_SIGNING_SECRET_ARN"] == secret
+    assert variables["FRAMELANE_C2PA_KMS_KEY_ID"] == key
+    assert variables["FRAMELANE_CONTENT_CREDENTIALS"] == "on"
+    role = stack.get_logical_id(stack.workers.task_definition.task_role.node.default_child)  # type: ignore[arg-type]
+    statements = [
+        st
+        for p in template.find_resources(
+            "AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": role}]}}
+        ).values()
+        for st in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    assert any(
+        st["Resource"] == key and set(st["Action"]) == {"kms:Sign", "kms:GetPublicKey"} for st in statements
+    )
+    assert any(
+        "secretsmanager:GetSecretValue" in st["Action"] and secret in st["Resource"] for st in statements
+    )
+    errors = Annotations.from_stack(stack).find_error("*", Match.string_like_regexp("AwsSolutions-.*"))
+    assert errors == [], [f"{e.id}: {e.entry.data}" for e in errors]

@@ -43,6 +43,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             redis_url=redis_service.url,
             admin_token=ADMIN_TOKEN,
             cursor_secret="test-cursor-secret",
+            c2pa_dev_credentials_dir=str(tmp_path_factory.mktemp("content-credentials") / "dev"),
         )
         ctx = build_context(settings)
         bootstrap_stores(ctx)

@@ -99,6 +99,7 @@ def test_completed_through_the_webhook_with_options_passed(aai: AaiStack) -> Non
     assert _webhook_status(aai.standin, sent["webhook_url"]) == 200  # our callback accepted it
     transcript = aai.api.get(f"/v1/tasks/{job['id']}/transcript").json()
     assert transcript["engine"] == "assemblyai" and transcript["unavailable"] == {}
+    assert transcript["generator"]["engine"] == "assemblyai" and transcript["generator"]["version"]
     assert word_error_rate(SENTENCE, transcript["text"]) <= 0.2
     assert transcript["utterances"][0]["speaker"] == "A" and transcript["words"][0]["speaker"] == "A"
     assert (

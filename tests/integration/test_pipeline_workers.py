@@ -64,10 +64,10 @@ def test_killed_worker_job_is_reclaimed_once(
     with thread_worker(pipeline_ctx, "rescuer"):
         job = wait_for_task(papi, task_id, timeout=90)
     assert job["status"] == "completed", job
-    keys = pipeline_ctx.blobs._client.list_objects_v2(  # exactly one output object
+    keys = pipeline_ctx.blobs._client.list_objects_v2(  # exactly one output object (+ its C2PA report)
         Bucket=pipeline_ctx.blobs.bucket, Prefix=f"outputs/{job['workspace_id']}/{task_id}/"
     )["Contents"]
-    assert [k["Key"].rsplit("/", 1)[1] for k in keys] == ["output.mp4"]
+    assert [k["Key"].rsplit("/", 1)[1] for k in keys] == ["credentials.json", "output.mp4"]
     time.sleep(2)  # a duplicate completion would be delivered by now
     assert len(_completed_webhooks(origin)) == 1
 

@@ -45,6 +45,7 @@ def test_offline_engine_word_error_rate(tmp_path: Path) -> None:
         rates[sentence] = word_error_rate(sentence, transcript.text)
         assert transcript.language_code == "en"
         assert all(w.start <= w.end for w in transcript.words)
+        assert transcript.generator is not None and transcript.generator.model == "whisper-base"
     print("WER per sentence:", rates)
     assert all(rate <= 0.2 for rate in rates.values()), rates
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import assemblyai as aai
 
-from framelane.models import Transcript, TranscriptUtterance, TranscriptWord
+from framelane import __version__
+from framelane.models import Transcript, TranscriptGenerator, TranscriptUtterance, TranscriptWord
 
 CALLBACK_HEADER = "X-Framelane-Callback-Secret"
 
@@ -84,6 +85,12 @@ def _transcript(task_id: str, data: dict[str, Any], requested: dict[str, Any]) -
     return Transcript(
         task_id=task_id,
         engine="assemblyai",
+        generator=TranscriptGenerator(
+            engine="assemblyai",
+            model=str(data.get("speech_model") or "default"),
+            version="v2",  # the API version; AssemblyAI does not expose model versions
+            software_agent=f"Framelane {__version__}",
+        ),
         language_code=data.get("language_code"),
         language_confidence=data.get("language_confidence"),
         audio_duration=float(data.get("audio_duration") or 0),

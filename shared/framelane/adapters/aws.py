@@ -12,6 +12,7 @@ from framelane.config import Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_kms import KMSClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_stepfunctions import SFNClient
@@ -49,4 +50,10 @@ def sfn_client(settings: Settings) -> SFNClient:
 @lru_cache(maxsize=8)
 def sqs_client(settings: Settings) -> SQSClient:
     client: SQSClient = _client("sqs", settings)
+    return client
+
+
+@lru_cache(maxsize=8)
+def kms_client(settings: Settings) -> KMSClient:
+    client: KMSClient = _client("kms", settings)
     return client

@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 from aws_lambda_powertools import Logger
 
+from framelane.engines.label import with_label
 from framelane.models import MediaInfo, TaskType
 
 Frame = npt.NDArray[np.uint8]
@@ -53,7 +54,7 @@ class EngineRegistry:
         factory = self.factories.get(task_type)
         if factory is None:
             raise EngineUnavailable(f"no {task_type} engine is installed in this worker")
-        return factory(options, media)
+        return with_label(factory(options, media), options.get("label"))
 
     def task_types(self) -> list[TaskType]:
         return sorted(self.factories)

@@ -8,6 +8,7 @@ from framelane.adapters.dynamodb import ConditionFailed
 from framelane.errors import JobFailure
 from framelane.models import Job, JobOut, JobOutput, JobStatus, utc_now
 from framelane.services.context import ServiceContext
+from framelane.services.credentials import presign_credentials
 
 LIVE = frozenset(s for s in JobStatus if not s.is_terminal)
 
@@ -40,7 +41,8 @@ def present(ctx: ServiceContext, job: Job) -> JobOut:
     out = job.to_out()
     if job.output_key and out.output is not None:
         url = ctx.blobs.presigned_get(job.output_key, expires_in=ctx.settings.output_url_ttl_seconds)
-        out = out.model_copy(
-            update={"output": JobOutput.model_validate({**out.output.model_dump(), "url": url})}
-        )
+        output = JobOutput.model_validate({**out.output.model_dump(), "url": url})
+        if output.content_credentials is not None:
+            output.content_credentials = presign_credentials(ctx, output.content_credentials)
+        out = out.model_copy(update={"output": output})
     return out

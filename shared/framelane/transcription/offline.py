@@ -11,13 +11,15 @@ import os
 import time
 from collections.abc import Iterable
 from functools import lru_cache
+from importlib.metadata import version
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from faster_whisper import WhisperModel
 from faster_whisper.transcribe import Segment
 
-from framelane.models import Transcript, TranscriptWord
+from framelane import __version__
+from framelane.models import Transcript, TranscriptGenerator, TranscriptWord
 from framelane.native_logs import model_loaded, quiet_native_stderr
 from framelane.transcription import pace
 from framelane.transcription.audio import SAMPLE_RATE, load_audio
@@ -94,6 +96,13 @@ def transcribe_offline(task_id: str, path: str, options: dict[str, Any]) -> Tran
     return Transcript(
         task_id=task_id,
         engine="faster-whisper",
+        generator=TranscriptGenerator(
+            engine="faster-whisper",
+            model=WHISPER_BASE.name,
+            version=version("faster-whisper"),
+            weights_sha256=next(f.sha256 for f in WHISPER_BASE.files if f.name == "model.bin"),
+            software_agent=f"Framelane {__version__}",
+        ),
         language_code=info.language,
         language_confidence=round(info.language_probability, 4),
         audio_duration=round(len(audio) / SAMPLE_RATE, 3),

@@ -27,6 +27,7 @@ from framelane.errors import JobFailure
 from framelane.media.formats import output_spec
 from framelane.media.pipeline import RenderStopped, render
 from framelane.models import Job, JobOutput, JobStatus, ProgressStage, RenderMessage, StepOutcome, TaskType
+from framelane.provenance.outputs import check_signing_setup, sign_output
 from framelane.services.context import ServiceContext
 from framelane.services.jobs import load_job, transition
 from framelane.services.notify import emit_progress
@@ -238,6 +239,7 @@ class RendererWorker:
                 on_progress=progress.frames,
                 should_stop=progress.should_stop,
             )
+            credentials = sign_output(self.ctx, job, source, target, spec, engine)
             progress.stage(ProgressStage.uploading, force=True)
             key = output_key(job, spec.extension)
             size = self.ctx.blobs.upload_file(target, key, spec.content_type)
@@ -248,6 +250,7 @@ class RendererWorker:
             height=stats.height,
             duration=round(stats.duration, 3),
             size_bytes=size,
+            content_credentials=credentials,
         )
         completed = transition(
             self.ctx,
@@ -383,6 +386,7 @@ def worker_from_settings(
     ctx: ServiceContext, engines: EngineRegistry, consumer: str | None = None
 ) -> RendererWorker:
     settings = ctx.settings
+    check_signing_setup(settings)  # a bad C2PA certificate stops the worker here, not on every task
     return RendererWorker(
         ctx,
         engines,

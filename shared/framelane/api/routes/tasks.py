@@ -8,6 +8,7 @@ from framelane.api.deps import ContextDep, CurrentWorkspace
 from framelane.api.errors import ERROR_RESPONSES
 from framelane.models import (
     REQUEST_MODEL_BY_TYPE,
+    ContentCredentialsReport,
     ErrorResponse,
     JobOut,
     JobPage,
@@ -18,6 +19,7 @@ from framelane.models import (
     TranscriptFormat,
 )
 from framelane.services import tasks as task_service
+from framelane.services.credentials import get_credentials
 from framelane.services.transcripts import get_transcript
 from framelane.transcription.captions import DEFAULT_CHARS_PER_CAPTION
 
@@ -135,3 +137,16 @@ def transcript(
 ) -> Response:
     content, media_type = get_transcript(ctx, workspace, task_id, format, chars_per_caption)
     return Response(content=content, media_type=media_type)
+
+
+@router.get(
+    "/{task_id}/credentials",
+    response_model=ContentCredentialsReport,
+    summary="Get an output's Content Credentials",
+    description="The C2PA manifest of a completed renderer task's output as validated right after signing: "
+    "validation state, where the manifest is (embedded or a sidecar link), signer, claim generator, actions "
+    "and ingredients.",
+    responses={404: ERROR_RESPONSES[404]},
+)
+def credentials(task_id: str, workspace: CurrentWorkspace, ctx: ContextDep) -> ContentCredentialsReport:
+    return get_credentials(ctx, workspace, task_id)
