@@ -13,6 +13,7 @@ from framelane.adapters.dynamodb import TASK_INDEXES, TTL_ATTRIBUTE
 from framelane.pipeline.asl import TaskMachineConfig, task_state_machine, webhook_state_machine
 from infra.app import build_app
 from infra.stack import FramelaneStack
+from tests.infra.assembly import Assembly
 
 # Actions AWS only authorizes on Resource "*".
 STAR_ONLY_ACTIONS = {
@@ -38,9 +39,8 @@ STAR_ONLY_ACTIONS = {
 
 
 @pytest.fixture(scope="module")
-def stack() -> FramelaneStack:
-    _, stack = build_app()
-    return stack
+def stack(assembly: Assembly) -> FramelaneStack:
+    return assembly.stack
 
 
 @pytest.fixture(scope="module")
