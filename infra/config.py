@@ -24,6 +24,10 @@ class StageConfig(BaseModel):
     sagemaker_endpoint: bool = False
     sagemaker_instance_type: str = "ml.g5.xlarge"
     alarm_email: str | None = None
+    assemblyai_secret_name: str | None = Field(
+        default=None,
+        description="A Secrets Manager secret holding the AssemblyAI key; unset: offline engine.",
+    )
     api_throttle_rate: int = 50
     api_throttle_burst: int = 100
 

@@ -35,11 +35,19 @@ class Network(Construct):
             ),
         )
         self.private_subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
-        # Everything that talks to Redis (Lambdas, workers) carries this group.
+        # Only broker clients (API, dispatch, backlog metric, workers) carry this group: Redis admits it alone.
         self.app_security_group = ec2.SecurityGroup(
             self,
             "AppSecurityGroup",
             vpc=self.vpc,
-            description="Framelane Lambdas and workers",
+            description="Framelane broker clients",
+            allow_all_outbound=True,
+        )
+        # Every Lambda carries this one: outbound only, no route to Redis (ingest and webhook fetch user URLs).
+        self.function_security_group = ec2.SecurityGroup(
+            self,
+            "FunctionSecurityGroup",
+            vpc=self.vpc,
+            description="Framelane Lambdas (outbound only)",
             allow_all_outbound=True,
         )

@@ -17,6 +17,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from framelane.pipeline.asl import TaskMachineConfig, task_state_machine, webhook_state_machine
+from infra.constructs import access
 from infra.constructs.functions import FunctionFactory
 from infra.constructs.storage import Storage
 
@@ -74,10 +75,6 @@ class Orchestration(Construct):
             "WebhookStateMachine", self.webhook_definition, ["webhook"]
         )
 
-        environment = {
-            "FRAMELANE_TASK_STATE_MACHINE_ARN": self.task_machine.state_machine_arn,
-            "FRAMELANE_WEBHOOK_STATE_MACHINE_ARN": self.webhook_machine.state_machine_arn,
-        }
         self.step_functions: dict[str, lambda_.Function] = {}
         for step, timeout in CALLBACK_STEPS.items():
             function = functions.create(
@@ -86,44 +83,49 @@ class Orchestration(Construct):
                 service=f"framelane-{step}",
                 timeout=Duration.seconds(timeout),
                 memory={"ingest": 1769, "transcribe": 3008}.get(step, 512),
-                environment={**environment, "FRAMELANE_STEP": step},
+                environment={"FRAMELANE_STEP": step},
+                broker_client=step == "dispatch",
             )
             self._consume(function, step)
             self._answer_callbacks(function)
             self.step_functions[step] = function
         self.notify_function = functions.create(
-            "NotifyStep",
-            "notify",
-            service="framelane-notify",
-            timeout=Duration.seconds(60),
-            environment=environment,
+            "NotifyStep", "notify", service="framelane-notify", timeout=Duration.seconds(60)
         )
         self._consume(self.notify_function, "notify")
-        self.webhook_machine.grant_start_execution(self.notify_function)
         self.s3_trigger_function = functions.create(
-            "S3Trigger",
-            "s3_trigger",
-            service="framelane-s3-trigger",
-            timeout=Duration.seconds(60),
-            environment=environment,
+            "S3Trigger", "s3_trigger", service="framelane-s3-trigger", timeout=Duration.seconds(60)
         )
         self._consume(self.s3_trigger_function, "s3-events")
-        self.task_machine.grant_start_execution(self.s3_trigger_function)
         storage.bucket.add_event_notification(
             s3.EventType.OBJECT_CREATED,
             s3n.SqsDestination(self.queues["s3-events"]),
             s3.NotificationKeyFilter(prefix="uploads/"),
         )
-        # ingest writes sources; finalize and notify read jobs and sign output URLs; s3 trigger reads metadata
-        for function in [*self.step_functions.values(), self.notify_function, self.s3_trigger_function]:
-            storage.table.grant_read_write_data(function)
-        storage.bucket.grant_read(self.step_functions["ingest"], "uploads/*")
-        storage.bucket.grant_put(self.step_functions["ingest"], "sources/*")
-        storage.bucket.grant_read(self.notify_function, "outputs/*")
-        storage.bucket.grant_read(self.step_functions["transcribe"], "sources/*")
-        storage.bucket.grant_read(self.step_functions["transcribe"], "uploads/*")
-        storage.bucket.grant_put(self.step_functions["transcribe"], "outputs/*")
-        storage.bucket.grant_read(self.s3_trigger_function, "uploads/*")
+        steps = self.step_functions
+        # what each step's code touches (dispatch only the broker: wired by the stack)
+        for function in (steps["ingest"], steps["transcribe"], steps["finalize"], steps["webhook"]):
+            access.table(function, function, storage.table)
+        access.bucket(steps["ingest"], steps["ingest"], storage.bucket, read=("uploads/",), put=("sources/",))
+        access.bucket(
+            steps["transcribe"],
+            steps["transcribe"],
+            storage.bucket,
+            read=("sources/", "uploads/"),
+            put=("outputs/",),
+        )
+        # notify: job rows, output links in the event payload, one webhook execution per destination
+        access.table(self.notify_function, self.notify_function, storage.table)
+        access.bucket(self.notify_function, self.notify_function, storage.bucket, read=("outputs/",))
+        access.starts(
+            self.notify_function, self.notify_function, access.WEBHOOK_MACHINE, self.webhook_machine
+        )
+        # s3 trigger: workspace rows and object metadata, then the task execution
+        access.table(self.s3_trigger_function, self.s3_trigger_function, storage.table)
+        access.bucket(self.s3_trigger_function, self.s3_trigger_function, storage.bucket, read=("uploads/",))
+        access.starts(
+            self.s3_trigger_function, self.s3_trigger_function, access.TASK_MACHINE, self.task_machine
+        )
 
     def _state_machine(
         self, construct_id: str, definition: dict[str, object], steps: list[str]
@@ -153,6 +155,6 @@ class Orchestration(Construct):
         )
 
     def _answer_callbacks(self, function: lambda_.Function) -> None:
-        """SendTaskSuccess/Failure/Heartbeat are authorized per state machine."""
+        """SendTaskSuccess/Failure/Heartbeat are authorized per state machine (by token: no ARN needed)."""
         for machine in (self.task_machine, self.webhook_machine):
             machine.grant_task_response(function)

@@ -19,6 +19,8 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from infra.config import StageConfig
+from infra.constructs import access
+from infra.constructs.broker import Broker
 from infra.constructs.functions import FunctionFactory
 from infra.constructs.network import Network
 from infra.constructs.orchestration import Orchestration
@@ -58,7 +60,7 @@ class Workers(Construct):
         storage: Storage,
         orchestration: Orchestration,
         functions: FunctionFactory,
-        environment: dict[str, str],
+        broker: Broker,
     ) -> None:
         super().__init__(scope, construct_id)
         self.image = ecr_assets.DockerImageAsset(
@@ -96,13 +98,13 @@ class Workers(Construct):
         self.task_definition = ecs.Ec2TaskDefinition(
             self, "RendererTask", network_mode=ecs.NetworkMode.AWS_VPC
         )
-        self.task_definition.add_container(
+        self.container = self.task_definition.add_container(
             "renderer",
             image=ecs.ContainerImage.from_docker_image_asset(self.image),
             gpu_count=config.gpu_count,
             memory_reservation_mib=12 * 1024,
             command=["worker"],
-            environment={**environment, "POWERTOOLS_SERVICE_NAME": "framelane-worker"},
+            environment={"POWERTOOLS_SERVICE_NAME": "framelane-worker"},
             logging=ecs.LogDrivers.aws_logs(
                 stream_prefix="renderer",
                 log_group=logs.LogGroup(self, "WorkerLogs", retention=logs.RetentionDays.ONE_MONTH),
@@ -110,13 +112,13 @@ class Workers(Construct):
             stop_timeout=Duration.seconds(120),
         )
         role = self.task_definition.task_role
-        storage.table.grant_read_write_data(role)
-        storage.bucket.grant_read(role, "sources/*")
-        storage.bucket.grant_read(role, "uploads/*")
-        storage.bucket.grant_put(role, "outputs/*")
-        storage.bucket.grant_read(role, "outputs/*")
+        access.table(self.container, role, storage.table)
+        access.bucket(
+            self.container, role, storage.bucket, read=("sources/", "uploads/", "outputs/"), put=("outputs/",)
+        )
         orchestration.task_machine.grant_task_response(role)
-        orchestration.webhook_machine.grant_start_execution(role)  # task.progress events
+        # task.progress events start webhook deliveries
+        access.starts(self.container, role, access.WEBHOOK_MACHINE, orchestration.webhook_machine)
         self.service = ecs.Ec2Service(
             self,
             "RendererService",
@@ -132,6 +134,7 @@ class Workers(Construct):
             ],
             circuit_breaker=ecs.DeploymentCircuitBreaker(rollback=True),
         )
+        broker.connect(self.container, role, self.service)
         scaling = self.service.auto_scale_task_count(
             min_capacity=config.workers_min, max_capacity=config.workers_max
         )
@@ -148,8 +151,13 @@ class Workers(Construct):
         )
         # publishes StreamBacklog every minute (what scaling and the backlog alarm watch)
         self.backlog_function = functions.create(
-            "BacklogMetric", "backlog_metric", service="framelane-backlog", timeout=Duration.seconds(30)
+            "BacklogMetric",
+            "backlog_metric",
+            service="framelane-backlog",
+            timeout=Duration.seconds(30),
+            broker_client=True,
         )
+        broker.connect(self.backlog_function, self.backlog_function, self.backlog_function)
         events.Rule(
             self,
             "EveryMinute",
@@ -157,24 +165,36 @@ class Workers(Construct):
             targets=[targets.LambdaFunction(self.backlog_function)],
         )
         if config.sagemaker_endpoint:
-            self._sagemaker_endpoint(config, network, storage, environment)
+            self._sagemaker_endpoint(config, network, storage, orchestration, broker)
 
     def _sagemaker_endpoint(
-        self, config: StageConfig, network: Network, storage: Storage, environment: dict[str, str]
+        self,
+        config: StageConfig,
+        network: Network,
+        storage: Storage,
+        orchestration: Orchestration,
+        broker: Broker,
     ) -> None:
+        """The same image in serving mode, with what the ECS workers get: it renders the same stream entries."""
         role = iam.Role(self, "SageMakerRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
+        self.sagemaker_role = role
         self.image.repository.grant_pull(role)
-        storage.table.grant_read_write_data(role)
-        storage.bucket.grant_read_write(role, "sagemaker/*")
-        storage.bucket.grant_read(role, "sources/*")
-        storage.bucket.grant_put(role, "outputs/*")
+        environment = access.EnvironmentDict(POWERTOOLS_SERVICE_NAME="framelane-sagemaker")
+        access.table(environment, role, storage.table)
+        access.bucket(
+            environment, role, storage.bucket, read=("sources/", "uploads/", "outputs/"), put=("outputs/",)
+        )
+        storage.bucket.grant_read_write(role, "sagemaker/*")  # asynchronous inference inputs and outputs
+        orchestration.task_machine.grant_task_response(role)
+        access.starts(environment, role, access.WEBHOOK_MACHINE, orchestration.webhook_machine)
+        broker.connect(environment, role, None)  # the model's VPC config carries the broker client group
         model = sagemaker.CfnModel(
             self,
             "RendererModel",
             execution_role_arn=role.role_arn,
             primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
                 image=self.image.image_uri,
-                environment={**environment, "POWERTOOLS_SERVICE_NAME": "framelane-sagemaker"},
+                environment=environment,
             ),
             vpc_config=sagemaker.CfnModel.VpcConfigProperty(
                 security_group_ids=[network.app_security_group.security_group_id],

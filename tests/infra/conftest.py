@@ -15,3 +15,17 @@ from tests.infra.assembly import Assembly, synth
 def assembly(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assembly]:
     build_dependencies()
     yield synth(tmp_path_factory.mktemp("cdk.out"))
+
+
+PROD_CONTEXT = {
+    "stage": "prod",
+    "sagemaker_endpoint": True,
+    "assemblyai_secret_name": "framelane/assemblyai",
+    "alarm_email": "ops@example.com",
+}
+
+
+@pytest.fixture(scope="session")
+def prod_assembly(assembly: Assembly, tmp_path_factory: pytest.TempPathFactory) -> Assembly:
+    """The production stage with every option on (SageMaker endpoint, AssemblyAI key secret)."""
+    return synth(tmp_path_factory.mktemp("cdk.out.prod"), **PROD_CONTEXT)

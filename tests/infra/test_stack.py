@@ -11,7 +11,6 @@ from aws_cdk.assertions import Annotations, Match, Template
 
 from framelane.adapters.dynamodb import TASK_INDEXES, TTL_ATTRIBUTE
 from framelane.pipeline.asl import TaskMachineConfig, task_state_machine, webhook_state_machine
-from infra.app import build_app
 from infra.stack import FramelaneStack
 from tests.infra.assembly import Assembly
 
@@ -286,9 +285,11 @@ def test_cdk_nag_finds_nothing_unjustified(stack: FramelaneStack) -> None:
     assert errors == [], [f"{e.id}: {e.entry.data}" for e in errors]
 
 
-def test_transcription_callback_route_is_wired(stack: FramelaneStack, template: Template) -> None:
+def test_transcription_callback_route_is_wired(prod_assembly: Assembly) -> None:
     """AssemblyAI's webhook reaches the API (HTTP API default route → FastAPI /v1/callbacks/…), which may
     answer the Transcribe step; the transcribe step knows the public URL to give AssemblyAI."""
+    stack = prod_assembly.stack
+    template = Template.from_stack(stack)
     template.has_resource_properties(
         "AWS::Lambda::Function",
         {
@@ -312,18 +313,10 @@ def test_transcription_callback_route_is_wired(stack: FramelaneStack, template: 
         for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])
     }
     assert {"states:SendTaskSuccess", "states:SendTaskFailure"} <= actions
-    template.has_resource_properties(
-        "AWS::SecretsManager::Secret", {"Description": Match.string_like_regexp("AssemblyAI")}
-    )
 
 
-def test_optional_sagemaker_endpoint_scales_to_zero() -> None:
-    from aws_cdk import App
-
-    from infra.app import CDK_JSON
-
-    context = {**json.loads(CDK_JSON.read_text())["context"], "stage": "sm", "sagemaker_endpoint": True}
-    _, stack = build_app(App(context=context))
+def test_optional_sagemaker_endpoint_scales_to_zero(prod_assembly: Assembly) -> None:
+    stack = prod_assembly.stack
     template = Template.from_stack(stack)
     template.has_resource_properties(
         "AWS::SageMaker::EndpointConfig",
