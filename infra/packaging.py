@@ -90,4 +90,9 @@ def dependencies_layer() -> tuple[Path, bool]:
 
 
 if __name__ == "__main__":
-    print(build_dependencies())
+    # `python infra/packaging.py requirements EXTRA`: the extra's requirement lines (the worker image's pip
+    # install reads them, so dependencies install before the source is copied); no argument: build the layer.
+    if sys.argv[1:2] == ["requirements"]:
+        print("\n".join(requirements(sys.argv[2], Path("pyproject.toml"))))
+    else:
+        print(build_dependencies())

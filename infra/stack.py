@@ -62,7 +62,7 @@ class FramelaneStack(Stack):
         )
         functions = FunctionFactory(self, config=config, network=self.network, layer=layer)
         self.orchestration = Orchestration(
-            self, "Orchestration", storage=self.storage, functions=functions, name=name
+            self, "Orchestration", config=config, storage=self.storage, functions=functions, name=name
         )
         self.api = Api(
             self,
@@ -89,6 +89,7 @@ class FramelaneStack(Stack):
             api=self.api,
             orchestration=self.orchestration,
             workers=self.workers,
+            broker=self.broker,
         )
         # Secrets by need: each process names (and may read) only the secrets its code reads.
         api = self.api.function

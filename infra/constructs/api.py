@@ -60,6 +60,13 @@ class Api(Construct):
             description="Framelane public API",
             default_integration=integrations.HttpLambdaIntegration("Lambda", self.function),
             create_default_stage=False,
+            cors_preflight=apigwv2.CorsPreflightOptions(
+                allow_origins=config.cors_allowed_origins,
+                allow_methods=[apigwv2.CorsHttpMethod.ANY],
+                allow_headers=["authorization", "content-type", "idempotency-key"],
+            )
+            if config.cors_allowed_origins
+            else None,
         )
         self.access_logs = logs.LogGroup(self, "AccessLogs", retention=logs.RetentionDays.ONE_MONTH)
         self.stage = apigwv2.CfnStage(

@@ -3,7 +3,7 @@ one layer. Resources come in through `infra.constructs.access` (environment + gr
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Size
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -46,8 +46,10 @@ class FunctionFactory:
         memory: int = 512,
         environment: dict[str, str] | None = None,
         broker_client: bool = False,
+        tmp_gib: int | None = None,
     ) -> lambda_.Function:
-        """`broker_client`: the function talks to Redis (only those get the group Redis admits)."""
+        """`broker_client`: the function talks to Redis (only those get the group Redis admits); `tmp_gib`: /tmp
+        beyond the default 512 MB (functions that hold a whole source there)."""
         log_group = logs.LogGroup(
             self.scope,
             f"{construct_id}Logs",
@@ -63,6 +65,7 @@ class FunctionFactory:
             layers=[self.layer],
             timeout=timeout,
             memory_size=memory,
+            ephemeral_storage_size=Size.gibibytes(tmp_gib) if tmp_gib else None,
             tracing=lambda_.Tracing.ACTIVE,
             log_group=log_group,
             vpc=self.network.vpc,

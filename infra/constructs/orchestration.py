@@ -17,29 +17,42 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from framelane.pipeline.asl import TaskMachineConfig, task_state_machine, webhook_state_machine
+from infra.config import StageConfig
 from infra.constructs import access
 from infra.constructs.functions import FunctionFactory
 from infra.constructs.storage import Storage
 
+# step → (Lambda timeout, queue visibility timeout) in seconds. The visibility is at least the Lambda timeout (no
+# second delivery while the first runs) and below the timeout of every state that waits on the queue, and
+# maxReceiveCount × visibility fits in the longest of them, so every redelivery happens while the state still
+# waits (Ingest 1800 s; Transcribe 900 s and PollTranscript 300 s; Render's 120 s heartbeat; RecordSuccess and
+# RecordFailure 300 s; a webhook attempt 120 s). tests/infra/test_production.py checks this against the ASL.
 CALLBACK_STEPS = {
-    "ingest": 900,
-    "dispatch": 60,
-    "transcribe": 900,
-    "finalize": 60,
-    "webhook": 60,
-}  # Lambda timeout (s)
-QUEUES = (*CALLBACK_STEPS, "notify", "s3-events")
+    "ingest": (540, 600),
+    "dispatch": (20, 30),
+    "transcribe": (240, 270),
+    "finalize": (60, 90),
+    "webhook": (30, 40),
+}
+OTHER_QUEUES = {"notify": (60, 360), "s3-events": (60, 360)}  # no state waits on these
+MAX_RECEIVES = 3
 
 
 class Orchestration(Construct):
     def __init__(
-        self, scope: Construct, construct_id: str, *, storage: Storage, functions: FunctionFactory, name: str
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        storage: Storage,
+        functions: FunctionFactory,
+        name: str,
     ) -> None:
         super().__init__(scope, construct_id)
         self.dead_letters: dict[str, sqs.Queue] = {}
         self.queues: dict[str, sqs.Queue] = {}
-        for step in QUEUES:
-            timeout = CALLBACK_STEPS.get(step, 60)
+        for step, (_, visibility) in {**CALLBACK_STEPS, **OTHER_QUEUES}.items():
             self.dead_letters[step] = sqs.Queue(
                 self,
                 f"{step}-dlq",
@@ -53,8 +66,10 @@ class Orchestration(Construct):
                 queue_name=f"{name}-{step}",
                 encryption=sqs.QueueEncryption.SQS_MANAGED,
                 enforce_ssl=True,
-                visibility_timeout=Duration.seconds(timeout * 6),
-                dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=3, queue=self.dead_letters[step]),
+                visibility_timeout=Duration.seconds(visibility),
+                dead_letter_queue=sqs.DeadLetterQueue(
+                    max_receive_count=MAX_RECEIVES, queue=self.dead_letters[step]
+                ),
             )
         self.task_definition = task_state_machine(
             TaskMachineConfig(
@@ -76,7 +91,8 @@ class Orchestration(Construct):
         )
 
         self.step_functions: dict[str, lambda_.Function] = {}
-        for step, timeout in CALLBACK_STEPS.items():
+        holds_source = {"ingest", "transcribe"}  # download a whole source to /tmp
+        for step, (timeout, _) in CALLBACK_STEPS.items():
             function = functions.create(
                 f"{step.title()}Step",
                 "pipeline_step",
@@ -85,16 +101,25 @@ class Orchestration(Construct):
                 memory={"ingest": 1769, "transcribe": 3008}.get(step, 512),
                 environment={"FRAMELANE_STEP": step},
                 broker_client=step == "dispatch",
+                tmp_gib=config.max_source_gib + 1 if step in holds_source else None,
             )
+            if step in holds_source:
+                function.add_environment("FRAMELANE_MAX_SOURCE_BYTES", str(config.max_source_gib * 1024**3))
             self._consume(function, step)
             self._answer_callbacks(function)
             self.step_functions[step] = function
         self.notify_function = functions.create(
-            "NotifyStep", "notify", service="framelane-notify", timeout=Duration.seconds(60)
+            "NotifyStep",
+            "notify",
+            service="framelane-notify",
+            timeout=Duration.seconds(OTHER_QUEUES["notify"][0]),
         )
         self._consume(self.notify_function, "notify")
         self.s3_trigger_function = functions.create(
-            "S3Trigger", "s3_trigger", service="framelane-s3-trigger", timeout=Duration.seconds(60)
+            "S3Trigger",
+            "s3_trigger",
+            service="framelane-s3-trigger",
+            timeout=Duration.seconds(OTHER_QUEUES["s3-events"][0]),
         )
         self._consume(self.s3_trigger_function, "s3-events")
         storage.bucket.add_event_notification(

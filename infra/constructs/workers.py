@@ -8,6 +8,7 @@ from aws_cdk import Duration
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
@@ -34,18 +35,17 @@ BACKLOG_METRIC = cloudwatch.Metric(
     statistic="Maximum",
     period=Duration.minutes(1),
 )
-IMAGE_EXCLUDES = [
-    ".venv",
-    ".git",
-    "cdk.out",
-    "build",
-    "node_modules",
-    "tests",
-    "bench",
-    ".mypy_cache",
-    ".ruff_cache",
-    ".pytest_cache",
+# The image needs pyproject.toml, README.md, infra/packaging.py (reads the extras), shared/ and containers/renderer/
+# only: nothing else enters the build context, so an edit elsewhere (docs, tests, infra) rebuilds nothing.
+IMAGE_EXCLUDES = [  # .dockerignore rules: everything out, then the allowlist back in
+    "*",
+    "!pyproject.toml",
+    "!README.md",
+    "!shared",
+    "!containers/renderer",
+    "!infra/packaging.py",
     "**/__pycache__",
+    "**/*.pyc",
 ]
 
 
@@ -80,7 +80,8 @@ class Workers(Construct):
             vpc=network.vpc,
             vpc_subnets=network.private_subnets,
             instance_type=ec2.InstanceType(config.gpu_instance_type),
-            machine_image=ecs.EcsOptimizedImage.amazon_linux2(ecs.AmiHardwareType.GPU),
+            # Amazon Linux 2023 ECS GPU AMI (Amazon Linux 2 reaches end of life on 2026-06-30)
+            machine_image=ecs.EcsOptimizedImage.amazon_linux2023(ecs.AmiHardwareType.GPU),
             min_capacity=0,
             max_capacity=config.workers_max,
             security_group=network.app_security_group,
@@ -135,20 +136,9 @@ class Workers(Construct):
             circuit_breaker=ecs.DeploymentCircuitBreaker(rollback=True),
         )
         broker.connect(self.container, role, self.service)
-        scaling = self.service.auto_scale_task_count(
-            min_capacity=config.workers_min, max_capacity=config.workers_max
-        )
-        scaling.scale_on_metric(
-            "ScaleOnBacklog",
-            metric=BACKLOG_METRIC,
-            scaling_steps=[
-                appscaling.ScalingInterval(upper=0, change=-1),
-                appscaling.ScalingInterval(lower=1, change=+1),
-                appscaling.ScalingInterval(lower=config.backlog_per_worker * 4, change=+3),
-            ],
-            adjustment_type=appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
-            cooldown=Duration.minutes(2),
-        )
+        # the first deployment must not create the service before the cluster knows its capacity provider
+        self.service.node.add_dependency(self.cluster)
+        self._scale_on_backlog(config)
         # publishes StreamBacklog every minute (what scaling and the backlog alarm watch)
         self.backlog_function = functions.create(
             "BacklogMetric",
@@ -158,14 +148,158 @@ class Workers(Construct):
             broker_client=True,
         )
         broker.connect(self.backlog_function, self.backlog_function, self.backlog_function)
-        events.Rule(
+        self.backlog_schedule = events.Rule(
             self,
             "EveryMinute",
             schedule=events.Schedule.rate(Duration.minutes(1)),
             targets=[targets.LambdaFunction(self.backlog_function)],
         )
+        # ── issue 11 (queue keeper): its schedule target and IAM go here, beside the backlog metric's ──
         if config.sagemaker_endpoint:
             self._sagemaker_endpoint(config, network, storage, orchestration, broker)
+
+    def _scale_on_backlog(self, config: StageConfig) -> None:
+        """Target tracking on backlog per running worker (scale out only); scale in only when nothing has been
+        waiting or in flight for 15 minutes (no render is cut off); a step policy wakes the service from zero,
+        which target tracking cannot leave."""
+        service_dimensions = {
+            "ClusterName": self.cluster.cluster_name,
+            "ServiceName": self.service.service_name,
+        }
+        workers = cloudwatch.Metric(
+            namespace="ECS/ContainerInsights",
+            metric_name="RunningTaskCount",
+            dimensions_map=service_dimensions,
+            statistic="Average",
+            period=Duration.minutes(1),
+        )
+        target = appscaling.ScalableTarget(
+            self,
+            "RendererScaling",
+            service_namespace=appscaling.ServiceNamespace.ECS,
+            scalable_dimension="ecs:service:DesiredCount",
+            resource_id=f"service/{self.cluster.cluster_name}/{self.service.service_name}",
+            min_capacity=config.workers_min,
+            max_capacity=config.workers_max,
+        )
+        self.scaling_target = target
+        # CDK's target tracking takes no metric math: the policy in CloudFormation's own terms
+        stat = appscaling.CfnScalingPolicy.TargetTrackingMetricStatProperty
+        metric = appscaling.CfnScalingPolicy.TargetTrackingMetricProperty
+        dimension = appscaling.CfnScalingPolicy.TargetTrackingMetricDimensionProperty
+        query = appscaling.CfnScalingPolicy.TargetTrackingMetricDataQueryProperty
+        appscaling.CfnScalingPolicy(
+            self,
+            "BacklogPerWorker",
+            policy_name=f"{self.node.path.replace('/', '-')}-backlog-per-worker",
+            policy_type="TargetTrackingScaling",
+            scaling_target_id=target.scalable_target_id,
+            target_tracking_scaling_policy_configuration=appscaling.CfnScalingPolicy.TargetTrackingScalingPolicyConfigurationProperty(
+                target_value=float(config.backlog_per_worker),
+                disable_scale_in=True,
+                scale_out_cooldown=60,
+                customized_metric_specification=appscaling.CfnScalingPolicy.CustomizedMetricSpecificationProperty(
+                    metrics=[
+                        query(
+                            id="backlog",
+                            return_data=False,
+                            metric_stat=stat(
+                                stat="Maximum",
+                                metric=metric(
+                                    namespace=BACKLOG_METRIC.namespace,
+                                    metric_name=BACKLOG_METRIC.metric_name,
+                                    dimensions=[dimension(name="service", value="framelane-backlog")],
+                                ),
+                            ),
+                        ),
+                        query(
+                            id="workers",
+                            return_data=False,
+                            metric_stat=stat(
+                                stat="Average",
+                                metric=metric(
+                                    namespace=workers.namespace,
+                                    metric_name=workers.metric_name,
+                                    dimensions=[
+                                        dimension(name=k, value=v) for k, v in service_dimensions.items()
+                                    ],
+                                ),
+                            ),
+                        ),
+                        query(
+                            id="perworker",
+                            expression="backlog / MAX([FILL(workers, 0), 1])",
+                            label="renderer backlog per running worker",
+                            return_data=True,
+                        ),
+                    ]
+                ),
+            ),
+        )
+        desired = cloudwatch.Metric(
+            namespace="ECS/ContainerInsights",
+            metric_name="DesiredTaskCount",
+            dimensions_map=service_dimensions,
+            statistic="Maximum",
+            period=Duration.minutes(1),
+        )
+        # only while no worker is even asked for (desired 0): it must not undo target tracking during a start
+        self._step(
+            target,
+            "WakeFromZero",
+            cloudwatch.MathExpression(
+                expression="IF(FILL(desired, 0) < 1, backlog, 0)",
+                using_metrics={"backlog": BACKLOG_METRIC, "desired": desired},
+                period=Duration.minutes(1),
+            ),
+            cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            threshold=1,
+            exact=max(config.workers_min, 1),
+        )
+        # missing data (the metric Lambda failing) is not idleness: nothing is scaled in, and an alarm pages
+        self._step(
+            target,
+            "ScaleInWhenIdle",
+            BACKLOG_METRIC.with_(period=Duration.minutes(15)),
+            cloudwatch.ComparisonOperator.LESS_THAN_OR_EQUAL_TO_THRESHOLD,
+            threshold=0,
+            exact=config.workers_min,
+        )
+
+    def _step(
+        self,
+        target: appscaling.ScalableTarget,
+        name: str,
+        metric: cloudwatch.Metric | cloudwatch.MathExpression,
+        comparison: cloudwatch.ComparisonOperator,
+        *,
+        threshold: float,
+        exact: int,
+    ) -> None:
+        """One alarm that sets the service to exactly `exact` workers."""
+        action = appscaling.StepScalingAction(
+            self,
+            name,
+            scaling_target=target,
+            adjustment_type=appscaling.AdjustmentType.EXACT_CAPACITY,
+            metric_aggregation_type=appscaling.MetricAggregationType.MAXIMUM,
+            cooldown=Duration.minutes(1),
+        )
+        above = comparison is cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+        if above:
+            action.add_adjustment(adjustment=exact, lower_bound=0)
+        else:
+            action.add_adjustment(adjustment=exact, upper_bound=0)
+        alarm = metric.create_alarm(
+            self,
+            f"{name}Alarm",
+            alarm_description=f"renderer scaling: {name}",
+            threshold=threshold,
+            evaluation_periods=1,
+            comparison_operator=comparison,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        alarm.add_alarm_action(cw_actions.ApplicationScalingAction(action))
 
     def _sagemaker_endpoint(
         self,

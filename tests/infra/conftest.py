@@ -22,6 +22,7 @@ PROD_CONTEXT = {
     "sagemaker_endpoint": True,
     "assemblyai_secret_name": "framelane/assemblyai",
     "alarm_email": "ops@example.com",
+    "cors_allowed_origins": ["https://app.example.com"],
 }
 
 
