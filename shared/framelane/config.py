@@ -7,7 +7,7 @@ from functools import lru_cache
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import quote
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SerializerFunctionWrapHandler, field_validator, model_serializer
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -128,6 +128,12 @@ class Settings(BaseSettings):
         token = quote(_secret(self.redis_auth_secret_arn) or "", safe="")
         return f"rediss://:{token}@{self.redis_host}:{self.redis_port}/0"
 
+    @model_serializer(mode="wrap")
+    def _public_names(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Dumps use the public names (`redis_url`, …): a dump turned into FRAMELANE_* variables round-trips."""
+        data: dict[str, Any] = handler(self)
+        return {_PUBLIC.get(key, key): value for key, value in data.items()}
+
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         """Accept the public names of the secret-backed values (`cursor_secret`, …) in `update`."""
         renamed = {_BACKING.get(key, key): value for key, value in (update or {}).items()}
@@ -137,6 +143,7 @@ class Settings(BaseSettings):
 _BACKING = {
     name: f"{name}_value" for name in ("cursor_secret", "admin_token", "assemblyai_api_key", "redis_url")
 }
+_PUBLIC = {backing: name for name, backing in _BACKING.items()}
 
 
 def _secret(arn: str | None) -> str | None:
