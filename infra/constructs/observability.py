@@ -51,6 +51,19 @@ class Observability(Construct):
                 description=f"messages of the {step} step failed 3 times",
                 action=action,
             )
+        self._alarm(
+            "dead-letters",
+            cloudwatch.Metric(
+                namespace="Framelane",
+                metric_name="DeadLetters",
+                dimensions_map={"service": "framelane-dead-letter"},
+                statistic="Sum",
+                period=Duration.minutes(5),
+            ),
+            threshold=1,
+            description="a pipeline step's message failed every delivery (its task was failed): read the logs",
+            action=action,
+        )
         for name, machine in (
             ("task", orchestration.task_machine),
             ("webhook", orchestration.webhook_machine),
@@ -86,6 +99,7 @@ class Observability(Construct):
             "notify": orchestration.notify_function,
             "s3-trigger": orchestration.s3_trigger_function,
             "backlog-metric": workers.backlog_function,
+            "dead-letter": orchestration.dead_letter_function,
         }
         for name, function in functions.items():
             self._alarm(

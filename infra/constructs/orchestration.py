@@ -127,6 +127,16 @@ class Orchestration(Construct):
             s3n.SqsDestination(self.queues["s3-events"]),
             s3.NotificationKeyFilter(prefix="uploads/"),
         )
+        # a callback message that failed every delivery ends its step at once (internal_error), not at the
+        # state's timeout; each one counts in the DeadLetters metric, which pages (Observability)
+        self.dead_letter_function = functions.create(
+            "DeadLetterStep", "dead_letter", service="framelane-dead-letter", timeout=Duration.seconds(30)
+        )
+        for step in CALLBACK_STEPS:
+            self.dead_letter_function.add_event_source(
+                sources.SqsEventSource(self.dead_letters[step], batch_size=5, report_batch_item_failures=True)
+            )
+        self._answer_callbacks(self.dead_letter_function)
         steps = self.step_functions
         # what each step's code touches (dispatch only the broker: wired by the stack)
         for function in (steps["ingest"], steps["transcribe"], steps["finalize"], steps["webhook"]):

@@ -30,6 +30,7 @@ SECRETS_BY_NEED = {
     "WebhookStep": set(),
     "NotifyStep": set(),
     "S3Trigger": set(),
+    "DeadLetterStep": set(),
 }
 # environment variable → the IAM action prefix that must be granted on the resource it names
 KINDS = {

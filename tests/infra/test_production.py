@@ -64,7 +64,7 @@ def test_visibility_timeouts_fit_consumers_and_waiting_states(assembly: Assembly
     for mapping in _resources(template, "AWS::Lambda::EventSourceMapping").values():
         queue_id = mapping["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]
         queue = template["Resources"][queue_id]["Properties"]
-        visibility = queue["VisibilityTimeout"]
+        visibility = queue.get("VisibilityTimeout", 30)  # SQS default
         consumer = functions[mapping["Properties"]["FunctionName"]["Ref"]]
         assert consumer["Timeout"] <= visibility, queue_id
         if queue_id in waits:

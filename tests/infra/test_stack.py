@@ -204,7 +204,7 @@ def test_queues_have_dlqs_and_lambdas_report_batch_failures(template: Template) 
     assert len(queues) == 14 and len(with_redrive) == 7
     assert all(q["Properties"]["RedrivePolicy"]["maxReceiveCount"] == 3 for q in with_redrive)
     mappings = template.find_resources("AWS::Lambda::EventSourceMapping")
-    assert len(mappings) == 7
+    assert len(mappings) == 12  # 7 queues + the 5 callback DLQs (dead-letter Lambda)
     assert all(
         m["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"] for m in mappings.values()
     )

@@ -123,3 +123,13 @@ def test_s3_trigger_lambda(
     assert all(t["source_url"].endswith("/super-resolution/my%20clip.mp4") for t in tasks)
     module.handler(sqs_event(json.dumps(event)), CONTEXT)  # S3 may deliver an event twice: no new task
     assert len(papi.get("/v1/tasks").json()["data"]) == 2
+
+
+def test_dead_letter_lambda_consumes_what_cannot_be_retried(
+    pipeline_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dead-lettered callback message answers its token (a token already gone is fine) and a body that is no
+    callback message is logged, not retried forever: nothing goes back to the queue."""
+    module = load("dead_letter", pipeline_settings, monkeypatch)
+    body = CallbackMessage(task_token="not-a-live-token", payload={}).model_dump_json()
+    assert module.handler(sqs_event(body, "not json"), CONTEXT) == {"batchItemFailures": []}
