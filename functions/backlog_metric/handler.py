@@ -1,5 +1,5 @@
 """Scheduled Lambda: publish the renderer stream backlog (entries waiting + in flight) as a CloudWatch metric,
-which the worker service scales on and the backlog alarm watches."""
+which the worker service scales on and the backlog alarm watches; in SageMaker mode, queue drain invocations."""
 
 from typing import Any
 
@@ -9,16 +9,21 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from framelane.config import get_settings
 from framelane.services.context import build_context
-from framelane.worker.backlog import stream_backlog
+from framelane.worker.backlog import endpoint_from_settings, request_drains, stream_backlog
 
 logger = Logger(service="framelane-backlog")
 metrics = Metrics(namespace="Framelane", service="framelane-backlog")
 ctx = build_context(get_settings())
+endpoint = endpoint_from_settings(ctx)
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     backlog = stream_backlog(ctx)
-    metrics.add_metric(name="StreamBacklog", unit=MetricUnit.Count, value=sum(backlog.values()))
+    total = sum(backlog.values())
+    metrics.add_metric(name="StreamBacklog", unit=MetricUnit.Count, value=total)
+    if endpoint is not None and total:
+        requested = request_drains(ctx, endpoint, total)
+        metrics.add_metric(name="DrainRequests", unit=MetricUnit.Count, value=requested)
     return backlog

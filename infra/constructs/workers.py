@@ -4,7 +4,7 @@ running the same image."""
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -322,6 +322,48 @@ class Workers(Construct):
         orchestration.task_machine.grant_task_response(role)
         access.starts(environment, role, access.WEBHOOK_MACHINE, orchestration.webhook_machine)
         broker.connect(environment, role, None)  # the model's VPC config carries the broker client group
+        # what SageMaker does with the role itself: ENIs in our subnets (VPC config), logs and metrics
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "ec2:CreateNetworkInterface",
+                    "ec2:CreateNetworkInterfacePermission",
+                    "ec2:DeleteNetworkInterface",
+                    "ec2:DeleteNetworkInterfacePermission",
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:DescribeVpcs",
+                    "ec2:DescribeDhcpOptions",
+                    "ec2:DescribeSubnets",
+                    "ec2:DescribeSecurityGroups",
+                ],
+                resources=["*"],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "logs:CreateLogGroup",
+                    "logs:CreateLogStream",
+                    "logs:PutLogEvents",
+                    "logs:DescribeLogStreams",
+                ],
+                resources=[
+                    Stack.of(self).format_arn(
+                        service="logs",
+                        resource="log-group",
+                        resource_name="/aws/sagemaker/*",
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "Framelane"]}},
+            )
+        )
         model = sagemaker.CfnModel(
             self,
             "RendererModel",
@@ -355,9 +397,29 @@ class Workers(Construct):
                 ),
             ),
         )
+        endpoint_name = f"framelane-{config.stage}-renderer"  # lowercase: SageMaker ARNs carry it so
         endpoint = sagemaker.CfnEndpoint(
-            self, "RendererEndpoint", endpoint_config_name=endpoint_config.attr_endpoint_config_name
+            self,
+            "RendererEndpoint",
+            endpoint_name=endpoint_name,
+            endpoint_config_name=endpoint_config.attr_endpoint_config_name,
         )
+        # the backlog Lambda is the dispatcher: while the streams hold work it queues drain invocations
+        dispatcher = self.backlog_function
+        dispatcher.add_environment("FRAMELANE_SAGEMAKER_ENDPOINT", endpoint_name)
+        dispatcher.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:InvokeEndpointAsync"],
+                resources=[
+                    Stack.of(self).format_arn(
+                        service="sagemaker",
+                        resource="endpoint",
+                        resource_name=endpoint_name,
+                    )
+                ],
+            )
+        )
+        access.bucket(dispatcher, dispatcher, storage.bucket, put=("sagemaker/inputs/",))
         resource_id = f"endpoint/{endpoint.attr_endpoint_name}/variant/renderer"
         target = appscaling.ScalableTarget(
             self,

@@ -83,6 +83,17 @@ class Settings(BaseSettings):
     progress_event_interval: float = 2.0
     stream_prefix: str = "framelane:tasks"
     worker_visibility_timeout: float = 60
+    sagemaker_endpoint: str | None = Field(
+        default=None,
+        description="A SageMaker asynchronous endpoint that drains the streams (the backlog Lambda).",
+    )
+    sagemaker_drain_entries: int = Field(
+        default=20, ge=1, description="Stream entries one invocation renders."
+    )
+    sagemaker_drain_seconds: float = Field(
+        default=3000, gt=0, le=3300, description="One invocation's budget."
+    )
+    sagemaker_max_requests: int = Field(default=4, ge=1, description="Drain invocations queued per minute.")
     worker_max_attempts: int = 3
 
     @field_validator("webhook_retry_schedule", mode="before")

@@ -38,6 +38,7 @@ KINDS = {
     "FRAMELANE_BUCKET": "s3:",
     "FRAMELANE_TASK_STATE_MACHINE_ARN": "states:StartExecution",
     "FRAMELANE_WEBHOOK_STATE_MACHINE_ARN": "states:StartExecution",
+    "FRAMELANE_SAGEMAKER_ENDPOINT": "sagemaker:InvokeEndpointAsync",
     REDIS: "secretsmanager:GetSecretValue",
     CURSOR: "secretsmanager:GetSecretValue",
     ADMIN: "secretsmanager:GetSecretValue",

@@ -24,6 +24,9 @@ STAR_ONLY_ACTIONS = {
     "ec2:CreateNetworkInterface",
     "ec2:DeleteNetworkInterface",
     "ecr:GetAuthorizationToken",
+    # SageMaker places the endpoint's ENIs in our subnets with its execution role (no resource-level scoping)
+    "ec2:CreateNetworkInterfacePermission",
+    "ec2:DeleteNetworkInterfacePermission",
     "ecs:DiscoverPollEndpoint",
     # Step Functions log delivery (vended logs) is authorized on "*" only
     "logs:CreateLogDelivery",
@@ -254,9 +257,14 @@ def test_alarms_and_dashboard(template: Template) -> None:
     template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
 
 
-def test_iam_is_scoped(template: Template) -> None:
+def test_iam_is_scoped(template: Template, prod_assembly: Assembly) -> None:
     """No statement grants on Resource "*" except actions AWS only authorizes that way, or under a Condition
-    that scopes it (ECS agent actions limited to our cluster)."""
+    that scopes it (ECS agent actions limited to our cluster); on prod with the SageMaker endpoint too."""
+    _assert_scoped(template)
+    _assert_scoped(Template.from_stack(prod_assembly.stack))
+
+
+def _assert_scoped(template: Template) -> None:
     for name, policy in template.find_resources("AWS::IAM::Policy").items():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             resources = (
@@ -333,3 +341,15 @@ def test_optional_sagemaker_endpoint_scales_to_zero(prod_assembly: Assembly) -> 
         },
     )
     assert Annotations.from_stack(stack).find_error("*", Match.string_like_regexp("AwsSolutions-.*")) == []
+    # the backlog Lambda dispatches: it names the endpoint and may invoke it asynchronously
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Environment": {
+                "Variables": Match.object_like({"FRAMELANE_SAGEMAKER_ENDPOINT": "framelane-prod-renderer"})
+            }
+        },
+    )
+    template.has_resource_properties("AWS::SageMaker::Endpoint", {"EndpointName": "framelane-prod-renderer"})
+    model = next(iter(template.find_resources("AWS::SageMaker::Model").values()))
+    assert "FRAMELANE_REDIS_AUTH_SECRET_ARN" in model["Properties"]["PrimaryContainer"]["Environment"]

@@ -50,3 +50,8 @@ def sfn_client(settings: Settings) -> SFNClient:
 def sqs_client(settings: Settings) -> SQSClient:
     client: SQSClient = _client("sqs", settings)
     return client
+
+
+@lru_cache(maxsize=8)
+def sagemaker_runtime_client(settings: Settings) -> Any:
+    return _client("sagemaker-runtime", settings)
