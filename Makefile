@@ -3,7 +3,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8080
 
-CDK := npx --yes aws-cdk@2.1148.1
+# the CDK CLI pinned in package.json (3.x rejects aws-cdk-lib 2's assembly schema), installed by scripts/setup.sh
+CDK := node_modules/.bin/cdk
 
 .PHONY: setup demo local test lint typecheck unit integration bench soak soak-small clean synth deploy lambda-deps
 
@@ -29,7 +30,7 @@ unit:
 integration:
 	$(BIN)/pytest -q tests/integration
 
-test: setup lint typecheck
+test: setup lambda-deps lint typecheck
 	$(BIN)/pytest -q -p no:cacheprovider
 
 bench: setup
@@ -56,15 +57,12 @@ soak: setup
 soak-small: setup
 	$(LOOPBACK_ONLY) $(BIN)/framelane soak --tasks 30 --workers 2 --timeout 170
 
-# Third-party packages for the Lambda layer, built for the Lambda platform (no Docker needed).
+# The Lambda layer: pyproject's `lambda` extra, built for the Lambda platform (pip, no Docker); a no-op when
+# build/lambda-deps already holds that build.
 lambda-deps: setup
-	rm -rf build/lambda-deps && mkdir -p build/lambda-deps/python
-	$(BIN)/pip install --quiet --target build/lambda-deps/python --platform manylinux2014_x86_64 \
-	  --implementation cp --python-version 3.11 --only-binary=:all: \
-	  "fastapi>=0.115" "mangum>=0.19" "aws-lambda-powertools[tracer]>=3" "pydantic>=2.9,<3" "pydantic-settings>=2.4" \
-	  "python-ulid>=3" "redis>=5" "av>=14" "urllib3>=2"
+	$(BIN)/python -m infra.packaging
 
-synth: setup
+synth: setup lambda-deps
 	$(CDK) synth --quiet
 
 deploy: setup lambda-deps

@@ -17,7 +17,20 @@ class StageConfig(BaseModel):
     render_queue_wait_seconds: int = Field(
         default=3600, ge=60, description="How long a render may wait for a worker before `queue_timeout`."
     )
-    nat_gateways: int = Field(default=1, ge=1, le=3)
+    nat_gateways: int | None = Field(
+        default=None, ge=1, le=2, description="Unset: one per AZ (2) on prod, one elsewhere."
+    )
+    interface_endpoints: bool | None = Field(
+        default=None,
+        description="VPC interface endpoints for the AWS APIs private subnets call; unset: prod only.",
+    )
+    cors_allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed to PUT uploads / GET outputs from a browser; empty: no CORS rule at all.",
+    )
+    max_source_gib: int = Field(
+        default=2, ge=1, le=9, description="Largest source ingest accepts; sizes the Lambdas' /tmp to match."
+    )
     redis_node_type: str = "cache.t4g.small"
     redis_replicas: int = Field(default=1, ge=0, le=5)
     log_retention_days: int = 30
@@ -27,6 +40,10 @@ class StageConfig(BaseModel):
     sagemaker_endpoint: bool = False
     sagemaker_instance_type: str = "ml.g5.xlarge"
     alarm_email: str | None = None
+    assemblyai_secret_name: str | None = Field(
+        default=None,
+        description="A Secrets Manager secret holding the AssemblyAI key; unset: offline engine.",
+    )
     api_throttle_rate: int = 50
     api_throttle_burst: int = 100
     content_credentials: Literal["on", "off"] = Field(
@@ -55,6 +72,14 @@ class StageConfig(BaseModel):
     @property
     def retain_data(self) -> bool:
         return self.stage == "prod"
+
+    @property
+    def nat_count(self) -> int:
+        return self.nat_gateways or (2 if self.stage == "prod" else 1)
+
+    @property
+    def private_endpoints(self) -> bool:
+        return self.stage == "prod" if self.interface_endpoints is None else self.interface_endpoints
 
     @classmethod
     def from_context(cls, context: dict[str, Any]) -> StageConfig:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from aws_cdk import Annotations, Aspects, CfnOutput, Stack
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -11,8 +10,9 @@ from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
 from infra.config import StageConfig
+from infra.constructs import access
 from infra.constructs.api import Api
-from infra.constructs.broker import REDIS_PORT, Broker
+from infra.constructs.broker import Broker
 from infra.constructs.functions import FunctionFactory
 from infra.constructs.network import Network
 from infra.constructs.observability import Observability
@@ -31,7 +31,7 @@ class FramelaneStack(Stack):
         self.network = Network(self, "Network", config=config)
         self.storage = Storage(self, "Storage", config=config)
         self.broker = Broker(self, "Broker", config=config, network=self.network)
-        self.transcription = Transcription(self, "Transcription")
+        self.transcription = Transcription(self, "Transcription", config=config)
         self.cursor_secret = secretsmanager.Secret(
             self,
             "CursorSecret",
@@ -61,29 +61,10 @@ class FramelaneStack(Stack):
             compatible_runtimes=[lambda_.Runtime.PYTHON_3_11],
             description="Framelane third-party dependencies",
         )
-        environment = {
-            "FRAMELANE_TABLE_NAME": self.storage.table.table_name,
-            "FRAMELANE_BUCKET": self.storage.bucket.bucket_name,
-            "FRAMELANE_REDIS_HOST": self.broker.endpoint,
-            "FRAMELANE_REDIS_PORT": str(REDIS_PORT),
-            "FRAMELANE_REDIS_AUTH_SECRET_ARN": self.broker.auth.secret_arn,
-            "FRAMELANE_CURSOR_SECRET_ARN": self.cursor_secret.secret_arn,
-            "FRAMELANE_ADMIN_TOKEN_SECRET_ARN": self.admin_token.secret_arn,
-            "FRAMELANE_ASSEMBLYAI_SECRET_ARN": self.transcription.assemblyai_key.secret_arn,
-            "FRAMELANE_STREAM_PREFIX": f"{name}:tasks",
-        }
-        functions = FunctionFactory(
-            self, config=config, network=self.network, layer=layer, environment=environment
-        )
+        functions = FunctionFactory(self, config=config, network=self.network, layer=layer)
         self.orchestration = Orchestration(
-            self, "Orchestration", storage=self.storage, functions=functions, name=name
+            self, "Orchestration", config=config, storage=self.storage, functions=functions, name=name
         )
-        worker_environment = {
-            **environment,
-            "FRAMELANE_TASK_STATE_MACHINE_ARN": self.orchestration.task_machine.state_machine_arn,
-            "FRAMELANE_WEBHOOK_STATE_MACHINE_ARN": self.orchestration.webhook_machine.state_machine_arn,
-            **config.content_credentials_environment,
-        }
         self.api = Api(
             self,
             "Api",
@@ -100,7 +81,7 @@ class FramelaneStack(Stack):
             storage=self.storage,
             orchestration=self.orchestration,
             functions=functions,
-            environment=worker_environment,
+            broker=self.broker,
         )
         self.observability = Observability(
             self,
@@ -109,26 +90,25 @@ class FramelaneStack(Stack):
             api=self.api,
             orchestration=self.orchestration,
             workers=self.workers,
+            broker=self.broker,
         )
-        secrets_readers: list[iam.IGrantable] = [
-            self.api.function,
-            self.workers.backlog_function,
-            self.workers.task_definition.task_role,
-            self.orchestration.notify_function,
-            self.orchestration.s3_trigger_function,
-            *self.orchestration.step_functions.values(),
-        ]
-        for grantee in secrets_readers:
-            self.broker.auth.grant_read(grantee)
-        self.cursor_secret.grant_read(self.api.function)
-        self.admin_token.grant_read(self.api.function)
+        # Secrets by need: each process names (and may read) only the secrets its code reads.
+        api = self.api.function
+        self.broker.connect(api, api, api)  # /healthz probes Redis; cancel flags the task for its worker
+        dispatch = self.orchestration.step_functions["dispatch"]
+        self.broker.connect(dispatch, dispatch, dispatch)
+        access.secret(api, api, "FRAMELANE_CURSOR_SECRET_ARN", self.cursor_secret)
+        access.secret(api, api, "FRAMELANE_ADMIN_TOKEN_SECRET_ARN", self.admin_token)
         # transcribe: AssemblyAI calls back into the API (the callbacks route), which resumes the Transcribe step
         transcribe = self.orchestration.step_functions["transcribe"]
         transcribe.add_environment("FRAMELANE_CALLBACK_BASE_URL", self.api.url)
-        for reader in (transcribe, self.api.function):
-            self.transcription.assemblyai_key.grant_read(reader)
-        self.orchestration.task_machine.grant_task_response(self.api.function)
-        self._content_credentials_grants(config)
+        if self.transcription.assemblyai_key is not None:
+            for reader in (transcribe, api):
+                access.secret(
+                    reader, reader, "FRAMELANE_ASSEMBLYAI_SECRET_ARN", self.transcription.assemblyai_key
+                )
+        self.orchestration.task_machine.grant_task_response(api)
+        self._content_credentials(config)
         CfnOutput(self, "ApiUrl", value=self.api.url)
         CfnOutput(self, "Bucket", value=self.storage.bucket.bucket_name)
         CfnOutput(self, "AdminTokenSecret", value=self.admin_token.secret_arn)
@@ -136,9 +116,12 @@ class FramelaneStack(Stack):
         Aspects.of(self).add(AwsSolutionsChecks(verbose=True))
         suppress_justified(self)
 
-    def _content_credentials_grants(self, config: StageConfig) -> None:
-        """The workers read the operator's C2PA signing secret and may sign with (only) its KMS key."""
+    def _content_credentials(self, config: StageConfig) -> None:
+        """The workers sign every output: the marking switch and signer in their environment, with read access to
+        (only) the operator's signing secret, or signing with (only) its KMS key."""
         role = self.workers.task_definition.task_role
+        for key, value in config.content_credentials_environment.items():
+            self.workers.container.add_environment(key, value)
         if config.c2pa_signing_secret_arn:
             secretsmanager.Secret.from_secret_complete_arn(
                 self, "ContentCredentialsSigning", config.c2pa_signing_secret_arn

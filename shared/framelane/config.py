@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, Self
 from urllib.parse import quote
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SerializerFunctionWrapHandler, field_validator, model_serializer
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -22,19 +23,23 @@ class Settings(BaseSettings):
     )
     table_name: str = "framelane"
     bucket: str = "framelane-media"
-    redis_url: str | None = None
+    redis_url_value: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("FRAMELANE_REDIS_URL", "redis_url"),
+        description="An explicit broker URL (local stack); on AWS it is built from the host and AUTH secret.",
+    )
     redis_host: str | None = Field(default=None, description="On AWS: the ElastiCache endpoint (TLS, AUTH).")
     redis_port: int = 6379
     redis_auth_secret_arn: str | None = None
     cursor_secret_arn: str | None = None
     admin_token_secret_arn: str | None = None
     assemblyai_secret_arn: str | None = None
-    assemblyai_api_key: str | None = Field(
+    assemblyai_api_key_value: str | None = Field(
         default=None,
         validation_alias=AliasChoices(
             "FRAMELANE_ASSEMBLYAI_API_KEY", "ASSEMBLYAI_API_KEY", "assemblyai_api_key"
         ),
-        description="Set: transcribe with AssemblyAI; unset: the offline engine.",
+        description="Set (or its secret set): transcribe with AssemblyAI; unset: the offline engine.",
     )
     assemblyai_base_url: str = "https://api.assemblyai.com"
     callback_base_url: str | None = Field(
@@ -43,8 +48,9 @@ class Settings(BaseSettings):
     transcription_callback_timeout_seconds: int = 900
     transcription_poll_interval_seconds: int = 30
     task_state_machine_arn: str | None = None
-    cursor_secret: str = Field(
+    cursor_secret_value: str = Field(
         default="local-cursor-secret-change-me",
+        validation_alias=AliasChoices("FRAMELANE_CURSOR_SECRET", "cursor_secret"),
         description="HMAC key that signs pagination cursors; set a random value in every deployment.",
     )
     outbound_policy: Literal["public", "allowlist"] = "public"
@@ -54,8 +60,9 @@ class Settings(BaseSettings):
         description="`host:port` entries no task may reach whatever the networks allow (the local API's port); "
         "the AWS endpoint and the Redis URL are always denied.",
     )
-    admin_token: str | None = Field(
+    admin_token_value: str | None = Field(
         default=None,
+        validation_alias=AliasChoices("FRAMELANE_ADMIN_TOKEN", "admin_token"),
         description="Bearer token for operator routes (workspace creation); unset disables them.",
     )
     idempotency_ttl_seconds: int = 24 * 3600
@@ -82,6 +89,17 @@ class Settings(BaseSettings):
     progress_event_interval: float = 2.0
     stream_prefix: str = "framelane:tasks"
     worker_visibility_timeout: float = 60
+    sagemaker_endpoint: str | None = Field(
+        default=None,
+        description="A SageMaker asynchronous endpoint that drains the streams (the backlog Lambda).",
+    )
+    sagemaker_drain_entries: int = Field(
+        default=20, ge=1, description="Stream entries one invocation renders."
+    )
+    sagemaker_drain_seconds: float = Field(
+        default=3000, gt=0, le=3300, description="One invocation's budget."
+    )
+    sagemaker_max_requests: int = Field(default=4, ge=1, description="Drain invocations queued per minute.")
     worker_max_attempts: int = 3
     render_heartbeat_seconds: int = Field(
         default=300,
@@ -105,8 +123,8 @@ class Settings(BaseSettings):
         default=None, description="PEM: the signing certificate first, then its issuing CA(s)."
     )
     c2pa_private_key_file: str | None = Field(default=None, description="PEM (PKCS#8) private key.")
-    c2pa_cert_chain_pem: str | None = Field(default=None, description="The chain itself (from the secret).")
-    c2pa_private_key_pem: str | None = Field(default=None, description="The key itself (from the secret).")
+    c2pa_cert_chain_pem: str | None = Field(default=None, description="The chain itself, instead of a file.")
+    c2pa_private_key_pem: str | None = Field(default=None, description="The key itself, instead of a file.")
     c2pa_signing_secret_arn: str | None = Field(
         default=None,
         description='Secrets Manager secret `{"certificate_chain": PEM, "private_key": PEM}`.',
@@ -142,34 +160,69 @@ class Settings(BaseSettings):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
+    # Secrets: an explicit value wins (local stack, tests); else the secret named by ARN is fetched on first
+    # use, so a process needs (and is granted) only the secrets its code path reads, and none at import.
+    @property
+    def cursor_secret(self) -> str:
+        if "cursor_secret_value" in self.model_fields_set or not self.cursor_secret_arn:
+            return self.cursor_secret_value
+        secret = _secret(self.cursor_secret_arn)
+        if not secret:  # never fall back to the public local default on a deployment
+            raise RuntimeError("the cursor secret is empty")
+        return secret
+
+    @property
+    def admin_token(self) -> str | None:
+        return self.admin_token_value or _secret(self.admin_token_secret_arn)
+
+    @property
+    def assemblyai_api_key(self) -> str | None:
+        """None (the offline engine) when neither a key nor a non-empty secret is set."""
+        return self.assemblyai_api_key_value or _secret(self.assemblyai_secret_arn)
+
+    @property
+    def c2pa_signing_secret(self) -> dict[str, str] | None:
+        """The operator's `{"certificate_chain": PEM, "private_key": PEM}` (no key when KMS signs), if named."""
+        value = _secret(self.c2pa_signing_secret_arn)
+        return dict(json.loads(value)) if value else None
+
+    @property
+    def redis_url(self) -> str | None:
+        if self.redis_url_value or not self.redis_host:
+            return self.redis_url_value
+        if not self.redis_auth_secret_arn:
+            return f"rediss://{self.redis_host}:{self.redis_port}/0"
+        token = quote(_secret(self.redis_auth_secret_arn) or "", safe="")
+        return f"rediss://:{token}@{self.redis_host}:{self.redis_port}/0"
+
+    @model_serializer(mode="wrap")
+    def _public_names(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Dumps use the public names (`redis_url`, …): a dump turned into FRAMELANE_* variables round-trips."""
+        data: dict[str, Any] = handler(self)
+        return {_PUBLIC.get(key, key): value for key, value in data.items()}
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """Accept the public names of the secret-backed values (`cursor_secret`, …) in `update`."""
+        renamed = {_BACKING.get(key, key): value for key, value in (update or {}).items()}
+        return super().model_copy(update=renamed or None, deep=deep)
+
+
+_BACKING = {
+    name: f"{name}_value" for name in ("cursor_secret", "admin_token", "assemblyai_api_key", "redis_url")
+}
+_PUBLIC = {backing: name for name, backing in _BACKING.items()}
+
+
+def _secret(arn: str | None) -> str | None:
+    """The secret's value from Secrets Manager (cached 5 min, so rotations are picked up); None if unset/empty."""
+    if not arn:
+        return None
+    from aws_lambda_powertools.utilities.parameters import get_secret
+
+    return str(get_secret(arn, max_age=300)) or None
+
 
 @lru_cache
 def get_settings() -> Settings:
-    """Settings from the environment, with secrets named by ARN fetched from Secrets Manager (cached)."""
-    settings = Settings()
-    arns = (
-        settings.redis_auth_secret_arn,
-        settings.cursor_secret_arn,
-        settings.admin_token_secret_arn,
-        settings.assemblyai_secret_arn,
-        settings.c2pa_signing_secret_arn,
-    )
-    if not any(arns):
-        return settings
-    from aws_lambda_powertools.utilities.parameters import get_secret
-
-    updates: dict[str, object] = {}
-    if settings.cursor_secret_arn:
-        updates["cursor_secret"] = get_secret(settings.cursor_secret_arn)
-    if settings.admin_token_secret_arn:
-        updates["admin_token"] = get_secret(settings.admin_token_secret_arn)
-    if settings.assemblyai_secret_arn:
-        updates["assemblyai_api_key"] = get_secret(settings.assemblyai_secret_arn) or None
-    if settings.c2pa_signing_secret_arn:
-        secret = json.loads(str(get_secret(settings.c2pa_signing_secret_arn)))
-        updates["c2pa_cert_chain_pem"] = secret["certificate_chain"]
-        updates["c2pa_private_key_pem"] = secret.get("private_key")  # absent when a KMS key signs
-    if settings.redis_host and settings.redis_auth_secret_arn and not settings.redis_url:
-        token = quote(str(get_secret(settings.redis_auth_secret_arn)), safe="")
-        updates["redis_url"] = f"rediss://:{token}@{settings.redis_host}:{settings.redis_port}/0"
-    return settings.model_copy(update=updates)
+    """Settings from the environment (cached). Nothing is fetched here: secrets load where they are used."""
+    return Settings()

@@ -11,8 +11,8 @@ from aws_cdk.assertions import Annotations, Match, Template
 
 from framelane.adapters.dynamodb import TASK_INDEXES, TTL_ATTRIBUTE
 from framelane.pipeline.asl import TaskMachineConfig, task_state_machine, webhook_state_machine
-from infra.app import build_app
 from infra.stack import FramelaneStack
+from tests.infra.assembly import Assembly, synth
 
 # Actions AWS only authorizes on Resource "*".
 STAR_ONLY_ACTIONS = {
@@ -24,6 +24,9 @@ STAR_ONLY_ACTIONS = {
     "ec2:CreateNetworkInterface",
     "ec2:DeleteNetworkInterface",
     "ecr:GetAuthorizationToken",
+    # SageMaker places the endpoint's ENIs in our subnets with its execution role (no resource-level scoping)
+    "ec2:CreateNetworkInterfacePermission",
+    "ec2:DeleteNetworkInterfacePermission",
     "ecs:DiscoverPollEndpoint",
     # Step Functions log delivery (vended logs) is authorized on "*" only
     "logs:CreateLogDelivery",
@@ -38,9 +41,8 @@ STAR_ONLY_ACTIONS = {
 
 
 @pytest.fixture(scope="module")
-def stack() -> FramelaneStack:
-    _, stack = build_app()
-    return stack
+def stack(assembly: Assembly) -> FramelaneStack:
+    return assembly.stack
 
 
 @pytest.fixture(scope="module")
@@ -205,7 +207,7 @@ def test_queues_have_dlqs_and_lambdas_report_batch_failures(template: Template) 
     assert len(queues) == 14 and len(with_redrive) == 7
     assert all(q["Properties"]["RedrivePolicy"]["maxReceiveCount"] == 3 for q in with_redrive)
     mappings = template.find_resources("AWS::Lambda::EventSourceMapping")
-    assert len(mappings) == 7
+    assert len(mappings) == 12  # 7 queues + the 5 callback DLQs (dead-letter Lambda)
     assert all(
         m["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"] for m in mappings.values()
     )
@@ -294,9 +296,14 @@ def test_alarms_and_dashboard(template: Template) -> None:
     template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
 
 
-def test_iam_is_scoped(template: Template) -> None:
+def test_iam_is_scoped(template: Template, prod_assembly: Assembly) -> None:
     """No statement grants on Resource "*" except actions AWS only authorizes that way, or under a Condition
-    that scopes it (ECS agent actions limited to our cluster)."""
+    that scopes it (ECS agent actions limited to our cluster); on prod with the SageMaker endpoint too."""
+    _assert_scoped(template)
+    _assert_scoped(Template.from_stack(prod_assembly.stack))
+
+
+def _assert_scoped(template: Template) -> None:
     for name, policy in template.find_resources("AWS::IAM::Policy").items():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             resources = (
@@ -325,9 +332,11 @@ def test_cdk_nag_finds_nothing_unjustified(stack: FramelaneStack) -> None:
     assert errors == [], [f"{e.id}: {e.entry.data}" for e in errors]
 
 
-def test_transcription_callback_route_is_wired(stack: FramelaneStack, template: Template) -> None:
+def test_transcription_callback_route_is_wired(prod_assembly: Assembly) -> None:
     """AssemblyAI's webhook reaches the API (HTTP API default route → FastAPI /v1/callbacks/…), which may
     answer the Transcribe step; the transcribe step knows the public URL to give AssemblyAI."""
+    stack = prod_assembly.stack
+    template = Template.from_stack(stack)
     template.has_resource_properties(
         "AWS::Lambda::Function",
         {
@@ -351,18 +360,10 @@ def test_transcription_callback_route_is_wired(stack: FramelaneStack, template: 
         for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])
     }
     assert {"states:SendTaskSuccess", "states:SendTaskFailure"} <= actions
-    template.has_resource_properties(
-        "AWS::SecretsManager::Secret", {"Description": Match.string_like_regexp("AssemblyAI")}
-    )
 
 
-def test_optional_sagemaker_endpoint_scales_to_zero() -> None:
-    from aws_cdk import App
-
-    from infra.app import CDK_JSON
-
-    context = {**json.loads(CDK_JSON.read_text())["context"], "stage": "sm", "sagemaker_endpoint": True}
-    _, stack = build_app(App(context=context))
+def test_optional_sagemaker_endpoint_scales_to_zero(prod_assembly: Assembly) -> None:
+    stack = prod_assembly.stack
     template = Template.from_stack(stack)
     template.has_resource_properties(
         "AWS::SageMaker::EndpointConfig",
@@ -379,22 +380,31 @@ def test_optional_sagemaker_endpoint_scales_to_zero() -> None:
         },
     )
     assert Annotations.from_stack(stack).find_error("*", Match.string_like_regexp("AwsSolutions-.*")) == []
+    # the backlog Lambda dispatches: it names the endpoint and may invoke it asynchronously
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Environment": {
+                "Variables": Match.object_like({"FRAMELANE_SAGEMAKER_ENDPOINT": "framelane-prod-renderer"})
+            }
+        },
+    )
+    template.has_resource_properties("AWS::SageMaker::Endpoint", {"EndpointName": "framelane-prod-renderer"})
+    model = next(iter(template.find_resources("AWS::SageMaker::Model").values()))
+    assert "FRAMELANE_REDIS_AUTH_SECRET_ARN" in model["Properties"]["PrimaryContainer"]["Environment"]
 
 
-def test_content_credentials_secret_and_kms_key_reach_only_the_workers() -> None:
-    from aws_cdk import App
-
-    from infra.app import CDK_JSON
-
+def test_content_credentials_secret_and_kms_key_reach_only_the_workers(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
     secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:framelane/c2pa-AbCdEf"
     key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-    context = {
-        **json.loads(CDK_JSON.read_text())["context"],
-        "stage": "c2pa",
-        "c2pa_signing_secret_arn": secret,
-        "c2pa_kms_key_arn": key,
-    }
-    _, stack = build_app(App(context=context))
+    stack = synth(
+        tmp_path_factory.mktemp("cdk.out.c2pa"),
+        stage="c2pa",
+        c2pa_signing_secret_arn=secret,
+        c2pa_kms_key_arn=key,
+    ).stack
     template = Template.from_stack(stack)
     (definition,) = template.find_resources("AWS::ECS::TaskDefinition").values()
     (container,) = definition["Properties"]["ContainerDefinitions"]

@@ -182,3 +182,13 @@ def test_step_lambda_fails_the_step_on_the_last_delivery(
         assert time.monotonic() < deadline, job
         time.sleep(0.2)
     assert job["error"] == {"code": "internal_error", "message": "dispatch failed 3 times"}
+
+
+def test_dead_letter_lambda_consumes_what_cannot_be_retried(
+    pipeline_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dead-lettered callback message answers its token (a token already gone is fine) and a body that is no
+    callback message is logged, not retried forever: nothing goes back to the queue."""
+    module = load("dead_letter", pipeline_settings, monkeypatch)
+    body = CallbackMessage(task_token="not-a-live-token", payload={}).model_dump_json()
+    assert module.handler(sqs_event(body, "not json"), CONTEXT) == {"batchItemFailures": []}

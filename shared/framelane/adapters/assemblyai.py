@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import assemblyai as aai
-
 from framelane import __version__
 from framelane.models import Transcript, TranscriptGenerator, TranscriptUtterance, TranscriptWord
 
@@ -22,6 +20,10 @@ class RemoteTranscript:
 
 class AssemblyAiClient:
     def __init__(self, api_key: str, base_url: str) -> None:
+        # the SDK loads only where AssemblyAI is used: processes without a key never import it
+        import assemblyai as aai
+
+        self._aai = aai
         aai.settings.api_key = api_key
         aai.settings.base_url = base_url
 
@@ -30,6 +32,7 @@ class AssemblyAiClient:
     ) -> str:
         """Upload the audio and create the transcript; returns its id (the result comes later)."""
         analyses = set(options.get("analysis") or [])
+        aai = self._aai
         config = aai.TranscriptionConfig(
             language_code=options.get("language_code"),
             language_detection=options.get("language_code") is None,
@@ -47,7 +50,7 @@ class AssemblyAiClient:
         return str(submitted.id)
 
     def fetch(self, task_id: str, transcript_id: str, requested: dict[str, Any]) -> RemoteTranscript:
-        remote = aai.Transcript.get_by_id(transcript_id)
+        remote = self._aai.Transcript.get_by_id(transcript_id)
         status = str(remote.status.value if hasattr(remote.status, "value") else remote.status)
         if status != "completed":
             return RemoteTranscript(status, remote.error, None)

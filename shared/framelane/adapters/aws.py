@@ -57,3 +57,8 @@ def sqs_client(settings: Settings) -> SQSClient:
 def kms_client(settings: Settings) -> KMSClient:
     client: KMSClient = _client("kms", settings)
     return client
+
+
+@lru_cache(maxsize=8)
+def sagemaker_runtime_client(settings: Settings) -> Any:
+    return _client("sagemaker-runtime", settings)

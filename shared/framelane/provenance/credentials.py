@@ -119,6 +119,9 @@ def _public_key(key: object) -> PublicKey:
 def _operator_chain(settings: Settings) -> bytes | None:
     if settings.c2pa_cert_chain_pem:
         return settings.c2pa_cert_chain_pem.encode()
+    secret = settings.c2pa_signing_secret
+    if secret:
+        return secret["certificate_chain"].encode()
     if settings.c2pa_cert_chain_file:
         return _read(settings.c2pa_cert_chain_file, "certificate chain")
     return None
@@ -127,6 +130,9 @@ def _operator_chain(settings: Settings) -> bytes | None:
 def _operator_key(settings: Settings) -> bytes | None:
     if settings.c2pa_private_key_pem:
         return settings.c2pa_private_key_pem.encode()
+    secret = settings.c2pa_signing_secret
+    if secret and secret.get("private_key"):
+        return secret["private_key"].encode()
     if settings.c2pa_private_key_file:
         return _read(settings.c2pa_private_key_file, "private key")
     return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from framelane.adapters.aws import dynamodb_client, s3_client, sfn_client, sqs_client
 from framelane.adapters.dynamodb import DynamoStore
@@ -20,9 +21,14 @@ class ServiceContext:
     store: DynamoStore
     blobs: S3Store
     outbound: OutboundPolicy
-    broker: RedisBroker | None
     sfn: StepFunctions
     queues: SqsQueues | None
+
+    @cached_property
+    def broker(self) -> RedisBroker | None:
+        """Built on first use: on AWS its URL needs the Redis AUTH secret, which only broker users may read."""
+        url = self.settings.redis_url
+        return RedisBroker(url, self.settings.stream_prefix) if url else None
 
 
 def build_context(settings: Settings) -> ServiceContext:
@@ -31,7 +37,6 @@ def build_context(settings: Settings) -> ServiceContext:
         store=DynamoStore(dynamodb_client(settings), settings.table_name),
         blobs=S3Store(s3_client(settings), settings.bucket),
         outbound=OutboundPolicy.from_settings(settings),
-        broker=RedisBroker(settings.redis_url, settings.stream_prefix) if settings.redis_url else None,
         sfn=StepFunctions(
             sfn_client(settings), settings.task_state_machine_arn, settings.webhook_state_machine_arn
         ),

@@ -97,7 +97,7 @@ class RendererWorker:
             try:
                 for task_type in self.config.task_types:
                     self.broker.ensure_group(task_type)
-                delivery = self._next_delivery()
+                delivery = self.next_delivery()
                 if delivery is not None:
                     self.process(delivery)
                 failures = 0
@@ -109,7 +109,8 @@ class RendererWorker:
                 self.stopping.wait(pause)
         logger.info("worker stopped", extra={"consumer": self.config.consumer})
 
-    def _next_delivery(self) -> Delivery | None:
+    def next_delivery(self) -> Delivery | None:
+        """The next entry to work on: an abandoned one (checked every quarter visibility timeout), else a new one."""
         now = time.monotonic()
         if now - self._last_reclaim >= self.config.visibility_timeout / 4:
             self._last_reclaim = now

@@ -1,0 +1,32 @@
+"""One synth of the dev stack per test session, into a temporary cloud assembly (with its staged assets), after
+the Lambda layer is built from pyproject's `lambda` extra (cached under build/: a no-op when up to date)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from infra.packaging import build_dependencies
+from tests.infra.assembly import Assembly, synth
+
+
+@pytest.fixture(scope="session")
+def assembly(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assembly]:
+    build_dependencies()
+    yield synth(tmp_path_factory.mktemp("cdk.out"))
+
+
+PROD_CONTEXT = {
+    "stage": "prod",
+    "sagemaker_endpoint": True,
+    "assemblyai_secret_name": "framelane/assemblyai",
+    "alarm_email": "ops@example.com",
+    "cors_allowed_origins": ["https://app.example.com"],
+}
+
+
+@pytest.fixture(scope="session")
+def prod_assembly(assembly: Assembly, tmp_path_factory: pytest.TempPathFactory) -> Assembly:
+    """The production stage with every option on (SageMaker endpoint, AssemblyAI key secret)."""
+    return synth(tmp_path_factory.mktemp("cdk.out.prod"), **PROD_CONTEXT)
