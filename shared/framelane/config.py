@@ -187,6 +187,13 @@ class Settings(BaseSettings):
         return dict(json.loads(value)) if value else None
 
     @property
+    def redis_address(self) -> str | None:
+        """Where Redis listens, read without the AUTH secret (the outbound guard denies it to tasks)."""
+        if self.redis_url_value or not self.redis_host:
+            return self.redis_url_value
+        return f"rediss://{self.redis_host}:{self.redis_port}/0"
+
+    @property
     def redis_url(self) -> str | None:
         if self.redis_url_value or not self.redis_host:
             return self.redis_url_value
