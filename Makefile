@@ -46,7 +46,7 @@ lambda-deps: setup
 	$(BIN)/pip install --quiet --target build/lambda-deps/python --platform manylinux2014_x86_64 \
 	  --implementation cp --python-version 3.11 --only-binary=:all: \
 	  "fastapi>=0.115" "mangum>=0.19" "aws-lambda-powertools[tracer]>=3" "pydantic>=2.9,<3" "pydantic-settings>=2.4" \
-	  "python-ulid>=3" "redis>=5" "av>=14" "urllib3>=2"
+	  "python-ulid>=3" "redis>=5" "av>=14" "urllib3>=2" "jinja2>=3.1"
 
 synth: setup
 	$(CDK) synth --quiet
