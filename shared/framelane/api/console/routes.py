@@ -34,9 +34,14 @@ def _code_spans(text: str) -> Markup:
 templates.env.filters["code_spans"] = _code_spans
 
 
+def _page(request: Request) -> dict[str, str]:
+    """Links are relative to the app's root path (API Gateway stages mount it under a prefix)."""
+    return {"version": __version__, "root": str(request.scope.get("root_path", "")).rstrip("/")}
+
+
 @router.get("/", response_class=HTMLResponse)
 def index(request: Request) -> HTMLResponse:
-    return templates.TemplateResponse(request, "index.html", {"version": __version__})
+    return templates.TemplateResponse(request, "index.html", _page(request))
 
 
 @router.get("/console", response_class=HTMLResponse)
@@ -45,7 +50,7 @@ def console(request: Request) -> HTMLResponse:
         request,
         "console.html",
         {
-            "version": __version__,
+            **_page(request),
             "forms": task_forms(),
             "task_types": [t.value for t in TaskType],
             "statuses": [s.value for s in JobStatus],

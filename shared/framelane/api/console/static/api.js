@@ -1,5 +1,6 @@
 // The API client: the key lives in sessionStorage and leaves only as the Authorization header.
 const KEY = "framelane.apiKey";
+const ROOT = document.querySelector('meta[name="framelane-root"]').content;
 
 export const session = {
   get key() { return sessionStorage.getItem(KEY); },
@@ -23,7 +24,7 @@ function authHeaders() {
 
 // JSON by default; `raw: true` returns the Response (for text exports and downloads).
 export async function api(path, { method = "GET", body, query, raw = false } = {}) {
-  const url = new URL(path, window.location.origin);
+  const url = new URL(ROOT + path, window.location.origin);
   for (const [name, value] of Object.entries(query || {})) {
     if (value !== undefined && value !== null && value !== "") url.searchParams.set(name, value);
   }
