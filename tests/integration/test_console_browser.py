@@ -24,6 +24,8 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from framelane.engines import super_resolution
+from framelane.engines.base import EngineRegistry
 from framelane.ids import new_task_id
 from framelane.media.samples import make_sample_clip
 from framelane.models import (
@@ -435,3 +437,125 @@ def test_metadata_and_transcript_are_escaped(
     assert injected == []
     assert page.evaluate("window.__xss") is None and dialogs == []
     shoot(page, tmp_path, "escaped")
+
+
+def _wait_ready(page: Page, selector: str) -> None:
+    page.wait_for_function(
+        "(s) => [...document.querySelectorAll(s)].every(v => v.readyState >= 2)", arg=selector
+    )
+
+
+def test_alpha_background_detail_crops_and_credentials(
+    page: Page,
+    pipeline_api_url: str,
+    pipeline_ctx: ServiceContext,
+    console_workspace: WorkspaceCreated,
+    capi: httpx.Client,
+    origin: LoopbackServer,
+    tmp_path: Path,
+) -> None:
+    clip = make_sample_clip(tmp_path / "clip.mp4", seconds=1, width=320, height=180, audio=False)
+    source = origin.serve_bytes("/clip.mp4", clip.read_bytes())
+    with thread_worker(pipeline_ctx, "console-viewer"):
+        matte = capi.post("/v1/tasks/remove-background", json={"source_url": source}).json()
+        assert wait_for_task(capi, matte["id"])["status"] == "completed"
+    real = EngineRegistry()
+    super_resolution.register(real)  # the real fast upscaler (×2), so the crops compare real detail
+    with thread_worker(pipeline_ctx, "console-upscaler", registry=real):
+        upscaled = capi.post("/v1/tasks/super-resolution", json={"source_url": source, "mode": "fast"}).json()
+        assert wait_for_task(capi, upscaled["id"])["status"] == "completed"
+
+    sign_in(page, pipeline_api_url, console_workspace.api_key, f"#/tasks/{matte['id']}")
+    frame = page.locator(".after-frame")
+    expect(frame).to_have_class(re.compile(r"\bchecker\b"))
+    _wait_ready(page, ".stage video")
+    expect(page.locator("#credentials")).to_be_hidden()  # no Content Credentials for this output (404)
+    shoot(page, tmp_path, "remove-background", keep=True)
+    page.get_by_label("Colour").fill("#ff3366")
+    expect(frame).to_have_css("background-color", "rgb(255, 51, 102)")
+    expect(frame).not_to_have_class(re.compile(r"\bchecker\b"))
+    page.get_by_role("button", name="Checkerboard").click()
+    expect(frame).to_have_class(re.compile(r"\bchecker\b"))
+
+    page.goto(f"{pipeline_api_url}/console#/tasks/{upscaled['id']}")
+    crops = page.locator(".crop video")
+    expect(crops).to_have_count(2)
+    _wait_ready(page, ".stage video, .crop video")
+    _set_range(page, "#crop-x", 0)
+    _set_range(page, "#crop-y", 100)
+    size = page.eval_on_selector(".crop", "el => el.clientWidth")
+    for i in range(2):  # both at the output's pixel size, the box kept inside the 640×360 picture
+        style = crops.nth(i).get_attribute("style") or ""
+        assert "width: 640px" in style and f"translate(0px, {size - 360:g}px)" in style, style
+    after = page.locator(".after-pane video")
+    after.click(position={"x": 5, "y": 5})  # the crop follows a click on the output
+    assert int(page.locator("#crop-x").input_value()) < 5 and int(page.locator("#crop-y").input_value()) < 5
+    page.get_by_role("button", name="Play").click()
+    page.wait_for_function("() => document.querySelector('.after-pane video').currentTime > 0.3")
+    page.get_by_role("button", name="Pause").click()
+    times = page.evaluate(
+        "[...document.querySelectorAll('.stage video, .crop video')].map(v => v.currentTime)"
+    )
+    assert max(times) - min(times) < 0.15, times
+    _set_range(page, "#crop-x", 45)
+    _set_range(page, "#crop-y", 50)
+    shoot(page, tmp_path, "super-resolution", keep=True)
+
+    # The panel renders GET /v1/tasks/{id}/credentials (served by the c2pa branch): answered here by the
+    # browser's request routing with that endpoint's documented shape, since this branch has no signer.
+    credentials = {
+        "state": "valid",
+        "format": "sidecar",
+        "sidecar_url": "https://media.example.com/output.c2pa",
+        "signer": "Framelane test signer",
+        "claim_generator": "framelane/0.1.0",
+        "actions": [{"action": "c2pa.edited", "softwareAgent": "framelane super_resolution"}],
+        "ingredients": [{"title": "source.mp4", "relationship": "parentOf"}],
+    }
+    page.route("**/credentials", lambda route: route.fulfill(json=credentials))
+    page.reload()
+    panel = page.locator("#credentials")
+    expect(panel).to_be_visible()
+    expect(panel).to_contain_text("Framelane test signer")
+    expect(panel.locator("#credentials-actions")).to_have_text("c2pa.edited · framelane super_resolution")
+    expect(panel.locator("#credentials-ingredients")).to_have_text("source.mp4 · parentOf")
+
+
+def test_webhook_endpoints_show_each_delivery_attempt(
+    page: Page,
+    pipeline_api_url: str,
+    pipeline_ctx: ServiceContext,
+    console_workspace: WorkspaceCreated,
+    capi: httpx.Client,
+    origin: LoopbackServer,
+    tmp_path: Path,
+) -> None:
+    answers = iter([500])
+    hook = origin.respond("/hook", lambda _: (next(answers, 200), {}, b""))
+    sign_in(page, pipeline_api_url, console_workspace.api_key, "#/webhooks")
+    page.get_by_label("Endpoint URL").fill("http://127.0.0.2/hook")  # refused (not allowed), never fetched
+    page.get_by_role("button", name="Add endpoint").click()
+    expect(page.locator('[data-error-for="url"]')).to_contain_text("127.0.0.2")
+    page.get_by_label("Endpoint URL").fill(hook)
+    page.get_by_role("button", name="Add endpoint").click()
+    expect(page.locator("#webhook-status")).to_contain_text("whsec_")
+    (endpoint,) = capi.get("/v1/webhooks").json()["data"]
+
+    clip = make_sample_clip(tmp_path / "clip.mp4", seconds=1, audio=False)
+    source = origin.serve_bytes("/clip.mp4", clip.read_bytes())
+    with thread_worker(pipeline_ctx, "console-hooks"):
+        task = capi.post("/v1/tasks/gaze-redirect", json={"source_url": source}).json()
+        assert wait_for_task(capi, task["id"])["status"] == "completed"
+    deadline = time.monotonic() + 60
+    while len(capi.get(f"/v1/webhooks/{endpoint['id']}/attempts").json()["data"]) < 2:
+        assert time.monotonic() < deadline, "the retry was not recorded"
+        time.sleep(0.3)
+
+    page.reload()
+    rows = page.locator(f'[data-endpoint-id="{endpoint["id"]}"] tbody tr')
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0).locator("td").nth(2)).to_have_text("200")
+    expect(rows.nth(0).locator("td").nth(4)).to_have_text("—")
+    expect(rows.nth(1).locator("td").nth(2)).to_have_text("500")
+    expect(rows.nth(1).locator("td").nth(4)).not_to_have_text("—")  # when the retry was due
+    shoot(page, tmp_path, "webhooks", keep=True)

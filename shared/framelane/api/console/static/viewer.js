@@ -132,8 +132,10 @@ function cropViewer(job, sourceUrl, afterVideo) {
   const y = h("input", { type: "range", id: "crop-y", min: 0, max: 100, value: 50 });
   const place = () => {
     const size = outputCrop.parentElement ? outputCrop.parentElement.clientWidth || 220 : 220;
-    const cx = (width * Number(x.value)) / 100;
-    const cy = (height * Number(y.value)) / 100;
+    // keep the box inside the picture (or centre a side the box is larger than)
+    const clamp = (c, total) => (total <= size ? total / 2 : Math.min(Math.max(c, size / 2), total - size / 2));
+    const cx = clamp((width * Number(x.value)) / 100, width);
+    const cy = clamp((height * Number(y.value)) / 100, height);
     for (const v of [sourceCrop, outputCrop]) {
       v.style.width = `${width}px`;
       v.style.height = `${height}px`;
