@@ -296,6 +296,7 @@ def test_task_list_filters_and_pages(
     expect(page.locator("#tasks-empty")).to_be_visible()
     page.get_by_label("Status").select_option("")
     page.get_by_label("Type").select_option("")
+    expect(rows).to_have_count(10)
     shoot(page, tmp_path, "tasks", keep=True)
 
 
