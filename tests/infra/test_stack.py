@@ -340,3 +340,25 @@ def test_optional_sagemaker_endpoint_scales_to_zero() -> None:
         },
     )
     assert Annotations.from_stack(stack).find_error("*", Match.string_like_regexp("AwsSolutions-.*")) == []
+
+
+def test_console_api_reads_sources_and_bucket_allows_browsers(
+    stack: FramelaneStack, template: Template
+) -> None:
+    """The console plays a task's ingested source (signed by the API) and PUTs uploads from the browser."""
+    role = stack.get_logical_id(stack.api.function.role.node.default_child)  # type: ignore[union-attr,arg-type]
+    policies = template.find_resources("AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": role}]}})
+    readable = [
+        json.dumps(resource)
+        for p in policies.values()
+        for st in p["Properties"]["PolicyDocument"]["Statement"]
+        if any(
+            str(a).startswith("s3:GetObject")
+            for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])
+        )
+        for resource in (st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]])
+    ]
+    assert any("/sources/*" in r for r in readable), readable
+    bucket = stack.get_logical_id(stack.storage.bucket.node.default_child)  # type: ignore[arg-type]
+    (rule,) = template.to_json()["Resources"][bucket]["Properties"]["CorsConfiguration"]["CorsRules"]
+    assert {"PUT", "GET"} <= set(rule["AllowedMethods"]) and rule["AllowedHeaders"] == ["*"]
