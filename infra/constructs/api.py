@@ -50,9 +50,7 @@ class Api(Construct):
         storage.table.grant_read_write_data(self.function)
         storage.bucket.grant_put(self.function, "uploads/*")  # presigned PUTs are signed with this role
         storage.bucket.grant_read(self.function, "outputs/*")  # presigned GETs of outputs
-        storage.bucket.grant_read(
-            self.function, "sources/*"
-        )  # the console's "before" (GET /v1/tasks/{id}/source)
+        storage.bucket.grant_read(self.function, "sources/*")  # the console's "before" video
         orchestration.task_machine.grant_start_execution(self.function)
         orchestration.task_machine.grant_execution(self.function, "states:StopExecution")
 
