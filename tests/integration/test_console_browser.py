@@ -163,6 +163,8 @@ def test_upload_progress_players_and_wipe(
 ) -> None:
     clip = make_sample_clip(tmp_path / "clip.mp4", seconds=2, width=320, height=180, audio=False)
     monkeypatch.setenv("FRAMELANE_TEST_ENGINE_DELAY", "0.06")  # ~3 s of work, so progress is visible
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
     sign_in(page, pipeline_api_url, console_workspace.api_key, "#/new")
     page.set_input_files("#source-file", str(clip))
     expect(page.locator("#file-name")).to_contain_text("clip.mp4")
@@ -184,6 +186,10 @@ def test_upload_progress_players_and_wipe(
     assert any(0 < p < 100 for p in seen), f"no progress between 0 and 100 was shown: {sorted(seen)}"
     expect(page.locator("#progress-elapsed")).to_have_text(re.compile(r"^\d+ s$"))
     expect(page.locator("#task-meta")).to_contain_text("320×180")
+    key = console_workspace.api_key
+    assert page.evaluate("sessionStorage.getItem('framelane.apiKey')") == key  # this tab only
+    assert page.evaluate("document.cookie + JSON.stringify(localStorage)") == "{}"
+    assert not any(key in url for url in requested), "the key must never be in a URL"
 
     page.wait_for_function(
         "() => [...document.querySelectorAll('.stage video')].every(v => v.readyState >= 2)"

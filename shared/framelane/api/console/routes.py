@@ -78,22 +78,28 @@ def content_security_policy(ctx: ServiceContext) -> str:
 
 
 class ConsoleSecurityHeaders:
-    """Adds the CSP and friends to the console's pages and assets (not to /docs, which loads its own)."""
+    """Adds the CSP and friends to the console's pages and assets (not to /docs, which loads its own).
 
-    def __init__(self, app: ASGIApp, policy: str) -> None:
+    The policy names the bucket's origin, learnt from a presigned URL on the first console request (signing
+    needs credentials, which a process that never serves the console may not have)."""
+
+    def __init__(self, app: ASGIApp, ctx: ServiceContext) -> None:
         self.app = app
-        self.headers = [
-            (b"content-security-policy", policy.encode()),
-            (b"x-content-type-options", b"nosniff"),
-            (b"referrer-policy", b"no-referrer"),
-            (b"x-frame-options", b"DENY"),
-        ]
+        self.ctx = ctx
+        self.headers: list[tuple[bytes, bytes]] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
         if path != "/" and not path.startswith("/console"):
             await self.app(scope, receive, send)
             return
+        if not self.headers:
+            self.headers = [
+                (b"content-security-policy", content_security_policy(self.ctx).encode()),
+                (b"x-content-type-options", b"nosniff"),
+                (b"referrer-policy", b"no-referrer"),
+                (b"x-frame-options", b"DENY"),
+            ]
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -106,4 +112,4 @@ class ConsoleSecurityHeaders:
 def install_console(app: FastAPI, ctx: ServiceContext) -> None:
     app.include_router(router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
-    app.add_middleware(ConsoleSecurityHeaders, policy=content_security_policy(ctx))
+    app.add_middleware(ConsoleSecurityHeaders, ctx=ctx)
