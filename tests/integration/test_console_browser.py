@@ -566,3 +566,23 @@ def test_webhook_endpoints_show_each_delivery_attempt(
     expect(rows.nth(1).locator("td").nth(2)).to_have_text("500")
     expect(rows.nth(1).locator("td").nth(4)).not_to_have_text("—")  # when the retry was due
     shoot(page, tmp_path, "webhooks", keep=True)
+
+
+def test_cancel_from_the_task_page(
+    page: Page,
+    pipeline_api_url: str,
+    console_workspace: WorkspaceCreated,
+    capi: httpx.Client,
+    origin: LoopbackServer,
+    tmp_path: Path,
+) -> None:
+    clip = make_sample_clip(tmp_path / "clip.mp4", seconds=1, audio=False)
+    source = origin.serve_bytes("/clip.mp4", clip.read_bytes())
+    task = capi.post("/v1/tasks/gaze-redirect", json={"source_url": source}).json()  # no worker: it waits
+    sign_in(page, pipeline_api_url, console_workspace.api_key, f"#/tasks/{task['id']}")
+    cancel = page.get_by_role("button", name="Cancel")
+    expect(cancel).to_be_visible()
+    cancel.click()
+    expect(page.locator("#task-status")).to_have_text("cancelled")
+    expect(cancel).to_be_hidden()
+    assert capi.get(f"/v1/tasks/{task['id']}").json()["status"] == "cancelled"
