@@ -190,6 +190,8 @@ def test_upload_progress_players_and_wipe(
     assert page.evaluate("sessionStorage.getItem('framelane.apiKey')") == key  # this tab only
     assert page.evaluate("document.cookie + JSON.stringify(localStorage)") == "{}"
     assert not any(key in url for url in requested), "the key must never be in a URL"
+    output = httpx.get(page.locator("#task-download").get_attribute("href") or "")
+    assert output.status_code == 200 and output.content[4:8] == b"ftyp"  # the download is the output mp4
 
     page.wait_for_function(
         "() => [...document.querySelectorAll('.stage video')].every(v => v.readyState >= 2)"
@@ -234,6 +236,13 @@ def test_bad_option_shows_the_api_message_keyboard_and_labels(
 ) -> None:
     page = open_page(browser, dialogs, width=375, height=812)
     sign_in(page, pipeline_api_url, console_workspace.api_key, "#/new")
+    dropped = page.evaluate_handle(
+        "() => { const d = new DataTransfer();"
+        " d.items.add(new File([new Uint8Array(2048)], 'dropped.mp4', {type: 'video/mp4'})); return d; }"
+    )
+    page.dispatch_event("#drop-zone", "drop", {"dataTransfer": dropped})
+    expect(page.locator("#file-name")).to_contain_text("dropped.mp4")  # a file dragged in is taken
+    page.reload()  # start again with a URL source
     source = "http://127.0.0.1:9/never-fetched.mp4"  # refused by validation before any fetch
     page.get_by_label("…or the URL of a video").fill(source)
     page.get_by_label("Gaze redirect").check()
@@ -586,3 +595,9 @@ def test_cancel_from_the_task_page(
     expect(page.locator("#task-status")).to_have_text("cancelled")
     expect(cancel).to_be_hidden()
     assert capi.get(f"/v1/tasks/{task['id']}").json()["status"] == "cancelled"
+    page.set_viewport_size({"width": 375, "height": 812})
+    for view in (f"#/tasks/{task['id']}", "#/tasks", "#/webhooks"):  # usable at 375 px: no sideways page
+        page.goto(f"{pipeline_api_url}/console{view}")
+        expect(page.locator("#main h1:visible")).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375, view
+        shoot(page, tmp_path, f"375px-{view.count('/')}-{view.split('/')[1]}")
