@@ -77,6 +77,8 @@ def test_option_forms_are_the_request_models(api_url: str) -> None:
                 assert parser.names.count(name) == len(schema["$defs"]["TranscriptAnalysis"]["enum"])
                 continue
             assert element is not None, (task_type, name)
+            pattern = next((b["pattern"] for b in [prop, *prop.get("anyOf", [])] if "pattern" in b), None)
+            assert element.get("pattern") == pattern, (task_type, name)
             if prop.get("type") == "number":
                 assert element["min"] == str(prop["minimum"]) and element["max"] == str(prop["maximum"])
                 assert element["value"] == str(prop["default"])
