@@ -580,21 +580,26 @@ def test_webhook_endpoints_show_each_delivery_attempt(
 def test_cancel_from_the_task_page(
     page: Page,
     pipeline_api_url: str,
+    pipeline_ctx: ServiceContext,
     console_workspace: WorkspaceCreated,
     capi: httpx.Client,
     origin: LoopbackServer,
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     clip = make_sample_clip(tmp_path / "clip.mp4", seconds=1, audio=False)
     source = origin.serve_bytes("/clip.mp4", clip.read_bytes())
-    task = capi.post("/v1/tasks/gaze-redirect", json={"source_url": source}).json()  # no worker: it waits
-    sign_in(page, pipeline_api_url, console_workspace.api_key, f"#/tasks/{task['id']}")
-    cancel = page.get_by_role("button", name="Cancel")
-    expect(cancel).to_be_visible()
-    cancel.click()
-    expect(page.locator("#task-status")).to_have_text("cancelled")
-    expect(cancel).to_be_hidden()
-    assert capi.get(f"/v1/tasks/{task['id']}").json()["status"] == "cancelled"
+    monkeypatch.setenv("FRAMELANE_TEST_ENGINE_DELAY", "0.4")  # ~10 s of work: cancelled while processing
+    # a worker takes the entry and settles it, so no stream entry is left behind for later tests
+    with thread_worker(pipeline_ctx, "console-cancel"):
+        task = capi.post("/v1/tasks/gaze-redirect", json={"source_url": source}).json()
+        sign_in(page, pipeline_api_url, console_workspace.api_key, f"#/tasks/{task['id']}")
+        expect(page.locator("#task-status")).to_have_text("processing", timeout=60_000)
+        cancel = page.get_by_role("button", name="Cancel")
+        cancel.click()
+        expect(page.locator("#task-status")).to_have_text("cancelled")
+        expect(cancel).to_be_hidden()
+        assert capi.get(f"/v1/tasks/{task['id']}").json()["status"] == "cancelled"
     page.set_viewport_size({"width": 375, "height": 812})
     for view in (f"#/tasks/{task['id']}", "#/tasks", "#/webhooks"):  # usable at 375 px: no sideways page
         page.goto(f"{pipeline_api_url}/console{view}")
