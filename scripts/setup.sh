@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what Framelane needs on a fresh Debian/Ubuntu machine: redis-server (apt) and a venv with the project.
+# Installs what Framelane needs on a fresh Debian/Ubuntu machine: redis-server, espeak-ng, chromium (apt) and a venv with the project.
 # Usage: scripts/setup.sh [EXTRAS]   (default: dev = local stack + test tools)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +8,7 @@ extras="${1:-dev}"
 missing=""
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
 command -v espeak-ng >/dev/null 2>&1 || missing="$missing espeak-ng"  # speech for the transcription tests
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium"  # the console's browser tests (Playwright drives it)
 if [ -n "$missing" ]; then
   echo "installing$missing with apt…"
   sudo_cmd=""

@@ -49,8 +49,11 @@ class Api(Construct):
             broker_client=True,
         )
         access.table(self.function, self.function, storage.table)
-        # presigned upload PUTs and output GETs are signed with this role; transcripts are read from outputs/
-        access.bucket(self.function, self.function, storage.bucket, read=("outputs/",), put=("uploads/",))
+        # presigned upload PUTs and output GETs are signed with this role; transcripts are read from outputs/;
+        # the console's "before" video is a presigned GET of the ingested source
+        access.bucket(
+            self.function, self.function, storage.bucket, read=("outputs/", "sources/"), put=("uploads/",)
+        )
         access.starts(self.function, self.function, access.TASK_MACHINE, orchestration.task_machine)
         orchestration.task_machine.grant_execution(self.function, "states:StopExecution")
 

@@ -49,6 +49,11 @@ class TaskNotCancellable(FramelaneError):
     code = "task_not_cancellable"
 
 
+class SourceNotReady(FramelaneError):
+    status_code = 409
+    code = "source_not_ready"
+
+
 class ServiceUnavailable(FramelaneError):
     status_code = 503
     code = "service_unavailable"

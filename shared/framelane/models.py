@@ -726,6 +726,34 @@ class WebhookAttempt(BaseModel):
     attempted_at: Timestamp
 
 
+class WebhookAttemptOut(BaseModel):
+    """One delivery attempt to an endpoint, as the API shows it."""
+
+    event_id: str
+    attempt: int = Field(description="1 for the first try, then 2, 3, … for the retries.")
+    url: str
+    status_code: int | None = Field(description="The endpoint's HTTP status; null when no answer came.")
+    error: str | None
+    delivered: bool
+    attempted_at: Timestamp
+    next_retry_at: Timestamp | None = Field(
+        default=None, description="When the retry after this failed attempt is (or was) due; null if none."
+    )
+
+
+class WebhookAttemptPage(BaseModel):
+    data: list[WebhookAttemptOut]
+    next_cursor: str | None = Field(default=None, description="Pass as `cursor` to fetch the next page.")
+    has_more: bool = False
+
+
+class SourceLink(BaseModel):
+    """A signed, expiring link to the task's ingested source (the "before" of a before/after view)."""
+
+    url: str
+    expires_at: Timestamp
+
+
 class WebhookDeliveryResult(BaseModel):
     """What a delivery step returns: delivered, gave up, or when to try again."""
 

@@ -428,3 +428,28 @@ def test_content_credentials_secret_and_kms_key_reach_only_the_workers(
     )
     errors = Annotations.from_stack(stack).find_error("*", Match.string_like_regexp("AwsSolutions-.*"))
     assert errors == [], [f"{e.id}: {e.entry.data}" for e in errors]
+
+
+def test_console_api_reads_sources_and_bucket_allows_browsers(
+    stack: FramelaneStack, template: Template, prod_assembly: Assembly
+) -> None:
+    """The console plays a task's ingested source (signed by the API) and PUTs uploads from the browser: the
+    bucket admits the configured browser origins (`cors_allowed_origins`; none by default)."""
+    role = stack.get_logical_id(stack.api.function.role.node.default_child)  # type: ignore[union-attr,arg-type]
+    policies = template.find_resources("AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": role}]}})
+    readable = [
+        json.dumps(resource)
+        for p in policies.values()
+        for st in p["Properties"]["PolicyDocument"]["Statement"]
+        if any(
+            str(a).startswith("s3:GetObject")
+            for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])
+        )
+        for resource in (st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]])
+    ]
+    assert any("/sources/*" in r for r in readable), readable
+    prod = prod_assembly.stack
+    bucket = prod.get_logical_id(prod.storage.bucket.node.default_child)  # type: ignore[arg-type]
+    resources = Template.from_stack(prod).to_json()["Resources"]
+    (rule,) = resources[bucket]["Properties"]["CorsConfiguration"]["CorsRules"]
+    assert {"PUT", "GET"} <= set(rule["AllowedMethods"]) and rule["AllowedHeaders"] == ["*"]

@@ -20,12 +20,17 @@ if TYPE_CHECKING:
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=50)
 
 
-def _client(service: str, settings: Settings) -> Any:
+# SigV4 presigned URLs: SigV2 is refused by newer S3 regions, and its URLs carry the Content-Type in the query,
+# which makes moto refuse the browser's CORS preflight of a presigned PUT (the console's uploads).
+_S3_CONFIG = _CONFIG.merge(Config(signature_version="s3v4"))
+
+
+def _client(service: str, settings: Settings, config: Config = _CONFIG) -> Any:
     return boto3.session.Session().client(
         service,  # type: ignore[call-overload]
         region_name=settings.region,
         endpoint_url=settings.aws_endpoint_url,
-        config=_CONFIG,
+        config=config,
     )
 
 
@@ -37,7 +42,7 @@ def dynamodb_client(settings: Settings) -> DynamoDBClient:
 
 @lru_cache(maxsize=8)
 def s3_client(settings: Settings) -> S3Client:
-    client: S3Client = _client("s3", settings)
+    client: S3Client = _client("s3", settings, _S3_CONFIG)
     return client
 
 

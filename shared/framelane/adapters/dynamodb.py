@@ -486,6 +486,36 @@ class DynamoStore:
         )
         return [WebhookAttempt.model_validate(_from_item(item)) for item in response["Items"]]
 
+    def query_endpoint_attempts(
+        self, workspace_id: str, endpoint_id: str, *, limit: int, start_key: Key | None
+    ) -> tuple[list[WebhookAttempt], Key | None]:
+        """Newest event first. Attempts are keyed by event, so this filters on the endpoint and reads on
+        until `limit` match (attempts expire after 30 days, which bounds the reading); returns the position
+        after the last one when more may follow."""
+        params: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+            "FilterExpression": "endpoint_id = :endpoint",
+            "ExpressionAttributeValues": {
+                ":pk": _s(f"WS#{workspace_id}"),
+                ":prefix": _s("DELIVERY#"),
+                ":endpoint": _s(endpoint_id),
+            },
+            "ScanIndexForward": False,
+        }
+        if start_key is not None:
+            params["ExclusiveStartKey"] = {name: _s(value) for name, value in start_key.items()}
+        found: list[dict[str, Any]] = []
+        while True:
+            page = self._client.query(**params)
+            found.extend(page["Items"])
+            if len(found) > limit or "LastEvaluatedKey" not in page:
+                break
+            params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        attempts = [WebhookAttempt.model_validate(_from_item(item)) for item in found[:limit]]
+        last = found[limit - 1] if len(found) > limit else None
+        return attempts, ({"PK": last["PK"]["S"], "SK": last["SK"]["S"]} if last else None)
+
     def delete_webhook_endpoint(self, workspace_id: str, endpoint_id: str) -> bool:
         try:
             self._client.delete_item(

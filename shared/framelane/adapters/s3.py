@@ -22,6 +22,23 @@ class S3Store:
             if exc.response["Error"]["Code"] not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
                 raise
 
+    def allow_browser_access(self, origins: list[str]) -> None:
+        """CORS, so a web page on `origins` can PUT presigned uploads and play signed outputs."""
+        self._client.put_bucket_cors(
+            Bucket=self.bucket,
+            CORSConfiguration={
+                "CORSRules": [
+                    {
+                        "AllowedMethods": ["GET", "PUT", "HEAD"],
+                        "AllowedOrigins": origins,
+                        "AllowedHeaders": ["*"],
+                        "ExposeHeaders": ["ETag"],
+                        "MaxAgeSeconds": 3000,
+                    }
+                ]
+            },
+        )
+
     def ping(self) -> None:
         self._client.head_bucket(Bucket=self.bucket)
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from framelane import __version__
+from framelane.api.console.routes import install_console
 from framelane.api.errors import CatchAllMiddleware, install_error_handlers
-from framelane.api.routes import admin, callbacks, health, tasks, uploads, webhooks
+from framelane.api.routes import admin, callbacks, health, sources, tasks, uploads, webhooks
 from framelane.config import Settings, get_settings
 from framelane.services.context import ServiceContext, build_context
 
@@ -20,6 +21,7 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
     app.state.ctx = ctx or build_context(settings or get_settings())
     install_error_handlers(app)
     app.add_middleware(CatchAllMiddleware)
-    for module in (tasks, webhooks, uploads, health, admin, callbacks):
+    for module in (tasks, sources, webhooks, uploads, health, admin, callbacks):
         app.include_router(module.router)
+    install_console(app, app.state.ctx)
     return app

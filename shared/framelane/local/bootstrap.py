@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from framelane.services.context import ServiceContext
 
+# The console is served by the local API on loopback, on whatever port it was given.
+LOCAL_CONSOLE_ORIGINS = ["http://127.0.0.1:*", "http://localhost:*"]
+
 
 def bootstrap_stores(ctx: ServiceContext) -> None:
     ctx.store.create_table()
     ctx.blobs.create_bucket()
+    ctx.blobs.allow_browser_access(LOCAL_CONSOLE_ORIGINS)

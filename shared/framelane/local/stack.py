@@ -128,6 +128,7 @@ def run_local(
         echo(f"Framelane ready at {api_url}  (redis {redis_service.url}, moto {moto_service.url})")
         echo(f"{workers} worker process(es), supervised; logs in {log_dir}")
         echo(f"dev workspace {dev.workspace_id}  API key: {dev.api_key}")
+        echo(f"Console: {api_url}/console  (sign in with the key above)")
         if on_ready is None:
             echo("Ctrl-C stops everything.")
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from framelane.errors import InvalidRequest, NotFound
@@ -9,6 +10,9 @@ from framelane.ids import new_id, new_webhook_secret
 from framelane.models import (
     Deleted,
     SigningSecret,
+    WebhookAttempt,
+    WebhookAttemptOut,
+    WebhookAttemptPage,
     WebhookEndpoint,
     WebhookEndpointCreate,
     WebhookEndpointCreated,
@@ -19,6 +23,7 @@ from framelane.models import (
 )
 from framelane.security.outbound import BlockedAddress
 from framelane.services.context import ServiceContext
+from framelane.services.cursor import decode_cursor, encode_cursor
 
 MAX_ENDPOINTS_PER_WORKSPACE = 20
 
@@ -62,3 +67,38 @@ def delete_endpoint(ctx: ServiceContext, workspace: Workspace, endpoint_id: str)
 
 def signing_secret(workspace: Workspace) -> SigningSecret:
     return SigningSecret(secret=workspace.signing_secret)
+
+
+def list_attempts(
+    ctx: ServiceContext, workspace: Workspace, endpoint_id: str, *, limit: int, cursor: str | None
+) -> WebhookAttemptPage:
+    """An endpoint's delivery attempts, newest event first, each with when its retry is due."""
+    if ctx.store.get_webhook_endpoint(workspace.id, endpoint_id) is None:
+        raise NotFound(f"webhook endpoint {endpoint_id} not found")
+    filters: dict[str, str | None] = {"endpoint": endpoint_id}
+    secret = ctx.settings.cursor_secret
+    start = (
+        decode_cursor(cursor, workspace_id=workspace.id, filters=filters, secret=secret) if cursor else None
+    )
+    attempts, position = ctx.store.query_endpoint_attempts(
+        workspace.id, endpoint_id, limit=limit, start_key=start
+    )
+    schedule = ctx.settings.webhook_retry_schedule
+    return WebhookAttemptPage(
+        data=[_attempt_out(attempt, schedule) for attempt in attempts],
+        next_cursor=encode_cursor(position, workspace_id=workspace.id, filters=filters, secret=secret)
+        if position
+        else None,
+        has_more=position is not None,
+    )
+
+
+def _attempt_out(attempt: WebhookAttempt, schedule: tuple[int, ...]) -> WebhookAttemptOut:
+    """The retry rule of webhook_delivery.deliver: a failure other than 410 waits schedule[attempt - 1]."""
+    retries = not attempt.delivered and attempt.status_code != 410 and attempt.attempt <= len(schedule)
+    return WebhookAttemptOut(
+        **attempt.model_dump(include=set(WebhookAttemptOut.model_fields)),
+        next_retry_at=attempt.attempted_at + timedelta(seconds=schedule[attempt.attempt - 1])
+        if retries
+        else None,
+    )

@@ -1,12 +1,15 @@
 """/v1/webhooks: workspace-level endpoints and the default signing secret."""
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from framelane.api.deps import ContextDep, CurrentWorkspace
 from framelane.api.errors import ERROR_RESPONSES
 from framelane.models import (
     Deleted,
     SigningSecret,
+    WebhookAttemptPage,
     WebhookEndpointCreate,
     WebhookEndpointCreated,
     WebhookEndpointList,
@@ -49,3 +52,21 @@ def signing_secret(workspace: CurrentWorkspace) -> SigningSecret:
 )
 def delete_endpoint(endpoint_id: str, workspace: CurrentWorkspace, ctx: ContextDep) -> Deleted:
     return webhook_service.delete_endpoint(ctx, workspace, endpoint_id)
+
+
+@router.get(
+    "/{endpoint_id}/attempts",
+    response_model=WebhookAttemptPage,
+    summary="List an endpoint's delivery attempts",
+    responses={400: ERROR_RESPONSES[400], 404: ERROR_RESPONSES[404], 422: ERROR_RESPONSES[422]},
+)
+def list_attempts(
+    endpoint_id: str,
+    workspace: CurrentWorkspace,
+    ctx: ContextDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    cursor: Annotated[
+        str | None, Query(max_length=4096, description="`next_cursor` of the previous page.")
+    ] = None,
+) -> WebhookAttemptPage:
+    return webhook_service.list_attempts(ctx, workspace, endpoint_id, limit=limit, cursor=cursor)
