@@ -38,6 +38,7 @@ import redis
 
 from framelane.local.processes import LOOPBACK, free_port
 from framelane.media.samples import make_sample_clip
+from framelane.provenance.verify import SIDECAR_SUFFIX
 
 TERMINAL = {"completed", "failed", "cancelled"}
 FRAMELANE_LOCAL = [sys.executable, "-m", "framelane.cli", "local"]
@@ -606,12 +607,18 @@ def _wait_webhooks(tasks: list[SoakTask], deliveries: list[_Delivery], deadline:
         time.sleep(0.5)
 
 
+def _is_rendered_output(name: str) -> bool:
+    """The rendered file (`output.mp4`, …), not what accompanies it: its Content Credentials report
+    (`credentials.json`) and a WebM's sidecar manifest (`output.webm.c2pa`)."""
+    return name.startswith("output.") and not name.endswith(SIDECAR_SUFFIX)
+
+
 def _violations(tasks: list[SoakTask], keys: list[str], deliveries: list[_Delivery]) -> list[str]:
     problems: list[str] = []
     outputs: defaultdict[str, list[str]] = defaultdict(list)
     for key in keys:
         parts = key.split("/")
-        if len(parts) >= 4:
+        if len(parts) >= 4 and _is_rendered_output(parts[-1]):
             outputs[parts[2]].append(key)
     events: defaultdict[tuple[str, str], set[tuple[str, str]]] = defaultdict(set)
     for delivery in deliveries:
