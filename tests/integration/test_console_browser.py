@@ -485,7 +485,14 @@ def test_alpha_background_detail_crops_and_credentials(
     frame = page.locator(".after-frame")
     expect(frame).to_have_class(re.compile(r"\bchecker\b"))
     _wait_ready(page, ".stage video")
-    expect(page.locator("#credentials")).to_be_hidden()  # no Content Credentials for this output (404)
+    report = capi.get(f"/v1/tasks/{matte['id']}/credentials").json()
+    panel = page.locator("#credentials")
+    expect(panel).to_be_visible()  # the worker's report on the signed WebM: a sidecar manifest
+    expect(panel).to_contain_text(report["signer"]["common_name"])
+    expect(panel).to_contain_text("sidecar")
+    expect(panel).to_contain_text("signingCredential.untrusted")  # the local development CA, said plainly
+    expect(panel.locator("#credentials-actions")).to_contain_text("compositeWithTrainedAlgorithmicMedia")
+    expect(panel.locator("#credentials-ingredients")).to_contain_text("parentOf")
     shoot(page, tmp_path, "remove-background", keep=True)
     page.get_by_label("Colour").fill("#ff3366")
     expect(frame).to_have_css("background-color", "rgb(255, 51, 102)")
@@ -517,24 +524,12 @@ def test_alpha_background_detail_crops_and_credentials(
     _set_range(page, "#crop-y", 50)
     shoot(page, tmp_path, "super-resolution", keep=True)
 
-    # The panel renders GET /v1/tasks/{id}/credentials (served by the c2pa branch): answered here by the
-    # browser's request routing with that endpoint's documented shape, since this branch has no signer.
-    credentials = {
-        "state": "valid",
-        "format": "sidecar",
-        "sidecar_url": "https://media.example.com/output.c2pa",
-        "signer": "Framelane test signer",
-        "claim_generator": "framelane/0.1.0",
-        "actions": [{"action": "c2pa.edited", "softwareAgent": "framelane super_resolution"}],
-        "ingredients": [{"title": "source.mp4", "relationship": "parentOf"}],
-    }
-    page.route("**/credentials", lambda route: route.fulfill(json=credentials))
+    # an output without credentials (the route answers 404) hides the panel
+    missing = {"error": {"code": "not_found", "message": "this output has no Content Credentials"}}
+    page.route("**/credentials", lambda route: route.fulfill(status=404, json=missing))
     page.reload()
-    panel = page.locator("#credentials")
-    expect(panel).to_be_visible()
-    expect(panel).to_contain_text("Framelane test signer")
-    expect(panel.locator("#credentials-actions")).to_have_text("c2pa.edited · framelane super_resolution")
-    expect(panel.locator("#credentials-ingredients")).to_have_text("source.mp4 · parentOf")
+    expect(page.locator(".crop video")).to_have_count(2)
+    expect(page.locator("#credentials")).to_be_hidden()
 
 
 def test_webhook_endpoints_show_each_delivery_attempt(

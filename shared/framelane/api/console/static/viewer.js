@@ -227,17 +227,21 @@ export async function showCredentials(panel, job) {
     panel.hidden = true;
     return;
   }
-  const rows = [["State", credentials.state], ["Format", credentials.format], ["Signer", credentials.signer],
-    ["Claim generator", credentials.claim_generator]];
+  const signer = credentials.signer || {};
+  const signedBy = [signer.common_name, signer.organization].filter(Boolean).join(", ");
+  const rows = [["State", credentials.state], ["Format", credentials.format], ["Signer", signedBy],
+    ["Algorithm", signer.alg], ["Signed at", signer.time], ["Claim generator", credentials.claim_generator],
+    ["Validation notes", (credentials.validation_codes || []).join(", ")]];
   const summary = rows.filter(([, v]) => v).flatMap(([k, v]) => [h("dt", { text: k }), h("dd", { text: String(v) })]);
   if (credentials.sidecar_url) {
     summary.push(h("dt", { text: "Manifest" }), h("dd", {}, h("a", { href: credentials.sidecar_url, text: "Download the sidecar manifest" })));
   }
   $("#credentials-summary", panel).replaceChildren(...summary);
-  const describe = (item) => (typeof item === "string" ? item
-    : [item.action || item.title || item.name, item.softwareAgent || item.format || item.relationship || ""].filter(Boolean).join(" · ")
-      || JSON.stringify(item));
-  $("#credentials-actions", panel).replaceChildren(...(credentials.actions || []).map((a) => h("li", { text: describe(a) })));
-  $("#credentials-ingredients", panel).replaceChildren(...(credentials.ingredients || []).map((i) => h("li", { text: describe(i) })));
+  const sourceType = (uri) => (uri ? uri.split("/").pop() : "");
+  const action = (a) => [a.action, sourceType(a.digital_source_type), a.software_agent].filter(Boolean).join(" · ");
+  const ingredient = (i) => [i.title || i.format, i.relationship, i.has_credentials ? "with its own credentials" : "",
+    i.sha256 ? `sha256 ${i.sha256.slice(0, 12)}…` : ""].filter(Boolean).join(" · ");
+  $("#credentials-actions", panel).replaceChildren(...(credentials.actions || []).map((a) => h("li", { text: action(a) })));
+  $("#credentials-ingredients", panel).replaceChildren(...(credentials.ingredients || []).map((i) => h("li", { text: ingredient(i) })));
   panel.hidden = false;
 }
