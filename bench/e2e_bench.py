@@ -9,26 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-import httpx
-import uvicorn
-
-from framelane.api.app import create_app
-from framelane.config import Settings
-from framelane.engines.base import load_registry
-from framelane.local.bootstrap import bootstrap_stores
-from framelane.local.processes import aws_environment, free_port, running_services
-from framelane.local.runtime import start_pipeline_runtime, with_local_pipeline
+from bench.in_process_stack import in_process_stack
 from framelane.media.samples import make_sample_clip
-from framelane.services.context import build_context
-from framelane.services.workspaces import create_workspace
-from tests.support.servers import loopback_server
 
 STAGES = [
     "ingesting",
@@ -48,27 +35,8 @@ def main() -> None:
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="framelane-bench-"))
     clip = make_sample_clip(workdir / "clip.mp4", seconds=2, width=640, height=360).read_bytes()
-    with running_services(workdir) as (redis_service, moto_service), loopback_server() as origin:
-        os.environ.update(aws_environment(moto_service.url))
-        settings = Settings(
-            aws_endpoint_url=moto_service.url,
-            redis_url=redis_service.url,
-            outbound_policy="allowlist",
-            allowed_networks=("127.0.0.1/32",),
-        )
-        bootstrap_stores(build_context(settings))
-        settings = with_local_pipeline(settings)
-        ctx = build_context(settings)
-        runtime = start_pipeline_runtime(ctx, load_registry())
-        port = free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(create_app(settings, ctx), host="127.0.0.1", port=port, log_level="warning")
-        )
-        threading.Thread(target=server.run, daemon=True).start()
-        while not server.started:
-            time.sleep(0.05)
-        key = create_workspace(ctx, "bench").api_key
-        source = origin.serve_bytes("/clip.mp4", clip)
+    rows: list[dict[str, float]] = []
+    with in_process_stack(workdir, clip) as stack:
         arrivals: dict[str, float] = {}
 
         def hook(recorded):  # type: ignore[no-untyped-def]
@@ -77,30 +45,23 @@ def main() -> None:
                 arrivals[body["data"]["id"]] = time.perf_counter()
             return 200, {}, b""
 
-        webhook = origin.respond("/hook", hook)
-        rows: list[dict[str, float]] = []
-        with httpx.Client(
-            base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"}
-        ) as api:
-            for _ in range(args.runs):
-                start = time.perf_counter()
-                job = api.post(
-                    "/v1/tasks/super-resolution",
-                    json={"source_url": source, "scale": 2, "mode": "fast", "webhook_url": webhook},
-                ).json()
-                seen: dict[str, float] = {}
-                while job["id"] not in arrivals and time.perf_counter() - start < 120:
-                    state = job["status"] + (
-                        f"/{job['progress_stage']}" if job["status"] == "processing" else ""
-                    )
-                    seen.setdefault(state, time.perf_counter() - start)
-                    time.sleep(0.01)
-                    job = api.get(f"/v1/tasks/{job['id']}").json()
-                seen.setdefault("completed", time.perf_counter() - start)
-                seen["webhook"] = arrivals[job["id"]] - start
-                rows.append(seen)
-        runtime.stop()
-        server.should_exit = True
+        webhook = stack.origin.respond("/hook", hook)
+        api = stack.api
+        for _ in range(args.runs):
+            start = time.perf_counter()
+            job = api.post(
+                "/v1/tasks/super-resolution",
+                json={"source_url": stack.source_url, "scale": 2, "mode": "fast", "webhook_url": webhook},
+            ).json()
+            seen: dict[str, float] = {}
+            while job["id"] not in arrivals and time.perf_counter() - start < 120:
+                state = job["status"] + (f"/{job['progress_stage']}" if job["status"] == "processing" else "")
+                seen.setdefault(state, time.perf_counter() - start)
+                time.sleep(0.01)
+                job = api.get(f"/v1/tasks/{job['id']}").json()
+            seen.setdefault("completed", time.perf_counter() - start)
+            seen["webhook"] = arrivals[job["id"]] - start
+            rows.append(seen)
     print(
         f"POST → task.completed webhook, 2 s 360p clip, fast super-resolution ×2, {args.runs} runs "
         "(first time each state was observed, polling every 10 ms; median seconds since POST)"
