@@ -13,9 +13,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from framelane.errors import FramelaneError
+from framelane.logs import SERVICE
 from framelane.models import ErrorBody, ErrorDetail, ErrorResponse
 
-logger = Logger(service="framelane-api")
+logger = Logger(service=SERVICE, child=True)
 
 _HTTP_CODES = {
     400: "bad_request",

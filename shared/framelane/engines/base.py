@@ -13,6 +13,7 @@ import numpy.typing as npt
 from aws_lambda_powertools import Logger
 
 from framelane.engines.label import with_label
+from framelane.logs import SERVICE
 from framelane.models import MediaInfo, TaskType
 
 Frame = npt.NDArray[np.uint8]
@@ -34,7 +35,7 @@ BUILTIN_ENGINES = (
     "framelane.engines.background",
     "framelane.engines.gaze",
 )
-logger = Logger(service="framelane-engines")
+logger = Logger(service=SERVICE, child=True)
 
 EngineFactory = Callable[[dict[str, Any], MediaInfo], FrameEngine]
 

@@ -12,6 +12,7 @@ from aws_lambda_powertools import Logger
 from pydantic import BaseModel
 
 from framelane.errors import JobFailure
+from framelane.logs import SERVICE
 from framelane.models import (
     CallbackMessage,
     FinalizeInput,
@@ -28,7 +29,7 @@ from framelane.services.render_queue import dispatch_render
 from framelane.services.transcription import transcribe_task
 from framelane.services.webhook_delivery import deliver
 
-logger = Logger(service="framelane-pipeline")
+logger = Logger(service=SERVICE, child=True)
 MAX_RECEIVES = 3  # SQS deliveries of a step message; the CDK queues' DLQ max_receive_count matches
 
 # A callback step returns the output to resume the execution with, or None when someone else answers later.

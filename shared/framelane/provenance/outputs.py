@@ -16,6 +16,7 @@ from framelane.adapters.kms import KmsKeyUnusable, KmsSigningKey
 from framelane.config import Settings
 from framelane.engines.base import FrameEngine
 from framelane.errors import JobFailure
+from framelane.logs import SERVICE
 from framelane.media.formats import OutputSpec
 from framelane.models import ContentCredentials, Job
 from framelane.provenance.credentials import SigningSetupError, load_identity
@@ -26,7 +27,7 @@ from framelane.provenance.verify import NoCredentials, read_report, verify_png_z
 from framelane.services.context import ServiceContext
 from framelane.services.credentials import credentials_key, sidecar_key
 
-logger = Logger(service="framelane-provenance")
+logger = Logger(service=SERVICE, child=True)
 
 _lock = threading.Lock()
 _cache: dict[Settings, Provenance | None] = {}

@@ -20,10 +20,11 @@ from aws_lambda_powertools import Logger
 
 from framelane.adapters.redis_streams import BrokerUnavailable, RedisBroker
 from framelane.errors import JobFailure
+from framelane.logs import SERVICE
 from framelane.models import JobStatus, RenderDispatch, RenderMessage, StepOutcome, utc_now
 from framelane.services.context import ServiceContext
 
-logger = Logger(service="framelane-render-queue")
+logger = Logger(service=SERVICE, child=True)
 
 DISPATCH_RECORD_TTL_SECONDS = 8 * 24 * 3600  # past any Render step timeout: a forgotten record expires
 

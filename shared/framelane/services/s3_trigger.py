@@ -16,12 +16,13 @@ from aws_lambda_powertools import Logger
 from pydantic import ValidationError
 
 from framelane.errors import FramelaneError
+from framelane.logs import SERVICE
 from framelane.models import REQUEST_MODEL_BY_TYPE, JobOut, TaskType
 from framelane.services.context import ServiceContext
 from framelane.services.tasks import create_task
 from framelane.services.uploads import METADATA_PREFIX
 
-logger = Logger(service="framelane-s3-trigger")
+logger = Logger(service=SERVICE, child=True)
 
 
 def tasks_from_s3_event(ctx: ServiceContext, event: dict[str, Any]) -> list[JobOut]:

@@ -19,13 +19,14 @@ from faster_whisper import WhisperModel
 from faster_whisper.transcribe import Segment
 
 from framelane import __version__
+from framelane.logs import SERVICE
 from framelane.models import Transcript, TranscriptGenerator, TranscriptWord
 from framelane.native_logs import model_loaded, quiet_native_stderr
 from framelane.transcription import pace
 from framelane.transcription.audio import SAMPLE_RATE, load_audio
 from framelane.weights import WHISPER_BASE, locate
 
-logger = Logger(service="framelane-transcription")
+logger = Logger(service=SERVICE, child=True)
 
 
 @lru_cache(maxsize=1)

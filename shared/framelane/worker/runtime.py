@@ -24,6 +24,7 @@ from aws_lambda_powertools import Logger
 from framelane.adapters.redis_streams import Delivery, RedisBroker
 from framelane.engines.base import EngineRegistry, EngineUnavailable
 from framelane.errors import JobFailure
+from framelane.logs import SERVICE
 from framelane.media.formats import output_spec
 from framelane.media.pipeline import RenderStopped, render
 from framelane.models import Job, JobOutput, JobStatus, ProgressStage, RenderMessage, StepOutcome, TaskType
@@ -34,7 +35,7 @@ from framelane.services.notify import emit_progress
 from framelane.services.render_queue import render_answered
 from framelane.worker.eta import Eta
 
-logger = Logger(service="framelane-worker")
+logger = Logger(service=SERVICE, child=True)
 
 PROGRESS_WRITE_INTERVAL = 0.5
 CANCEL_CHECK_INTERVAL = 0.2
