@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from framelane.adapters.aws import sqs_client
-from framelane.adapters.s3 import S3Store
-from framelane.adapters.stepfunctions import StepFunctions
 from framelane.config import Settings
 from framelane.pipeline.asl import TaskMachineConfig, task_state_machine, webhook_state_machine
+from framelane.services.ports import BlobStore, Workflows
 
 LOCAL_ROLE_ARN = "arn:aws:iam::123456789012:role/framelane-state-machines"
 
@@ -28,7 +27,7 @@ class LocalPipeline:
 
 
 def create_local_pipeline(
-    settings: Settings, sfn: StepFunctions, blobs: S3Store, name: str = "framelane"
+    settings: Settings, sfn: Workflows, blobs: BlobStore, name: str = "framelane"
 ) -> LocalPipeline:
     sqs = sqs_client(settings)
     urls = {}

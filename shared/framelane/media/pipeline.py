@@ -32,6 +32,7 @@ from framelane.engines.base import Frame, FrameEngine
 from framelane.errors import JobFailure
 from framelane.media.formats import OutputSpec
 from framelane.media.probe import first_picture
+from framelane.models import JobErrorCode
 
 QUEUE_DEPTH = 8
 _END = object()
@@ -156,7 +157,7 @@ def render(
                             stages.put(processed, _AudioItem(frame))
             except av.FFmpegError as exc:
                 raise JobFailure(
-                    "invalid_source", f"the source cannot be decoded after frame {frames}: {exc}"
+                    JobErrorCode.invalid_source, f"the source cannot be decoded after frame {frames}: {exc}"
                 ) from exc
             stages.put(decoded, _END)
 

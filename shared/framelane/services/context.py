@@ -13,15 +13,16 @@ from framelane.adapters.sqs import SqsQueues
 from framelane.adapters.stepfunctions import StepFunctions
 from framelane.config import Settings
 from framelane.security.outbound import OutboundPolicy
+from framelane.services.ports import BlobStore, Store, Workflows
 
 
 @dataclass(frozen=True)
 class ServiceContext:
     settings: Settings
-    store: DynamoStore
-    blobs: S3Store
+    store: Store
+    blobs: BlobStore
     outbound: OutboundPolicy
-    sfn: StepFunctions
+    sfn: Workflows
     queues: SqsQueues | None
 
     @cached_property

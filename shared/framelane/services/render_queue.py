@@ -21,7 +21,7 @@ from aws_lambda_powertools import Logger
 from framelane.adapters.redis_streams import BrokerUnavailable, RedisBroker
 from framelane.errors import JobFailure
 from framelane.logs import SERVICE
-from framelane.models import JobStatus, RenderDispatch, RenderMessage, StepOutcome, utc_now
+from framelane.models import JobErrorCode, JobStatus, RenderDispatch, RenderMessage, StepOutcome, utc_now
 from framelane.services.context import ServiceContext
 
 logger = Logger(service=SERVICE, child=True)
@@ -39,7 +39,7 @@ class KeeperReport:
 
 def _broker(ctx: ServiceContext) -> RedisBroker:
     if ctx.broker is None:
-        raise JobFailure("internal_error", "no renderer broker is configured")
+        raise JobFailure(JobErrorCode.internal_error, "no renderer broker is configured")
     return ctx.broker
 
 

@@ -31,6 +31,14 @@ def sign(secret: str, message_id: str, timestamp: int, body: str) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
+def retry_in_seconds(attempt: int, status: int | None, schedule: tuple[int, ...]) -> int | None:
+    """How long after a failed attempt the next one runs; None when none will. 410 Gone is final; otherwise
+    attempt n waits schedule[n - 1] until the schedule runs out."""
+    if status == 410 or attempt > len(schedule):
+        return None
+    return schedule[attempt - 1]
+
+
 def deliver(ctx: ServiceContext, delivery: WebhookDeliveryInput) -> WebhookDeliveryResult:
     secret = _secret(ctx, delivery)
     if secret is None:  # endpoint deleted or disabled since the event was raised
@@ -72,9 +80,9 @@ def deliver(ctx: ServiceContext, delivery: WebhookDeliveryInput) -> WebhookDeliv
         return WebhookDeliveryResult(delivered=True, attempt=delivery.attempt)
     if status == 410 and delivery.endpoint_id is not None:
         ctx.store.disable_webhook_endpoint(delivery.workspace_id, delivery.endpoint_id)
+    retry_in = retry_in_seconds(delivery.attempt, status, ctx.settings.webhook_retry_schedule)
+    if retry_in is None:
         return WebhookDeliveryResult(delivered=False, retry_in_seconds=None, attempt=delivery.attempt)
-    schedule = ctx.settings.webhook_retry_schedule
-    retry_in = schedule[delivery.attempt - 1] if delivery.attempt <= len(schedule) else None
     return WebhookDeliveryResult(delivered=False, retry_in_seconds=retry_in, attempt=delivery.attempt + 1)
 
 
