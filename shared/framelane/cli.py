@@ -303,8 +303,7 @@ def tasks_create(
         try:
             if os.path.isfile(source):
                 upload = client.create_upload()
-                with open(source, "rb") as media:
-                    client.upload_file(upload, media.read())
+                client.upload_file(upload, source)
                 source = upload.source_url
             body: dict[str, Any] = {"source_url": source, "metadata": _parse_pairs(metadata, "metadata")}
             body.update(_parse_pairs(options, "option"))
