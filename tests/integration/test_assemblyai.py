@@ -96,6 +96,8 @@ def test_completed_through_the_webhook_with_options_passed(aai: AaiStack) -> Non
     assert sent["summarization"] is True and sent["entity_detection"] is True
     assert sent["webhook_url"].endswith(f"/v1/callbacks/assemblyai/{job['workspace_id']}/{job['id']}")
     assert sent["webhook_auth_header_name"] == "X-Framelane-Callback-Secret"
+    # AssemblyAI fetched the ingested source through a presigned URL: nothing was uploaded to it
+    assert f"/sources/{job['workspace_id']}/{job['id']}" in sent["audio_url"] and not aai.standin.uploads
     assert _webhook_status(aai.standin, sent["webhook_url"]) == 200  # our callback accepted it
     transcript = aai.api.get(f"/v1/tasks/{job['id']}/transcript").json()
     assert transcript["engine"] == "assemblyai" and transcript["unavailable"] == {}

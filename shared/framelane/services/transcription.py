@@ -26,6 +26,8 @@ from framelane.transcription import pace
 from framelane.weights import ModelMissing
 
 LIVE_FOR_TRANSCRIPTION = frozenset({JobStatus.queued, JobStatus.processing})
+# AssemblyAI fetches the audio when the transcript starts, normally within minutes of the submit
+ASSEMBLYAI_SOURCE_URL_SECONDS = 6 * 3600
 
 
 def transcript_key(workspace_id: str, task_id: str) -> str:
@@ -99,13 +101,12 @@ def _assemblyai(ctx: ServiceContext, job: Job, poll: bool, token: str) -> StepOu
         raise TaskCancelled("task was cancelled")
     base = ctx.settings.callback_base_url
     webhook = f"{base.rstrip('/')}/v1/callbacks/assemblyai/{job.workspace_id}/{job.id}" if base else None
-    with tempfile.TemporaryDirectory(prefix="framelane-transcribe-") as workdir:
-        path = os.path.join(workdir, "source")
-        ctx.blobs.download_file(job.source_key, path)
-        try:
-            transcript_id = client.submit(path, job.options, webhook, secret)
-        except Exception as exc:  # the SDK raises its own error types; the message is what the caller needs
-            raise JobFailure(JobErrorCode.transcription_failed, f"AssemblyAI: {exc}") from exc
+    # AssemblyAI fetches the source itself: nothing is downloaded here and uploaded again
+    audio_url = ctx.blobs.presigned_get(job.source_key, expires_in=ASSEMBLYAI_SOURCE_URL_SECONDS)
+    try:
+        transcript_id = client.submit(audio_url, job.options, webhook, secret)
+    except Exception as exc:  # the SDK raises its own error types; the message is what the caller needs
+        raise JobFailure(JobErrorCode.transcription_failed, f"AssemblyAI: {exc}") from exc
     if (
         transition(
             ctx,
