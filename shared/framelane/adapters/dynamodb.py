@@ -16,6 +16,8 @@ from botocore.exceptions import ClientError
 
 from framelane.adapters import keys
 from framelane.models import (
+    DYNAMODB_MAX_INTEGER,
+    DYNAMODB_MIN_MAGNITUDE,
     ApiKeyRecord,
     Job,
     JobStatus,
@@ -32,8 +34,8 @@ if TYPE_CHECKING:
 Key = keys.Key
 TTL_ATTRIBUTE = keys.TTL_ATTRIBUTE
 
-_MAX_INT = Decimal(10) ** 38
-_MIN_MAGNITUDE = Decimal("1e-130")
+_MAX_INT = Decimal(DYNAMODB_MAX_INTEGER)
+_MIN_MAGNITUDE = Decimal(repr(DYNAMODB_MIN_MAGNITUDE))
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
