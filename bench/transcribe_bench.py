@@ -29,7 +29,7 @@ from framelane.services.transcription import transcribe_task
 from framelane.services.uploads import upload_prefix
 from framelane.services.workspaces import authenticate, create_workspace
 from framelane.transcription.offline import SAMPLE_RATE, whisper_model
-from framelane.transcription.wer import word_error_rate
+from tests.support.wer import word_error_rate
 
 TEXT = (
     "Please send the report to the team before noon. We can run the video processing on a graphics card or on "

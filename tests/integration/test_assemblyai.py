@@ -16,9 +16,9 @@ from framelane.local.processes import free_port
 from framelane.local.runtime import start_pipeline_runtime, with_local_pipeline
 from framelane.services.context import build_context
 from framelane.services.workspaces import create_workspace
-from framelane.transcription.wer import word_error_rate
 from tests.support.assemblyai_standin import API_KEY, StandIn, assemblyai_standin
 from tests.support.servers import LoopbackServer, loopback_server
+from tests.support.wer import word_error_rate
 
 from .conftest import PIPELINE_OVERRIDES, Stack, serve_app
 from .pipeline_helpers import wait_for_task
