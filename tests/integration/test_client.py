@@ -50,3 +50,26 @@ def test_an_upload_streams_the_file_with_its_length(tmp_path: Path) -> None:
     assert put.method == "PUT" and put.body == source.read_bytes()
     assert put.headers["content-length"] == str(source.stat().st_size)
     assert "transfer-encoding" not in put.headers and put.headers["content-type"] == "video/mp4"
+
+
+def test_cli_choices_are_the_enums_and_reach_the_api(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from framelane.cli import cli
+    from framelane.models import JobStatus, TaskType
+
+    page = json.dumps({"data": [], "has_more": False}).encode()
+    runner = CliRunner(env={"FRAMELANE_HOME": str(tmp_path)})
+    with loopback_server() as server:
+        server.respond("/v1/tasks?type=gaze_redirect&status=queued&limit=20", lambda _: (200, {}, page))
+        base = ["--api-url", server.url, "--api-key", "fl_test", "tasks"]
+        listed = runner.invoke(cli, [*base, "list", "--type", "gaze_redirect", "--status", "queued"])
+        assert listed.exit_code == 0, listed.output
+        assert [r.path for r in server.requests] == ["/v1/tasks?type=gaze_redirect&status=queued&limit=20"]
+        refused = runner.invoke(cli, [*base, "list", "--status", "paused"])
+        assert refused.exit_code == 2 and not server.requests[1:]
+    create_help = "".join(runner.invoke(cli, ["tasks", "create", "--help"]).output.split())  # unwrapped
+    list_help = "".join(runner.invoke(cli, ["tasks", "list", "--help"]).output.split())
+    for task_type in TaskType:
+        assert task_type.replace("_", "-") in create_help and task_type.value in list_help
+    assert all(status.value in list_help for status in JobStatus)
