@@ -20,12 +20,13 @@ from framelane.logs import SERVICE
 from framelane.media.formats import OutputSpec
 from framelane.models import ContentCredentials, Job, JobErrorCode
 from framelane.provenance.credentials import SigningSetupError, load_identity
-from framelane.provenance.facts import engine_facts, file_sha256
+from framelane.provenance.facts import engine_facts
 from framelane.provenance.manifest import TaskFacts
 from framelane.provenance.signing import EMBEDDABLE, Provenance, SigningFailed, SourceFile
 from framelane.provenance.verify import NoCredentials, read_report, verify_png_zip
 from framelane.services.context import ServiceContext
 from framelane.services.credentials import credentials_key, sidecar_key
+from framelane.weights import file_sha256
 
 logger = Logger(service=SERVICE, child=True)
 
