@@ -18,13 +18,6 @@ class LocalPipeline:
     task_state_machine_arn: str
     webhook_state_machine_arn: str
 
-    def environment(self) -> dict[str, str]:
-        return {
-            "FRAMELANE_QUEUE_URL_PREFIX": self.queue_url_prefix,
-            "FRAMELANE_TASK_STATE_MACHINE_ARN": self.task_state_machine_arn,
-            "FRAMELANE_WEBHOOK_STATE_MACHINE_ARN": self.webhook_state_machine_arn,
-        }
-
 
 def create_local_pipeline(
     settings: Settings, sfn: Workflows, blobs: BlobStore, name: str = "framelane"

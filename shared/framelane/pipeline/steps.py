@@ -1,7 +1,7 @@
 """The code steps of the state machines, keyed by queue: parse the message, run the service, answer the token.
 
-The Lambda handlers in functions/ and the local pollers both call `run_step`, so AWS and the local stack run
-the same code for every step.
+The Lambda handlers in functions/ and the local pollers both call `run_callback_step_or_fail` (and
+`run_notify`), so AWS and the local stack run the same code for every step.
 """
 
 from __future__ import annotations
