@@ -3,6 +3,9 @@
 The body is the event as Notify rendered it, except the output link, which is signed again for every attempt:
 links last `output_url_ttl_seconds` (24 h) and retries run for days (the schedule adds up to about 75 h), so a
 link signed when the event was raised would be dead by the later attempts. The `webhook-id` never changes.
+
+The signature is hand-written (`sign`, a few lines of HMAC) rather than the standardwebhooks package: it is the
+whole of what the sender needs; the tests verify it with that package, as a receiver would.
 """
 
 from __future__ import annotations
