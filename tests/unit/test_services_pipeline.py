@@ -17,6 +17,7 @@ from framelane.models import (
     NotifyMessage,
     StepError,
     TaskType,
+    WebhookDeliveryInput,
     WebhookEndpoint,
     WebhookEvent,
     utc_now,
@@ -25,7 +26,7 @@ from framelane.pipeline import steps
 from framelane.services.context import ServiceContext
 from framelane.services.finalize import finalize, job_error
 from framelane.services.notify import notify
-from framelane.services.webhook_delivery import retry_in_seconds
+from framelane.services.webhook_delivery import deliver, retry_in_seconds
 from tests.unit.fakes import fake_context, store, workflows
 
 WS = "ws_1"
@@ -171,3 +172,19 @@ def test_an_unexpected_error_is_redelivered_then_fails_the_step(monkeypatch: pyt
 )
 def test_the_retry_decision(attempt: int, status: int | None, expected: int | None) -> None:
     assert retry_in_seconds(attempt, status, (5, 60)) == expected
+
+
+def test_a_delivery_to_a_deleted_or_disabled_endpoint_gives_up_without_sending() -> None:
+    ctx = fake_context()
+    store(ctx).put_webhook_endpoint(_endpoint("wh_off", [WebhookEvent.task_completed], disabled=True))
+    for endpoint_id in ("wh_gone", "wh_off"):
+        delivery = WebhookDeliveryInput(
+            workspace_id=WS,
+            endpoint_id=endpoint_id,
+            url="https://hooks.example/x",
+            event_id="evt_1",
+            body="{}",
+        )
+        result = deliver(ctx, delivery)
+        assert (result.delivered, result.retry_in_seconds) == (False, None)
+    assert store(ctx).attempts == []  # nothing was sent, so nothing was recorded
