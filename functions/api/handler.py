@@ -2,21 +2,18 @@
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from mangum import Mangum
 
 from framelane.api.app import create_app
-
-logger = Logger(service="framelane-api")
-tracer = Tracer(service="framelane-api")
-metrics = Metrics(namespace="Framelane", service="framelane-api")
+from framelane.lambdas import metrics, tracer
+from framelane.logs import service_logger
 
 asgi_handler = Mangum(create_app(), lifespan="off")
 
 
-@logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
+@service_logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -5,22 +5,21 @@ entries Redis lost, fails overdue ones)."""
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from framelane.config import get_settings
+from framelane.lambdas import metrics
+from framelane.logs import service_logger
 from framelane.services.context import build_context
 from framelane.services.render_queue import tend_render_queue
 from framelane.worker.backlog import endpoint_from_settings, request_drains, stream_backlog
 
-logger = Logger(service="framelane-backlog")
-metrics = Metrics(namespace="Framelane", service="framelane-backlog")
 ctx = build_context(get_settings())
 endpoint = endpoint_from_settings(ctx)
 
 
-@logger.inject_lambda_context
+@service_logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     backlog = stream_backlog(ctx)

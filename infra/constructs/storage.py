@@ -7,7 +7,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from framelane.adapters.dynamodb import TASK_INDEXES, TTL_ATTRIBUTE
+from framelane.adapters.keys import TASK_INDEXES, TTL_ATTRIBUTE
 from infra.config import StageConfig
 
 

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from framelane.client import ApiError, FramelaneClient
-from framelane.models import ContentCredentialsReport, JobOut
+from framelane.models import ContentCredentialsReport, JobOut, JobStatus, TaskType
 
 if TYPE_CHECKING:
     from framelane.worker.runtime import RendererWorker
 
-TASK_TYPES = ["remove-background", "gaze-redirect", "super-resolution", "transcribe"]
+TASK_PATHS = [task_type.replace("_", "-") for task_type in TaskType]  # as in POST /v1/tasks/{path}
 
 
 def _local_state() -> dict[str, Any]:
@@ -278,7 +278,7 @@ def _parse_pairs(pairs: tuple[str, ...], what: str) -> dict[str, Any]:
 
 
 @tasks.command("create")
-@click.argument("task_type", type=click.Choice(TASK_TYPES))
+@click.argument("task_type", type=click.Choice(TASK_PATHS))
 @click.argument("source")
 @click.option("--option", "-o", "options", multiple=True, help="Task option KEY=VALUE, e.g. -o intensity=0.8")
 @click.option("--metadata", "-m", "metadata", multiple=True, help="Metadata KEY=VALUE, echoed back.")
@@ -303,8 +303,7 @@ def tasks_create(
         try:
             if os.path.isfile(source):
                 upload = client.create_upload()
-                with open(source, "rb") as media:
-                    client.upload_file(upload, media.read())
+                client.upload_file(upload, source)
                 source = upload.source_url
             body: dict[str, Any] = {"source_url": source, "metadata": _parse_pairs(metadata, "metadata")}
             body.update(_parse_pairs(options, "option"))
@@ -347,15 +346,17 @@ def tasks_get(ctx: click.Context, task_id: str, wait: bool) -> None:
 
 
 @tasks.command("list")
-@click.option("--type", "task_type", type=click.Choice([t.replace("-", "_") for t in TASK_TYPES]))
-@click.option(
-    "--status", type=click.Choice(["ingesting", "queued", "processing", "completed", "failed", "cancelled"])
-)
+@click.option("--type", "task_type", type=click.Choice(TaskType))
+@click.option("--status", type=click.Choice(JobStatus))
 @click.option("--limit", type=click.IntRange(1, 200), default=20, show_default=True)
 @click.option("--cursor", help="next_cursor of a previous page.")
 @click.pass_context
 def tasks_list(
-    ctx: click.Context, task_type: str | None, status: str | None, limit: int, cursor: str | None
+    ctx: click.Context,
+    task_type: TaskType | None,
+    status: JobStatus | None,
+    limit: int,
+    cursor: str | None,
 ) -> None:
     """List tasks, newest first."""
     with _client(ctx) as client:

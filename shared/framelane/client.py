@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import httpx
@@ -62,9 +63,12 @@ class FramelaneClient:
         body = {"content_type": content_type} if content_type else {}
         return UploadOut.model_validate(_check(self._http.post("/v1/uploads", json=body)).json())
 
-    def upload_file(self, upload: UploadOut, data: bytes) -> None:
-        """PUT the bytes with exactly the headers the presigned URL was signed for."""
-        _check(httpx.put(upload.upload_url, content=data, headers=upload.headers, timeout=120))
+    def upload_file(self, upload: UploadOut, path: str) -> None:
+        """PUT the file with exactly the headers the presigned URL was signed for, streamed from disk. The
+        explicit Content-Length keeps it one plain request (S3 refuses chunked uploads to a presigned PUT)."""
+        headers = {**upload.headers, "Content-Length": str(os.path.getsize(path))}
+        with open(path, "rb") as body:
+            _check(httpx.put(upload.upload_url, content=body, headers=headers, timeout=120))
 
     def create_workspace(self, name: str, admin_token: str) -> WorkspaceCreated:
         response = self._http.post(
@@ -87,14 +91,15 @@ class FramelaneClient:
         _check(response)
 
     def download(self, url: str, path: str) -> int:
-        """Stream an output URL to `path`; returns the byte count."""
+        """Stream an output URL to `path`; returns the byte count. An error answer is read (it is small) and
+        raised before `path` is opened, so a refused download leaves no empty file behind."""
         size = 0
-        with (
-            httpx.stream("GET", url, timeout=120, follow_redirects=True) as response,
-            open(path, "wb") as out,
-        ):
-            _check(response)
-            for chunk in response.iter_bytes():
-                out.write(chunk)
-                size += len(chunk)
+        with httpx.stream("GET", url, timeout=120, follow_redirects=True) as response:
+            if not response.is_success:
+                response.read()
+                _check(response)
+            with open(path, "wb") as out:
+                for chunk in response.iter_bytes():
+                    out.write(chunk)
+                    size += len(chunk)
         return size

@@ -6,7 +6,6 @@ import json
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Annotated, Any, Literal, Self
-from urllib.parse import quote
 
 from pydantic import AliasChoices, Field, SerializerFunctionWrapHandler, field_validator, model_serializer
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -187,20 +186,18 @@ class Settings(BaseSettings):
         return dict(json.loads(value)) if value else None
 
     @property
-    def redis_address(self) -> str | None:
-        """Where Redis listens, read without the AUTH secret (the outbound guard denies it to tasks)."""
+    def redis_url(self) -> str | None:
+        """Where Redis listens: an explicit URL (with any password in it), else the ElastiCache endpoint, whose
+        AUTH token brokers read per connection (`redis_auth_token`) so that it can rotate."""
         if self.redis_url_value or not self.redis_host:
             return self.redis_url_value
         return f"rediss://{self.redis_host}:{self.redis_port}/0"
 
-    @property
-    def redis_url(self) -> str | None:
+    def redis_auth_token(self) -> str | None:
+        """The current AUTH token of the ElastiCache endpoint (None with an explicit URL or no secret)."""
         if self.redis_url_value or not self.redis_host:
-            return self.redis_url_value
-        if not self.redis_auth_secret_arn:
-            return f"rediss://{self.redis_host}:{self.redis_port}/0"
-        token = quote(_secret(self.redis_auth_secret_arn) or "", safe="")
-        return f"rediss://:{token}@{self.redis_host}:{self.redis_port}/0"
+            return None
+        return _secret(self.redis_auth_secret_arn)
 
     @model_serializer(mode="wrap")
     def _public_names(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:

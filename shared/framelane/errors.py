@@ -1,11 +1,21 @@
-"""Domain exceptions. Each carries the HTTP status and the stable error code the API returns."""
+"""Domain exceptions, in three kinds that are handled apart:
+
+- `FramelaneError`: a request the API refuses; `code` is the stable error code, and the HTTP status for each
+  class is chosen in api/errors.py (the domain does not speak HTTP);
+- `JobFailure`: a task failed for a reason its caller should see, typed by `JobErrorCode`;
+- `StepSignal`: a pipeline step ends early without the task failing (it was cancelled, or a transcript is
+  still pending); the state machine routes on the signal's name.
+"""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+from framelane.models import JobErrorCode
+
 
 class FramelaneError(Exception):
-    status_code = 400
-    code = "bad_request"
+    code: ClassVar[str] = "bad_request"
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -13,56 +23,82 @@ class FramelaneError(Exception):
 
 
 class Unauthorized(FramelaneError):
-    status_code = 401
     code = "unauthorized"
 
 
 class NotFound(FramelaneError):
-    status_code = 404
     code = "not_found"
 
 
 class InvalidCursor(FramelaneError):
-    status_code = 400
     code = "invalid_cursor"
 
 
 class InvalidRequest(FramelaneError):
     """Well-formed input that breaks a rule only the service can check (e.g. another tenant's s3:// URL)."""
 
-    status_code = 422
     code = "validation_error"
 
 
 class IdempotencyKeyReused(FramelaneError):
-    status_code = 422
     code = "idempotency_key_reused"
 
 
 class IdempotencyInProgress(FramelaneError):
-    status_code = 409
     code = "idempotency_in_progress"
 
 
 class TaskNotCancellable(FramelaneError):
-    status_code = 409
     code = "task_not_cancellable"
 
 
 class SourceNotReady(FramelaneError):
-    status_code = 409
     code = "source_not_ready"
 
 
+class TranscriptNotReady(FramelaneError):
+    code = "transcript_not_ready"
+
+
 class ServiceUnavailable(FramelaneError):
-    status_code = 503
     code = "service_unavailable"
 
 
 class JobFailure(Exception):
     """A task failed for a reason the caller should see: becomes the job's `error {code, message}`."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: JobErrorCode, message: str) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+
+    @property
+    def error(self) -> str:
+        """The error name the failed step reports to Step Functions."""
+        return self.code.value
+
+
+class StepSignal(Exception):
+    """Ends a step without failing its task. `name` is the error the step reports to Step Functions."""
+
+    name: ClassVar[str]
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    @property
+    def error(self) -> str:
+        return self.name
+
+
+class TaskCancelled(StepSignal):
+    """The task was cancelled under the step: Finalize records no failure and sends no webhook."""
+
+    name = "cancelled"
+
+
+class TranscriptionPending(StepSignal):
+    """The transcript is not ready yet: the PollTranscript state retries on this name."""
+
+    name = "transcription_pending"

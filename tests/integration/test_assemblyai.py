@@ -16,9 +16,9 @@ from framelane.local.processes import free_port
 from framelane.local.runtime import start_pipeline_runtime, with_local_pipeline
 from framelane.services.context import build_context
 from framelane.services.workspaces import create_workspace
-from framelane.transcription.wer import word_error_rate
 from tests.support.assemblyai_standin import API_KEY, StandIn, assemblyai_standin
 from tests.support.servers import LoopbackServer, loopback_server
+from tests.support.wer import word_error_rate
 
 from .conftest import PIPELINE_OVERRIDES, Stack, serve_app
 from .pipeline_helpers import wait_for_task
@@ -96,6 +96,8 @@ def test_completed_through_the_webhook_with_options_passed(aai: AaiStack) -> Non
     assert sent["summarization"] is True and sent["entity_detection"] is True
     assert sent["webhook_url"].endswith(f"/v1/callbacks/assemblyai/{job['workspace_id']}/{job['id']}")
     assert sent["webhook_auth_header_name"] == "X-Framelane-Callback-Secret"
+    # AssemblyAI fetched the ingested source through a presigned URL: nothing was uploaded to it
+    assert f"/sources/{job['workspace_id']}/{job['id']}" in sent["audio_url"] and not aai.standin.uploads
     assert _webhook_status(aai.standin, sent["webhook_url"]) == 200  # our callback accepted it
     transcript = aai.api.get(f"/v1/tasks/{job['id']}/transcript").json()
     assert transcript["engine"] == "assemblyai" and transcript["unavailable"] == {}

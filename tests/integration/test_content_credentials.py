@@ -27,12 +27,12 @@ from framelane.media.probe import probe
 from framelane.media.samples import make_sample_clip
 from framelane.models import TaskType
 from framelane.provenance.credentials import SigningSetupError, load_identity
-from framelane.provenance.facts import engine_facts, file_sha256
+from framelane.provenance.facts import engine_facts
 from framelane.provenance.manifest import ALGORITHMICALLY_ENHANCED, COMPOSITE_WITH_TRAINED, TaskFacts
 from framelane.provenance.outputs import check_signing_setup, provenance_for
 from framelane.provenance.signing import Provenance, SourceFile
 from framelane.provenance.verify import verify_path
-from framelane.weights import SELFIE_SEGMENTATION
+from framelane.weights import SELFIE_SEGMENTATION, file_sha256
 from tests.support.certificates import issue, make_ca
 
 ONLY_UNTRUSTED = {"signingCredential.untrusted"}  # the development CA is not a trust anchor

@@ -14,10 +14,11 @@ from skimage import data
 
 from framelane.engines.base import load_registry
 from framelane.engines.face import Face, FaceLandmarker
-from framelane.engines.gaze import SUPPORT, GazeRedirector, iris_offsets, redirect, warp_eye
+from framelane.engines.gaze import SUPPORT, GazeRedirector, redirect, warp_eye
 from framelane.errors import JobFailure
 from framelane.media.samples import make_sample_clip
 from framelane.services.context import ServiceContext
+from tests.support.gaze import iris_offsets
 from tests.support.servers import loopback_server
 
 from .pipeline_helpers import thread_worker, wait_for_task

@@ -14,8 +14,8 @@ import pytest
 
 from framelane.media.samples import make_sample_clip
 from framelane.transcription.offline import transcribe_offline
-from framelane.transcription.wer import word_error_rate
 from tests.support.servers import LoopbackServer, loopback_server
+from tests.support.wer import word_error_rate
 
 from .pipeline_helpers import wait_for_task
 

@@ -55,8 +55,16 @@ class StandIn:
             except urllib.error.HTTPError as exc:
                 self.webhook_calls.append((webhook, exc.code))
 
+    def _audio(self, url: str) -> bytes:
+        """An upload to the stand-in, or a URL it fetches as AssemblyAI does (a presigned S3 URL on loopback)."""
+        if url.startswith(f"{self.url}/files/"):
+            return self.uploads[url.rsplit("/", 1)[1]]
+        with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 (moto on loopback)
+            data: bytes = response.read()
+        return data
+
     def _recognize(self, transcript_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        audio = self.uploads[body["audio_url"].rsplit("/", 1)[1]]
+        audio = self._audio(body["audio_url"])
         with tempfile.NamedTemporaryFile(suffix=".audio") as handle:
             handle.write(audio)
             handle.flush()

@@ -1,6 +1,6 @@
 from framelane.models import Transcript, TranscriptWord
 from framelane.transcription.captions import caption_groups, to_srt, to_vtt
-from framelane.transcription.wer import word_error_rate
+from tests.support.wer import word_error_rate
 
 
 def _transcript(words: list[tuple[str, float, float]]) -> Transcript:

@@ -46,7 +46,8 @@ def test_secrets_are_fetched_on_use_only(monkeypatch: pytest.MonkeyPatch) -> Non
         cursor_secret_arn="arn:cursor",
     )
     assert fetched == []
-    assert settings.redis_url == "rediss://:t%2Fk@redis.internal:6380/0"
+    assert settings.redis_url == "rediss://redis.internal:6380/0"  # the token is read per connection
+    assert settings.redis_auth_token() == "t/k"
     assert settings.assemblyai_api_key is None  # an empty secret: the offline engine
     assert settings.cursor_secret == "s"
     assert settings.admin_token is None

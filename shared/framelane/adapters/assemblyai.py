@@ -28,9 +28,10 @@ class AssemblyAiClient:
         aai.settings.base_url = base_url
 
     def submit(
-        self, audio_path: str, options: dict[str, Any], webhook_url: str | None, webhook_secret: str
+        self, audio_url: str, options: dict[str, Any], webhook_url: str | None, webhook_secret: str
     ) -> str:
-        """Upload the audio and create the transcript; returns its id (the result comes later)."""
+        """Create the transcript of the audio AssemblyAI fetches from `audio_url`; returns its id (the result
+        comes later)."""
         analyses = set(options.get("analysis") or [])
         aai = self._aai
         config = aai.TranscriptionConfig(
@@ -44,7 +45,7 @@ class AssemblyAiClient:
         )
         if webhook_url:
             config.set_webhook(webhook_url, CALLBACK_HEADER, webhook_secret)
-        submitted = aai.Transcriber(config=config).submit(audio_path)
+        submitted = aai.Transcriber(config=config).submit(audio_url)
         if submitted.status == aai.TranscriptStatus.error:
             raise RuntimeError(submitted.error or "AssemblyAI refused the transcript")
         return str(submitted.id)

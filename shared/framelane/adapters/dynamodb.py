@@ -1,14 +1,6 @@
 """All DynamoDB access: one single table holding workspaces, API keys, tasks, idempotency records, webhooks.
 
-Key design (PK / SK):
-    WS#{ws}                 WORKSPACE           the workspace
-    APIKEY#{sha256(key)}    APIKEY              an API key, by hash only
-    WS#{ws}                 TASK#{task_id}      a task; ULID ids make SK order = creation order
-    WS#{ws}                 WEBHOOK#{id}        a workspace webhook endpoint
-    IDEM#{ws}#{key}         IDEM                an idempotency record (TTL `expires_at_epoch`)
-    RENDERS                 TASK#{task_id}      a render waiting on the broker (dispatch record, TTL)
-Task filters are key conditions on sparse GSIs, never FilterExpressions, so every page is full:
-    GSI1 by type (WS#{ws}#TYPE#{t}), GSI2 by status (WS#{ws}#STATUS#{s}), GSI3 by both.
+The key design (and the one place that builds keys) is framelane.adapters.keys.
 """
 
 from __future__ import annotations
@@ -22,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from framelane.adapters import keys
 from framelane.models import (
     DYNAMODB_MAX_INTEGER,
     DYNAMODB_MIN_MAGNITUDE,
@@ -38,11 +31,8 @@ from framelane.models import (
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-Key = dict[str, Any]
-
-TABLE_KEY_ATTRIBUTES = ("PK", "SK")
-TASK_INDEXES = {"GSI1": ("GSI1PK", "GSI1SK"), "GSI2": ("GSI2PK", "GSI2SK"), "GSI3": ("GSI3PK", "GSI3SK")}
-TTL_ATTRIBUTE = "expires_at_epoch"
+Key = keys.Key
+TTL_ATTRIBUTE = keys.TTL_ATTRIBUTE
 
 _MAX_INT = Decimal(DYNAMODB_MAX_INTEGER)
 _MIN_MAGNITUDE = Decimal(repr(DYNAMODB_MIN_MAGNITUDE))
@@ -103,17 +93,8 @@ def _n(value: int) -> dict[str, str]:
     return {"N": str(value)}
 
 
-def task_index_keys(job: Job) -> dict[str, str]:
-    ws, task_type, status = job.workspace_id, job.task_type, job.status
-    sort = f"TASK#{job.id}"
-    return {
-        "GSI1PK": f"WS#{ws}#TYPE#{task_type}",
-        "GSI1SK": sort,
-        "GSI2PK": f"WS#{ws}#STATUS#{status}",
-        "GSI2SK": sort,
-        "GSI3PK": f"WS#{ws}#TYPE#{task_type}#STATUS#{status}",
-        "GSI3SK": sort,
-    }
+def _key(key: Key) -> dict[str, Any]:
+    return {name: _s(value) for name, value in key.items()}
 
 
 class DynamoStore:
@@ -126,7 +107,7 @@ class DynamoStore:
     # --- table lifecycle (local stack and tests; CDK owns it on AWS) ------------------------------------
 
     def create_table(self) -> None:
-        attribute_names = [*TABLE_KEY_ATTRIBUTES, *(a for pair in TASK_INDEXES.values() for a in pair)]
+        attribute_names = [*keys.TABLE_KEY, *(a for pair in keys.TASK_INDEXES.values() for a in pair)]
         try:
             self._client.create_table(
                 TableName=self.table_name,
@@ -145,7 +126,7 @@ class DynamoStore:
                         ],
                         "Projection": {"ProjectionType": "ALL"},
                     }
-                    for name, (pk, sk) in TASK_INDEXES.items()
+                    for name, (pk, sk) in keys.TASK_INDEXES.items()
                 ],
             )
         except ClientError as exc:
@@ -170,8 +151,7 @@ class DynamoStore:
                     "Put": {
                         "TableName": self.table_name,
                         "Item": {
-                            "PK": _s(f"WS#{workspace.id}"),
-                            "SK": _s("WORKSPACE"),
+                            **_key(keys.workspace(workspace.id)),
                             "entity": _s("workspace"),
                             **_to_attr_values(workspace.model_dump(mode="json")),
                         },
@@ -190,8 +170,7 @@ class DynamoStore:
             "Put": {
                 "TableName": self.table_name,
                 "Item": {
-                    "PK": _s(f"APIKEY#{api_key.key_hash}"),
-                    "SK": _s("APIKEY"),
+                    **_key(keys.api_key(api_key.key_hash)),
                     "entity": _s("api_key"),
                     **_to_attr_values(api_key.model_dump(mode="json")),
                 },
@@ -203,30 +182,29 @@ class DynamoStore:
         try:
             self._client.delete_item(
                 TableName=self.table_name,
-                Key={"PK": _s(f"APIKEY#{key_hash}"), "SK": _s("APIKEY")},
+                Key=_key(keys.api_key(key_hash)),
                 ConditionExpression="attribute_exists(PK)",
             )
         except ClientError as exc:
-            _raise_condition_failed(exc, swallow=True)
+            _reraise_unless_condition_failed(exc)
             return False
         return True
 
     def get_api_key(self, key_hash: str) -> ApiKeyRecord | None:
-        item = self._get({"PK": _s(f"APIKEY#{key_hash}"), "SK": _s("APIKEY")})
+        item = self._get(keys.api_key(key_hash))
         return None if item is None else ApiKeyRecord.model_validate(item)
 
     def get_workspace(self, workspace_id: str) -> Workspace | None:
-        item = self._get({"PK": _s(f"WS#{workspace_id}"), "SK": _s("WORKSPACE")})
+        item = self._get(keys.workspace(workspace_id))
         return None if item is None else Workspace.model_validate(item)
 
     # --- tasks ----------------------------------------------------------------------------------------------
 
     def _task_item(self, job: Job) -> dict[str, Any]:
         return {
-            "PK": _s(f"WS#{job.workspace_id}"),
-            "SK": _s(f"TASK#{job.id}"),
+            **_key(keys.task(job.workspace_id, job.id)),
             "entity": _s("task"),
-            **{name: _s(value) for name, value in task_index_keys(job).items()},
+            **_key(keys.task_index_keys(job)),
             **_to_attr_values(job.model_dump(mode="json")),
         }
 
@@ -238,10 +216,11 @@ class DynamoStore:
                 ConditionExpression="attribute_not_exists(PK)",
             )
         except ClientError as exc:
-            _raise_condition_failed(exc)
+            _reraise_unless_condition_failed(exc)
+            raise ConditionFailed(f"task {job.id} exists") from exc
 
     def get_task(self, workspace_id: str, task_id: str) -> Job | None:
-        item = self._get({"PK": _s(f"WS#{workspace_id}"), "SK": _s(f"TASK#{task_id}")})
+        item = self._get(keys.task(workspace_id, task_id))
         return None if item is None else Job.model_validate(item)
 
     def query_tasks(
@@ -254,62 +233,56 @@ class DynamoStore:
         start_key: Key | None,
     ) -> tuple[list[Job], bool]:
         """Newest first. Reads `limit + 1` items: the extra one only decides `has_more`."""
-        index: str | None
-        if task_type and status:
-            index, pk_name, pk_value = "GSI3", "GSI3PK", f"WS#{workspace_id}#TYPE#{task_type}#STATUS#{status}"
-        elif task_type:
-            index, pk_name, pk_value = "GSI1", "GSI1PK", f"WS#{workspace_id}#TYPE#{task_type}"
-        elif status:
-            index, pk_name, pk_value = "GSI2", "GSI2PK", f"WS#{workspace_id}#STATUS#{status}"
-        else:
-            index, pk_name, pk_value = None, "PK", f"WS#{workspace_id}"
-        sk_name = "SK" if index is None else TASK_INDEXES[index][1]
+        selected = keys.task_query(workspace_id, task_type, status)
         params: dict[str, Any] = {
             "TableName": self.table_name,
             "KeyConditionExpression": "#pk = :pk AND begins_with(#sk, :task)",
-            "ExpressionAttributeNames": {"#pk": pk_name, "#sk": sk_name},
-            "ExpressionAttributeValues": {":pk": _s(pk_value), ":task": _s("TASK#")},
+            "ExpressionAttributeNames": {"#pk": selected.pk_name, "#sk": selected.sk_name},
+            "ExpressionAttributeValues": {":pk": _s(selected.pk_value), ":task": _s(keys.TASK_PREFIX)},
             "ScanIndexForward": False,
             "Limit": limit + 1,
         }
-        if index is not None:
-            params["IndexName"] = index
+        if selected.index is not None:
+            params["IndexName"] = selected.index
         if start_key is not None:
-            params["ExclusiveStartKey"] = {name: _s(value) for name, value in start_key.items()}
+            params["ExclusiveStartKey"] = _key(start_key)
         items = self._client.query(**params)["Items"]
         jobs = [Job.model_validate(_from_item(item)) for item in items[:limit]]
         return jobs, len(items) > limit
 
     @staticmethod
     def task_page_key(job: Job, *, task_type: TaskType | None, status: JobStatus | None) -> Key:
-        """The ExclusiveStartKey that continues a query after `job` on the index the filters select."""
-        key: Key = {"PK": f"WS#{job.workspace_id}", "SK": f"TASK#{job.id}"}
-        index_keys = task_index_keys(job)
-        index = "GSI3" if task_type and status else "GSI1" if task_type else "GSI2" if status else None
-        if index is not None:
-            for name in TASK_INDEXES[index]:
-                key[name] = index_keys[name]
-        return key
+        """The ExclusiveStartKey that continues a listing after `job`."""
+        return keys.task_page_key(job, task_type, status)
 
-    def transition_task(self, to: Job, *, from_statuses: set[JobStatus]) -> Job:
-        """Store `to` only if the stored task's status is still one of `from_statuses`."""
-        values = {f":s{i}": _s(str(s)) for i, s in enumerate(sorted(from_statuses))}
+    def transition_task(self, to: Job, changed: set[str], *, from_statuses: set[JobStatus]) -> Job:
+        """Write the `changed` fields of `to` (one UpdateItem: the fields nobody changed are left as stored)
+        only if the stored task's status is still one of `from_statuses`; returns the task as stored now."""
+        document = to.model_dump(mode="json", include=changed)
+        if "status" in changed:
+            document.update(keys.task_index_keys(to))
+        values = _to_attr_values({f"v{i}": value for i, value in enumerate(document.values())})
+        names = {f"#f{i}": name for i, name in enumerate(document)}
+        statuses = {f":s{i}": _s(str(s)) for i, s in enumerate(sorted(from_statuses))}
         try:
-            self._client.put_item(
+            response = self._client.update_item(
                 TableName=self.table_name,
-                Item=self._task_item(to),
-                ConditionExpression=f"attribute_exists(PK) AND #status IN ({', '.join(values)})",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=values,
+                Key=_key(keys.task(to.workspace_id, to.id)),
+                UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(document))),
+                ConditionExpression=f"attribute_exists(PK) AND #status IN ({', '.join(statuses)})",
+                ExpressionAttributeNames={**names, "#status": "status"},
+                ExpressionAttributeValues={
+                    **{f":{name}": value for name, value in values.items()},
+                    **statuses,
+                },
+                ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
-            _raise_condition_failed(exc)
-        return to
+            _reraise_unless_condition_failed(exc)
+            raise ConditionFailed(f"task {to.id} is no longer in {sorted(from_statuses)}") from exc
+        return Job.model_validate(_from_item(response["Attributes"]))
 
     # --- idempotency ----------------------------------------------------------------------------------------
-
-    def _idem_key(self, workspace_id: str, key: str) -> dict[str, Any]:
-        return {"PK": _s(f"IDEM#{workspace_id}#{key}"), "SK": _s("IDEM")}
 
     def claim_idempotency_key(
         self, record: IdempotencyRecord, now: int
@@ -318,12 +291,13 @@ class DynamoStore:
         `(None, previous)` where `previous` is the lapsed or expired record this claim replaced, if any.
 
         A record is free when absent, expired, or an in-progress claim whose lock lapsed (its owner died).
+        A lost claim gets the holder back from the failed write itself (ReturnValuesOnConditionCheckFailure).
         """
         try:
             response = self._client.put_item(
                 TableName=self.table_name,
                 Item={
-                    **self._idem_key(record.workspace_id, record.key),
+                    **_key(keys.idempotency(record.workspace_id, record.key)),
                     "entity": _s("idempotency"),
                     "workspace_id": _s(record.workspace_id),
                     "idempotency_key": _s(record.key),
@@ -340,15 +314,14 @@ class DynamoStore:
                 ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE, "#state": "state"},
                 ExpressionAttributeValues={":now": _n(now), ":in_progress": _s("in_progress")},
                 ReturnValues="ALL_OLD",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-            old = response.get("Attributes")
-            return None, None if not old else self._idem_record(record, _from_item(old))
         except ClientError as exc:
-            _raise_condition_failed(exc, swallow=True)
-        existing = self._get(self._idem_key(record.workspace_id, record.key))
-        if existing is None:  # expired and removed between our put and get: try once more
-            return self.claim_idempotency_key(record, now)
-        return self._idem_record(record, existing), None
+            _reraise_unless_condition_failed(exc)
+            holder: dict[str, Any] = exc.response["Item"]  # type: ignore[typeddict-item]
+            return self._idem_record(record, _from_item(holder)), None
+        old = response.get("Attributes")
+        return None, None if not old else self._idem_record(record, _from_item(old))
 
     @staticmethod
     def _idem_record(claim: IdempotencyRecord, item: dict[str, Any]) -> IdempotencyRecord:
@@ -368,7 +341,7 @@ class DynamoStore:
         try:
             self._client.update_item(
                 TableName=self.table_name,
-                Key=self._idem_key(record.workspace_id, record.key),
+                Key=_key(keys.idempotency(record.workspace_id, record.key)),
                 UpdateExpression="SET #state = :completed, task_id = :task REMOVE lock_token",
                 ConditionExpression="lock_token = :token",
                 ExpressionAttributeNames={"#state": "state"},
@@ -379,7 +352,8 @@ class DynamoStore:
                 },
             )
         except ClientError as exc:
-            _raise_condition_failed(exc)
+            _reraise_unless_condition_failed(exc)
+            raise ConditionFailed(f"idempotency key {record.key} was taken over") from exc
 
     def unlock_idempotency_key(self, record: IdempotencyRecord) -> None:
         """Lapse our claim's lock now, keeping the claim (and the task id it names): the client's retry takes the
@@ -387,25 +361,25 @@ class DynamoStore:
         try:
             self._client.update_item(
                 TableName=self.table_name,
-                Key=self._idem_key(record.workspace_id, record.key),
+                Key=_key(keys.idempotency(record.workspace_id, record.key)),
                 UpdateExpression="SET locked_until = :lapsed",
                 ConditionExpression="lock_token = :token",
                 ExpressionAttributeValues={":lapsed": _n(0), ":token": _s(record.lock_token or "")},
             )
         except ClientError as exc:
-            _raise_condition_failed(exc, swallow=True)
+            _reraise_unless_condition_failed(exc)
 
     def release_idempotency_key(self, record: IdempotencyRecord) -> None:
         """Give the key back after a failed create so the client's retry is not told 409 for a minute."""
         try:
             self._client.delete_item(
                 TableName=self.table_name,
-                Key=self._idem_key(record.workspace_id, record.key),
+                Key=_key(keys.idempotency(record.workspace_id, record.key)),
                 ConditionExpression="lock_token = :token",
                 ExpressionAttributeValues={":token": _s(record.lock_token or "")},
             )
         except ClientError as exc:
-            _raise_condition_failed(exc, swallow=True)
+            _reraise_unless_condition_failed(exc)
 
     # --- webhook endpoints ----------------------------------------------------------------------------------
 
@@ -413,8 +387,7 @@ class DynamoStore:
         self._client.put_item(
             TableName=self.table_name,
             Item={
-                "PK": _s(f"WS#{endpoint.workspace_id}"),
-                "SK": _s(f"WEBHOOK#{endpoint.id}"),
+                **_key(keys.webhook_endpoint(endpoint.workspace_id, endpoint.id)),
                 "entity": _s("webhook_endpoint"),
                 **_to_attr_values(endpoint.model_dump(mode="json")),
             },
@@ -426,29 +399,29 @@ class DynamoStore:
         pages = paginator.paginate(
             TableName=self.table_name,
             KeyConditionExpression="PK = :pk AND begins_with(SK, :prefix)",
-            ExpressionAttributeValues={":pk": _s(f"WS#{workspace_id}"), ":prefix": _s("WEBHOOK#")},
+            ExpressionAttributeValues=_key_prefix(keys.webhook_endpoints(workspace_id)),
         )
         return [WebhookEndpoint.model_validate(_from_item(item)) for page in pages for item in page["Items"]]
 
     def get_webhook_endpoint(self, workspace_id: str, endpoint_id: str) -> WebhookEndpoint | None:
-        item = self._get({"PK": _s(f"WS#{workspace_id}"), "SK": _s(f"WEBHOOK#{endpoint_id}")})
+        item = self._get(keys.webhook_endpoint(workspace_id, endpoint_id))
         return None if item is None else WebhookEndpoint.model_validate(item)
 
     def disable_webhook_endpoint(self, workspace_id: str, endpoint_id: str) -> None:
         try:
             self._client.update_item(
                 TableName=self.table_name,
-                Key={"PK": _s(f"WS#{workspace_id}"), "SK": _s(f"WEBHOOK#{endpoint_id}")},
+                Key=_key(keys.webhook_endpoint(workspace_id, endpoint_id)),
                 UpdateExpression="SET disabled = :true",
                 ConditionExpression="attribute_exists(PK)",
                 ExpressionAttributeValues={":true": {"BOOL": True}},
             )
         except ClientError as exc:
-            _raise_condition_failed(exc, swallow=True)
+            _reraise_unless_condition_failed(exc)
 
     def delivery_started(self, workspace_id: str, delivery_id: str) -> bool:
         """Whether Notify already started this delivery (one terminal event to one destination)."""
-        return self._get({"PK": _s(f"WS#{workspace_id}"), "SK": _s(f"EVENT#{delivery_id}")}) is not None
+        return self._get(keys.delivery_started(workspace_id, delivery_id)) is not None
 
     def record_delivery_started(
         self, workspace_id: str, delivery_id: str, ttl_seconds: int = 30 * 24 * 3600
@@ -456,37 +429,25 @@ class DynamoStore:
         self._client.put_item(
             TableName=self.table_name,
             Item={
-                "PK": _s(f"WS#{workspace_id}"),
-                "SK": _s(f"EVENT#{delivery_id}"),
+                **_key(keys.delivery_started(workspace_id, delivery_id)),
                 "entity": _s("event"),
                 TTL_ATTRIBUTE: _n(int(time.time()) + ttl_seconds),
             },
         )
 
     def record_webhook_attempt(self, attempt: WebhookAttempt) -> None:
-        endpoint = attempt.endpoint_id or "request"
+        key = keys.webhook_attempt(
+            attempt.workspace_id, attempt.event_id, attempt.endpoint_id, attempt.attempt
+        )
         self._client.put_item(
             TableName=self.table_name,
             Item={
-                "PK": _s(f"WS#{attempt.workspace_id}"),
-                "SK": _s(f"DELIVERY#{attempt.event_id}#{endpoint}#{attempt.attempt:04d}"),
+                **_key(key),
                 "entity": _s("webhook_attempt"),
                 TTL_ATTRIBUTE: _n(int(attempt.attempted_at.timestamp()) + 30 * 24 * 3600),
                 **_to_attr_values(attempt.model_dump(mode="json")),
             },
         )
-
-    def list_webhook_attempts(self, workspace_id: str, event_id: str) -> list[WebhookAttempt]:
-        response = self._client.query(
-            TableName=self.table_name,
-            KeyConditionExpression="PK = :pk AND begins_with(SK, :prefix)",
-            ExpressionAttributeValues={
-                ":pk": _s(f"WS#{workspace_id}"),
-                ":prefix": _s(f"DELIVERY#{event_id}#"),
-            },
-            ConsistentRead=True,
-        )
-        return [WebhookAttempt.model_validate(_from_item(item)) for item in response["Items"]]
 
     def query_endpoint_attempts(
         self, workspace_id: str, endpoint_id: str, *, limit: int, start_key: Key | None
@@ -499,14 +460,13 @@ class DynamoStore:
             "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
             "FilterExpression": "endpoint_id = :endpoint",
             "ExpressionAttributeValues": {
-                ":pk": _s(f"WS#{workspace_id}"),
-                ":prefix": _s("DELIVERY#"),
+                **_key_prefix(keys.webhook_attempts(workspace_id)),
                 ":endpoint": _s(endpoint_id),
             },
             "ScanIndexForward": False,
         }
         if start_key is not None:
-            params["ExclusiveStartKey"] = {name: _s(value) for name, value in start_key.items()}
+            params["ExclusiveStartKey"] = _key(start_key)
         found: list[dict[str, Any]] = []
         while True:
             page = self._client.query(**params)
@@ -522,25 +482,21 @@ class DynamoStore:
         try:
             self._client.delete_item(
                 TableName=self.table_name,
-                Key={"PK": _s(f"WS#{workspace_id}"), "SK": _s(f"WEBHOOK#{endpoint_id}")},
+                Key=_key(keys.webhook_endpoint(workspace_id, endpoint_id)),
                 ConditionExpression="attribute_exists(PK)",
             )
         except ClientError as exc:
-            _raise_condition_failed(exc, swallow=True)
+            _reraise_unless_condition_failed(exc)
             return False
         return True
 
     # --- render dispatch records (the broker's source of truth) -----------------------------------------
 
-    @staticmethod
-    def _dispatch_key(task_id: str) -> dict[str, Any]:
-        return {"PK": _s("RENDERS"), "SK": _s(f"TASK#{task_id}")}
-
     def put_render_dispatch(self, record: RenderDispatch, ttl_seconds: int) -> None:
         self._client.put_item(
             TableName=self.table_name,
             Item={
-                **self._dispatch_key(record.task_id),
+                **_key(keys.render_dispatch(record.task_id)),
                 "entity": _s("render_dispatch"),
                 TTL_ATTRIBUTE: _n(int(record.dispatched_at.timestamp()) + ttl_seconds),
                 **_to_attr_values(record.model_dump(mode="json", exclude_none=True)),
@@ -552,18 +508,18 @@ class DynamoStore:
         try:
             self._client.update_item(
                 TableName=self.table_name,
-                Key=self._dispatch_key(task_id),
+                Key=_key(keys.render_dispatch(task_id)),
                 UpdateExpression="SET entry_id = :entry",
                 ConditionExpression="attribute_exists(PK)",
                 ExpressionAttributeValues={":entry": _s(entry_id)},
             )
         except ClientError as exc:
-            _raise_condition_failed(exc, swallow=True)
+            _reraise_unless_condition_failed(exc)
             return False
         return True
 
     def get_render_dispatch(self, task_id: str) -> RenderDispatch | None:
-        item = self._get(self._dispatch_key(task_id))
+        item = self._get(keys.render_dispatch(task_id))
         return None if item is None else RenderDispatch.model_validate(item)
 
     def list_render_dispatches(self) -> list[RenderDispatch]:
@@ -571,23 +527,29 @@ class DynamoStore:
         pages = paginator.paginate(
             TableName=self.table_name,
             KeyConditionExpression="PK = :pk",
-            ExpressionAttributeValues={":pk": _s("RENDERS")},
+            ExpressionAttributeValues={":pk": _s(keys.RENDER_DISPATCHES)},
             ConsistentRead=True,
         )
         return [RenderDispatch.model_validate(_from_item(item)) for page in pages for item in page["Items"]]
 
     def delete_render_dispatch(self, task_id: str) -> None:
-        self._client.delete_item(TableName=self.table_name, Key=self._dispatch_key(task_id))
+        self._client.delete_item(TableName=self.table_name, Key=_key(keys.render_dispatch(task_id)))
 
     # --- helpers --------------------------------------------------------------------------------------------
 
-    def _get(self, key: dict[str, Any]) -> dict[str, Any] | None:
-        item = self._client.get_item(TableName=self.table_name, Key=key, ConsistentRead=True).get("Item")
+    def _get(self, key: Key) -> dict[str, Any] | None:
+        item = self._client.get_item(TableName=self.table_name, Key=_key(key), ConsistentRead=True).get(
+            "Item"
+        )
         return None if item is None else _from_item(item)
 
 
-def _raise_condition_failed(exc: ClientError, *, swallow: bool = False) -> None:
+def _key_prefix(key: Key) -> dict[str, Any]:
+    """`:pk` and `:prefix` for a `PK = :pk AND begins_with(SK, :prefix)` query."""
+    return {":pk": _s(key["PK"]), ":prefix": _s(key["SK"])}
+
+
+def _reraise_unless_condition_failed(exc: ClientError) -> None:
+    """Conditional writes that lose are expected; any other error is not."""
     if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
         raise exc
-    if not swallow:
-        raise ConditionFailed(str(exc)) from exc

@@ -11,12 +11,14 @@ backoff, and a consumer group that vanished with the data (NOGROUP) is created a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import redis
 from pydantic import ValidationError
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
+from redis.credentials import CredentialProvider
 from redis.retry import Retry
 
 from framelane.models import RenderMessage, TaskType
@@ -45,18 +47,41 @@ class Delivery:
     problem: str | None = None
 
 
+class RotatingAuthToken(CredentialProvider):
+    """The AUTH token, read again for every new connection: after a rotation (Secrets Manager, cached a few
+    minutes) reconnects use the new token, where a token fixed in the URL would fail until a restart."""
+
+    def __init__(self, read_token: Callable[[], str | None]) -> None:
+        self._read_token = read_token
+
+    def get_credentials(self) -> tuple[str]:
+        token = self._read_token()
+        if not token:
+            raise BrokerUnavailable("the Redis AUTH secret is empty")
+        return (token,)
+
+
 class RedisBroker:
-    def __init__(self, url: str, stream_prefix: str = "framelane:tasks") -> None:
+    def __init__(
+        self,
+        url: str,
+        stream_prefix: str = "framelane:tasks",
+        *,
+        credentials: CredentialProvider | None = None,
+    ) -> None:
         self._redis = redis.Redis.from_url(
             url,
             socket_timeout=30,
             socket_connect_timeout=5,
+            socket_keepalive=True,  # a connection idle behind a NAT or load balancer is noticed, not hung on
             decode_responses=True,
             retry=Retry(ExponentialWithJitterBackoff(base=0.1, cap=4), CONNECT_RETRIES),
             retry_on_error=[redis.ConnectionError, redis.TimeoutError],
             health_check_interval=HEALTH_CHECK_SECONDS,
+            credential_provider=credentials,
         )
         self._url = url
+        self._credentials = credentials
         self.stream_prefix = stream_prefix
         self._groups_ready: set[TaskType] = set()
         self._next_stream = 0
@@ -64,7 +89,11 @@ class RedisBroker:
     def ping(self) -> None:
         """Readiness answers at once: one try on a fresh connection, without the work calls' retries."""
         probe = redis.Redis.from_url(
-            self._url, socket_timeout=2, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0)
+            self._url,
+            socket_timeout=2,
+            socket_connect_timeout=2,
+            retry=Retry(NoBackoff(), 0),
+            credential_provider=self._credentials,
         )
         try:
             probe.ping()

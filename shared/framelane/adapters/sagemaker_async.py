@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
-from typing import Any
-
-from framelane.adapters.s3 import S3Store
+from typing import Any, Protocol
 
 DRAIN_KEY = "sagemaker/inputs/drain.json"
 
 
+class _Inputs(Protocol):
+    """Where drain requests are written (an S3Store)."""
+
+    bucket: str
+
+    def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None: ...
+
+
 class AsyncEndpoint:
-    def __init__(self, client: Any, blobs: S3Store, endpoint_name: str) -> None:
+    def __init__(self, client: Any, blobs: _Inputs, endpoint_name: str) -> None:
         self._client = client
         self._blobs = blobs
         self.endpoint_name = endpoint_name

@@ -12,10 +12,38 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from framelane.errors import FramelaneError
+from framelane.errors import (
+    FramelaneError,
+    IdempotencyInProgress,
+    IdempotencyKeyReused,
+    InvalidCursor,
+    InvalidRequest,
+    NotFound,
+    ServiceUnavailable,
+    SourceNotReady,
+    TaskNotCancellable,
+    TranscriptNotReady,
+    Unauthorized,
+)
+from framelane.logs import SERVICE
 from framelane.models import ErrorBody, ErrorDetail, ErrorResponse
 
-logger = Logger(service="framelane-api")
+logger = Logger(service=SERVICE, child=True)
+
+# The HTTP status of each domain error; a subclass not listed takes its nearest listed base's (else 400).
+DOMAIN_STATUS: dict[type[FramelaneError], int] = {
+    FramelaneError: 400,
+    InvalidCursor: 400,
+    Unauthorized: 401,
+    NotFound: 404,
+    IdempotencyInProgress: 409,
+    TaskNotCancellable: 409,
+    SourceNotReady: 409,
+    TranscriptNotReady: 409,
+    InvalidRequest: 422,
+    IdempotencyKeyReused: 422,
+    ServiceUnavailable: 503,
+}
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -39,6 +67,10 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         422: "Validation error.",
     }.items()
 }
+
+
+def domain_status(exc: FramelaneError) -> int:
+    return next(DOMAIN_STATUS[cls] for cls in type(exc).__mro__ if cls in DOMAIN_STATUS)
 
 
 def error_response(
@@ -65,7 +97,7 @@ def _validation_details(exc: RequestValidationError) -> list[ErrorDetail]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(FramelaneError)
     async def domain_error(_: Request, exc: FramelaneError) -> JSONResponse:
-        return error_response(exc.status_code, exc.code, exc.message)
+        return error_response(domain_status(exc), exc.code, exc.message)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

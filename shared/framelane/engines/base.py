@@ -6,6 +6,7 @@ import importlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from typing import Any, Protocol
 
 import numpy as np
@@ -13,6 +14,7 @@ import numpy.typing as npt
 from aws_lambda_powertools import Logger
 
 from framelane.engines.label import with_label
+from framelane.logs import SERVICE
 from framelane.models import MediaInfo, TaskType
 
 Frame = npt.NDArray[np.uint8]
@@ -29,12 +31,8 @@ class FrameEngine(Protocol):
         """Called once after the last frame (frames without a detection, summary logging…)."""
 
 
-BUILTIN_ENGINES = (
-    "framelane.engines.super_resolution",
-    "framelane.engines.background",
-    "framelane.engines.gaze",
-)
-logger = Logger(service="framelane-engines")
+ENGINE_ENTRY_POINTS = "framelane.engines"  # the entry-point group engines are installed under
+logger = Logger(service=SERVICE, child=True)
 
 EngineFactory = Callable[[dict[str, Any], MediaInfo], FrameEngine]
 
@@ -56,19 +54,19 @@ class EngineRegistry:
             raise EngineUnavailable(f"no {task_type} engine is installed in this worker")
         return with_label(factory(options, media), options.get("label"))
 
-    def task_types(self) -> list[TaskType]:
-        return sorted(self.factories)
-
 
 def load_registry(plugins: str | None = None) -> EngineRegistry:
-    """The built-in engines that can load here, plus `FRAMELANE_ENGINE_PLUGINS` (comma-separated
-    `module:function` entries; each function receives the registry and registers its engines)."""
+    """The installed engines (entry points of the `framelane.engines` group, ours included) that can load
+    here, plus `FRAMELANE_ENGINE_PLUGINS` (comma-separated `module:function` entries, for engines that are not
+    installed as a package, such as the tests'); each function receives the registry and registers engines."""
     registry = EngineRegistry()
-    for builtin in BUILTIN_ENGINES:
+    for entry_point in entry_points(group=ENGINE_ENTRY_POINTS):
         try:
-            importlib.import_module(builtin).register(registry)
-        except ImportError as exc:  # the module's model stack is not installed here
-            logger.warning("engine not available", extra={"module": builtin, "reason": str(exc)})
+            register = entry_point.load()
+        except ImportError as exc:  # the engine's model stack is not installed here
+            logger.warning("engine not available", extra={"engine": entry_point.name, "reason": str(exc)})
+            continue
+        register(registry)
     for entry in filter(
         None, (plugins if plugins is not None else os.environ.get("FRAMELANE_ENGINE_PLUGINS", "")).split(",")
     ):

@@ -12,9 +12,9 @@ import numpy as np
 import numpy.typing as npt
 
 from framelane.engines.base import EngineRegistry, Frame
-from framelane.engines.face import Eye, Face, FaceLandmarker
+from framelane.engines.face import Face, FaceLandmarker
 from framelane.errors import JobFailure
-from framelane.models import MediaInfo, TaskType
+from framelane.models import JobErrorCode, MediaInfo, TaskType
 
 BLINK_OPENNESS = 0.12
 SUPPORT = 0.8  # warp radius, in eye widths from the eye centre
@@ -141,7 +141,7 @@ class GazeRedirector:
 
     def finish(self) -> None:
         if self.frames_with_faces == 0:
-            raise JobFailure("no_face_detected", "no face was found in any frame of the video")
+            raise JobFailure(JobErrorCode.no_face_detected, "no face was found in any frame of the video")
 
 
 def _box(face: Face) -> tuple[float, float, float]:
@@ -149,11 +149,6 @@ def _box(face: Face) -> tuple[float, float, float]:
     low, high = face.landmarks.min(axis=0), face.landmarks.max(axis=0)
     centre = (low + high) / 2
     return float(centre[0]), float(centre[1]), float(max(high - low))
-
-
-def iris_offsets(eyes: tuple[Eye, Eye]) -> list[float]:
-    """Horizontal iris offset from the eye centre, per eye (pixels) — what the quality tests measure."""
-    return [float(eye.iris[0] - eye.centre[0]) for eye in eyes]
 
 
 def create(options: dict[str, Any], media: MediaInfo) -> GazeRedirector:

@@ -14,9 +14,10 @@ import numpy.typing as npt
 from ai_edge_litert.compiled_model import CompiledModel, CpuOptions, HardwareAccelerator, Options
 from aws_lambda_powertools import Logger
 
+from framelane.logs import SERVICE
 from framelane.native_logs import model_loaded, quiet_native_stderr
 
-logger = Logger(service="framelane-engines")
+logger = Logger(service=SERVICE, child=True)
 Tensor = npt.NDArray[np.float32]
 
 

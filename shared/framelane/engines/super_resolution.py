@@ -14,12 +14,13 @@ import numpy as np
 from aws_lambda_powertools import Logger
 
 from framelane.engines.base import EngineRegistry, EngineUnavailable, Frame, FrameEngine
+from framelane.logs import SERVICE
 from framelane.media.formats import even
 from framelane.models import MediaInfo, SuperResolutionMode, TaskType
 from framelane.native_logs import model_loaded, quiet_native_stderr
 from framelane.weights import SPAN, locate
 
-logger = Logger(service="framelane-engines")
+logger = Logger(service=SERVICE, child=True)
 
 SHARPEN_AMOUNT = 0.6
 SHARPEN_SIGMA = 1.0

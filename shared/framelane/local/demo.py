@@ -21,7 +21,7 @@ def run_demo(api_url: str, _dev_key: str, echo: Callable[[str], None] = print) -
     with FramelaneClient(api_url, created.api_key) as client, tempfile.TemporaryDirectory() as workdir:
         clip = make_sample_clip(Path(workdir) / "clip.mp4", seconds=2, width=320, height=180)
         upload = client.create_upload("video/mp4")
-        client.upload_file(upload, clip.read_bytes())
+        client.upload_file(upload, str(clip))
         echo(f"2. a 2 s 320×180 clip (with audio) uploaded through a presigned PUT → {upload.source_url}")
         body = {
             "source_url": upload.source_url,

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from framelane.adapters.aws import sqs_client
-from framelane.adapters.s3 import S3Store
-from framelane.adapters.stepfunctions import StepFunctions
 from framelane.config import Settings
 from framelane.pipeline.asl import TaskMachineConfig, task_state_machine, webhook_state_machine
+from framelane.services.ports import BlobStore, Workflows
 
 LOCAL_ROLE_ARN = "arn:aws:iam::123456789012:role/framelane-state-machines"
 
@@ -19,16 +18,9 @@ class LocalPipeline:
     task_state_machine_arn: str
     webhook_state_machine_arn: str
 
-    def environment(self) -> dict[str, str]:
-        return {
-            "FRAMELANE_QUEUE_URL_PREFIX": self.queue_url_prefix,
-            "FRAMELANE_TASK_STATE_MACHINE_ARN": self.task_state_machine_arn,
-            "FRAMELANE_WEBHOOK_STATE_MACHINE_ARN": self.webhook_state_machine_arn,
-        }
-
 
 def create_local_pipeline(
-    settings: Settings, sfn: StepFunctions, blobs: S3Store, name: str = "framelane"
+    settings: Settings, sfn: Workflows, blobs: BlobStore, name: str = "framelane"
 ) -> LocalPipeline:
     sqs = sqs_client(settings)
     urls = {}

@@ -14,7 +14,6 @@ the output size follows `OutputSpec.frame_size` (see formats.py).
 
 from __future__ import annotations
 
-import io
 import queue
 import threading
 import time
@@ -32,6 +31,7 @@ from framelane.engines.base import Frame, FrameEngine
 from framelane.errors import JobFailure
 from framelane.media.formats import OutputSpec
 from framelane.media.probe import first_picture
+from framelane.models import JobErrorCode
 
 QUEUE_DEPTH = 8
 _END = object()
@@ -156,7 +156,7 @@ def render(
                             stages.put(processed, _AudioItem(frame))
             except av.FFmpegError as exc:
                 raise JobFailure(
-                    "invalid_source", f"the source cannot be decoded after frame {frames}: {exc}"
+                    JobErrorCode.invalid_source, f"the source cannot be decoded after frame {frames}: {exc}"
                 ) from exc
             stages.put(decoded, _END)
 
@@ -296,20 +296,17 @@ def _write_png_zip(output_path: str, processed: queue.Queue[Any], stages: _Stage
         while (item := stages.get(processed)) is not _END:
             if isinstance(item, _AudioItem):
                 continue
-            archive.writestr(f"frame_{frames:06d}.png", _png(_with_alpha(item.pixels)))
+            archive.writestr(f"frame_{frames:06d}.png", png_bytes(_with_alpha(item.pixels)))
             frames += 1
     return frames
 
 
-def _png(rgba: Frame) -> bytes:
-    codec = av.CodecContext.create("png", "w")
-    codec.width, codec.height, codec.pix_fmt = rgba.shape[1], rgba.shape[0], "rgba"
-    buffer = io.BytesIO()
-    for packet in codec.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgba), format="rgba")):
-        buffer.write(bytes(packet))
-    for packet in codec.encode(None):
-        buffer.write(bytes(packet))
-    return buffer.getvalue()
+def png_bytes(rgba: Frame) -> bytes:
+    """An RGBA frame as PNG, through OpenCV (which the engines already use for every other image operation)."""
+    encoded, data = cv2.imencode(".png", cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
+    if not encoded:
+        raise ValueError("OpenCV could not encode the frame as PNG")
+    return data.tobytes()
 
 
 def _with_alpha(pixels: Frame) -> Frame:

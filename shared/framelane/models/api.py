@@ -152,11 +152,15 @@ class JobOut(BaseModel):
     """A render job or AI task."""
 
     id: str = Field(
-        description="Unique job ID. Prefix indicates type: render_ or task_.",
+        description="Unique job ID; its prefix tells the kind (`task_` or `render_`). This API creates `task_` "
+        "jobs only today; `render_` is reserved by the contract for render jobs.",
         examples=["task_01J8QR2K5VKDGN2T4FBM3CZYX7"],
     )
     kind: Literal["render", "task"] = Field(
-        default="task", description="Whether this is a render or a task.", examples=["task"]
+        default="task",
+        description="`task` for every job this API creates today (all four task types); `render` is reserved "
+        "by the contract for render jobs.",
+        examples=["task"],
     )
     workspace_id: str = Field(
         description="ID of the workspace that owns this job.", examples=["ws_01J8QR2K5VKDGN2T4FBM3CZYX8"]

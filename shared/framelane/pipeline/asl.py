@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from framelane.errors import TranscriptionPending
+
 CALLBACK = "arn:aws:states:::sqs:sendMessage.waitForTaskToken"
 SEND = "arn:aws:states:::sqs:sendMessage"
 TIMEOUTS = ["States.Timeout", "States.HeartbeatTimeout"]
@@ -111,7 +113,7 @@ def task_state_machine(config: TaskMachineConfig) -> dict[str, Any]:
                 TimeoutSeconds=300,
                 Retry=[
                     {
-                        "ErrorEquals": ["transcription_pending"],
+                        "ErrorEquals": [TranscriptionPending.name],
                         "IntervalSeconds": config.transcription_poll_interval_seconds,
                         "MaxAttempts": config.transcription_poll_attempts,
                         "BackoffRate": 1.0,

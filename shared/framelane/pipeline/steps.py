@@ -1,7 +1,7 @@
 """The code steps of the state machines, keyed by queue: parse the message, run the service, answer the token.
 
-The Lambda handlers in functions/ and the local pollers both call `run_step`, so AWS and the local stack run
-the same code for every step.
+The Lambda handlers in functions/ and the local pollers both call `run_callback_step_or_fail` (and
+`run_notify`), so AWS and the local stack run the same code for every step.
 """
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ from collections.abc import Callable
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel
 
-from framelane.errors import JobFailure
+from framelane.errors import JobFailure, StepSignal
+from framelane.logs import SERVICE
 from framelane.models import (
     CallbackMessage,
     FinalizeInput,
+    JobErrorCode,
     NotifyMessage,
     RenderMessage,
     TaskExecutionInput,
@@ -28,7 +30,7 @@ from framelane.services.render_queue import dispatch_render
 from framelane.services.transcription import transcribe_task
 from framelane.services.webhook_delivery import deliver
 
-logger = Logger(service="framelane-pipeline")
+logger = Logger(service=SERVICE, child=True)
 MAX_RECEIVES = 3  # SQS deliveries of a step message; the CDK queues' DLQ max_receive_count matches
 
 # A callback step returns the output to resume the execution with, or None when someone else answers later.
@@ -75,14 +77,15 @@ CALLBACK_STEPS: dict[str, CallbackHandler] = {
 
 
 def run_callback_step(ctx: ServiceContext, step: str, body: str) -> None:
-    """Run one callback message. A JobFailure fails the step (Catch takes it); other errors propagate so the
-    message is redelivered, and `fail_callback_step` ends it once redelivery is exhausted."""
+    """Run one callback message. A JobFailure or StepSignal fails the step under its name (the state machine's
+    Catch or Retry takes it); other errors propagate so the message is redelivered, and `fail_callback_step`
+    ends it once redelivery is exhausted."""
     message = CallbackMessage.model_validate_json(body)
     try:
         result = CALLBACK_STEPS[step](ctx, message)
-    except JobFailure as failure:
-        logger.info("step failed", extra={"step": step, "code": failure.code, "reason": failure.message})
-        ctx.sfn.fail(message.task_token, failure.code, failure.message)
+    except (JobFailure, StepSignal) as failure:
+        logger.info("step ended", extra={"step": step, "error": failure.error, "reason": failure.message})
+        ctx.sfn.fail(message.task_token, failure.error, failure.message)
         return
     if result is not None:
         ctx.sfn.succeed(message.task_token, result.model_dump_json())
@@ -90,7 +93,7 @@ def run_callback_step(ctx: ServiceContext, step: str, body: str) -> None:
 
 def fail_callback_step(ctx: ServiceContext, body: str, reason: str) -> None:
     message = CallbackMessage.model_validate_json(body)
-    ctx.sfn.fail(message.task_token, "internal_error", reason)
+    ctx.sfn.fail(message.task_token, JobErrorCode.internal_error, reason)
 
 
 def run_callback_step_or_fail(ctx: ServiceContext, step: str, body: str, receive_count: int) -> None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 from framelane.engines.base import FrameEngine
 from framelane.provenance.manifest import EngineFacts
 from framelane.weights import FACE_MESH, SELFIE_SEGMENTATION, SPAN, ModelSpec
@@ -29,11 +26,3 @@ def engine_facts(engine: FrameEngine) -> EngineFacts:
         prefix = f"spanx{getattr(inner, 'model_scale', 2)}_"
         files = tuple(f for f in files if f.name.startswith(prefix))
     return EngineFacts(name, spec.name, {f.name: f.sha256 for f in files})
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

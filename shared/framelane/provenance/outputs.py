@@ -16,17 +16,19 @@ from framelane.adapters.kms import KmsKeyUnusable, KmsSigningKey
 from framelane.config import Settings
 from framelane.engines.base import FrameEngine
 from framelane.errors import JobFailure
+from framelane.logs import SERVICE
 from framelane.media.formats import OutputSpec
-from framelane.models import ContentCredentials, Job
+from framelane.models import ContentCredentials, Job, JobErrorCode
 from framelane.provenance.credentials import SigningSetupError, load_identity
-from framelane.provenance.facts import engine_facts, file_sha256
+from framelane.provenance.facts import engine_facts
 from framelane.provenance.manifest import TaskFacts
 from framelane.provenance.signing import EMBEDDABLE, Provenance, SigningFailed, SourceFile
 from framelane.provenance.verify import NoCredentials, read_report, verify_png_zip
 from framelane.services.context import ServiceContext
 from framelane.services.credentials import credentials_key, sidecar_key
+from framelane.weights import file_sha256
 
-logger = Logger(service="framelane-provenance")
+logger = Logger(service=SERVICE, child=True)
 
 _lock = threading.Lock()
 _cache: dict[Settings, Provenance | None] = {}
@@ -85,7 +87,7 @@ def sign_output(
     if provenance is None:
         return None
     if job.task_type is None:
-        raise JobFailure("internal_error", "task has no type")
+        raise JobFailure(JobErrorCode.internal_error, "task has no type")
     facts = TaskFacts(job.id, job.task_type, job.options, engine_facts(engine), file_sha256(source_path))
     container = job.media.container if job.media else None
     source = SourceFile(source_path, _SOURCE_TYPES.get(container or "", "video/mp4"), "source")
@@ -104,10 +106,11 @@ def sign_output(
             with open(target_path, "rb") as signed:
                 report = read_report(signed, spec.content_type, manifest=manifest, trust_anchors=anchors)
     except (SigningFailed, NoCredentials) as exc:
-        raise JobFailure("internal_error", f"Content Credentials: {exc}") from exc
+        raise JobFailure(JobErrorCode.internal_error, f"Content Credentials: {exc}") from exc
     if report.state == "Invalid":
         raise JobFailure(
-            "internal_error", f"Content Credentials did not validate: {', '.join(report.validation_codes)}"
+            JobErrorCode.internal_error,
+            f"Content Credentials did not validate: {', '.join(report.validation_codes)}",
         )
     sidecar_url = None
     if manifest is not None:

@@ -172,7 +172,7 @@ def service_endpoints(settings: Settings) -> frozenset[tuple[IPAddress, int]]:
     and `FRAMELANE_DENIED_ENDPOINTS` (`host:port` entries). Hosts given by name are taken only for `localhost`;
     other names resolve to private addresses the policy refuses anyway unless an allowlist admits them."""
     endpoints: set[tuple[IPAddress, int]] = set()
-    urls = [settings.aws_endpoint_url, settings.redis_address]
+    urls = [settings.aws_endpoint_url, settings.redis_url]
     urls += [f"tcp://{entry}" for entry in settings.denied_endpoints]
     for url in filter(None, urls):
         parts = urlsplit(url)

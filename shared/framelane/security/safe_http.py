@@ -3,6 +3,9 @@
 Each hop resolves the host, checks EVERY address with the outbound policy, then connects to the checked
 address itself (so a second DNS answer cannot swap it), sending the original Host header and TLS SNI.
 Redirects are followed by hand, at most `max_redirects`, each hop checked again.
+
+Hand-written on urllib3 on purpose: HTTP clients (httpx, requests) resolve and connect in one step, so there is
+no point at which every resolved address can be checked and then pinned for the connection.
 """
 
 from __future__ import annotations

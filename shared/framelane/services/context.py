@@ -7,28 +7,34 @@ from functools import cached_property
 
 from framelane.adapters.aws import dynamodb_client, s3_client, sfn_client, sqs_client
 from framelane.adapters.dynamodb import DynamoStore
-from framelane.adapters.redis_streams import RedisBroker
+from framelane.adapters.redis_streams import RedisBroker, RotatingAuthToken
 from framelane.adapters.s3 import S3Store
 from framelane.adapters.sqs import SqsQueues
 from framelane.adapters.stepfunctions import StepFunctions
 from framelane.config import Settings
 from framelane.security.outbound import OutboundPolicy
+from framelane.services.ports import BlobStore, Store, Workflows
 
 
 @dataclass(frozen=True)
 class ServiceContext:
     settings: Settings
-    store: DynamoStore
-    blobs: S3Store
+    store: Store
+    blobs: BlobStore
     outbound: OutboundPolicy
-    sfn: StepFunctions
+    sfn: Workflows
     queues: SqsQueues | None
 
     @cached_property
     def broker(self) -> RedisBroker | None:
         """Built on first use: on AWS its URL needs the Redis AUTH secret, which only broker users may read."""
-        url = self.settings.redis_url
-        return RedisBroker(url, self.settings.stream_prefix) if url else None
+        settings = self.settings
+        url = settings.redis_url
+        if url is None:
+            return None
+        rotating = settings.redis_host is not None and settings.redis_auth_secret_arn is not None
+        credentials = RotatingAuthToken(settings.redis_auth_token) if rotating else None
+        return RedisBroker(url, settings.stream_prefix, credentials=credentials)
 
 
 def build_context(settings: Settings) -> ServiceContext:

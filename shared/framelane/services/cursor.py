@@ -1,4 +1,8 @@
-"""Opaque, tamper-evident pagination cursors bound to the workspace and the filters they were made for."""
+"""Opaque, tamper-evident pagination cursors bound to the workspace and the filters they were made for.
+
+Hand-written (an HMAC over a DynamoDB start key): no library signs a start key and binds it to a workspace and
+its filters, and the start key must never reach a client readable or forgeable.
+"""
 
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from framelane.errors import TaskCancelled
 from framelane.models import FinalizeInput, JobError, JobErrorCode, JobStatus, WebhookEvent
 from framelane.services.context import ServiceContext
 from framelane.services.jobs import LIVE, load_job, transition
@@ -21,7 +22,7 @@ def finalize(ctx: ServiceContext, payload: FinalizeInput) -> FinalizeResult:
         return FinalizeResult(
             event=WebhookEvent.task_completed if job.status is JobStatus.completed else None
         )
-    if job.status is JobStatus.cancelled or payload.error.error == "cancelled":
+    if job.status is JobStatus.cancelled or payload.error.error == TaskCancelled.name:
         return FinalizeResult(event=None)
     if job.status is JobStatus.failed:
         return FinalizeResult(event=WebhookEvent.task_failed)

@@ -1,4 +1,9 @@
-"""Request fingerprints for Idempotency-Key: the same logical request gives the same fingerprint."""
+"""Request fingerprints for Idempotency-Key: the same logical request gives the same fingerprint.
+
+Idempotency is hand-written (services/tasks.py, conditional writes in the DynamoDB adapter) rather than
+Powertools' idempotency utility: a retried create must adopt the task a crashed request stored and start it,
+which a cached-response store cannot express.
+"""
 
 from __future__ import annotations
 

@@ -7,9 +7,9 @@ import tempfile
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from framelane.errors import JobFailure
+from framelane.errors import JobFailure, TaskCancelled
 from framelane.media.probe import NotMedia, probe
-from framelane.models import JobStatus, MediaInfo, StepOutcome, TaskExecutionInput, TaskType
+from framelane.models import JobErrorCode, JobStatus, MediaInfo, StepOutcome, TaskExecutionInput, TaskType
 from framelane.security.safe_http import FetchError, FetchLimits, SafeHttpClient
 from framelane.services.context import ServiceContext
 from framelane.services.jobs import load_job, transition
@@ -25,7 +25,7 @@ def source_key(workspace_id: str, task_id: str) -> str:
 def ingest(ctx: ServiceContext, payload: TaskExecutionInput) -> StepOutcome:
     job = load_job(ctx, payload.workspace_id, payload.task_id)
     if job.status.is_terminal:
-        raise JobFailure("cancelled", f"task is {job.status}")
+        raise TaskCancelled(f"task is {job.status}")
     source = urlsplit(payload.source_url)
     with tempfile.TemporaryDirectory(prefix="framelane-ingest-") as workdir:
         local_path = os.path.join(workdir, "source")
@@ -48,15 +48,20 @@ def ingest(ctx: ServiceContext, payload: TaskExecutionInput) -> StepOutcome:
         media=media,
     )
     if queued is None:
-        raise JobFailure("cancelled", "task was cancelled during ingest")
+        raise TaskCancelled("task was cancelled during ingest")
     return StepOutcome(task_id=job.id, status=queued.status)
 
 
 def _upload_key(ctx: ServiceContext, workspace_id: str, bucket: str, key: str) -> str:
     if bucket != ctx.blobs.bucket or not key.startswith(upload_prefix(workspace_id)):
-        raise JobFailure("invalid_source", "s3:// sources must be uploads of this workspace")
+        raise JobFailure(JobErrorCode.invalid_source, "s3:// sources must be uploads of this workspace")
     if not ctx.blobs.exists(key):
-        raise JobFailure("invalid_source", "nothing was uploaded to this source_url")
+        raise JobFailure(JobErrorCode.invalid_source, "nothing was uploaded to this source_url")
+    size, limit = ctx.blobs.size(key), ctx.settings.max_source_bytes
+    if size > limit:  # a presigned PUT cannot cap the size: refuse before downloading any of it
+        raise JobFailure(
+            JobErrorCode.source_too_large, f"the upload is {size} bytes, over the {limit}-byte limit"
+        )
     return key
 
 
@@ -69,35 +74,36 @@ def _download(ctx: ServiceContext, url: str, path: str) -> None:
     try:
         with client.request("GET", url) as response:
             if response.status != 200:
-                raise JobFailure("invalid_source", f"Source URL returned {response.status}.")
+                raise JobFailure(JobErrorCode.invalid_source, f"Source URL returned {response.status}.")
             with open(path, "wb") as out:
                 for chunk in response.iter_bytes(settings.max_source_bytes):
                     out.write(chunk)
     except FetchError as exc:
         if exc.too_large:
-            raise JobFailure("source_too_large", str(exc)) from exc
-        raise JobFailure("invalid_source", f"Source URL could not be fetched: {exc}") from exc
+            raise JobFailure(JobErrorCode.source_too_large, str(exc)) from exc
+        raise JobFailure(JobErrorCode.invalid_source, f"Source URL could not be fetched: {exc}") from exc
 
 
 def _probe_and_check(ctx: ServiceContext, path: str, task_type: TaskType) -> MediaInfo:
     size = os.path.getsize(path)
     if size > ctx.settings.max_source_bytes:
         raise JobFailure(
-            "source_too_large", f"source is {size} bytes, over the {ctx.settings.max_source_bytes}-byte limit"
+            JobErrorCode.source_too_large,
+            f"source is {size} bytes, over the {ctx.settings.max_source_bytes}-byte limit",
         )
     try:
         media = probe(path)
     except NotMedia as exc:
-        raise JobFailure("invalid_source", f"Source is not usable media: {exc}") from exc
+        raise JobFailure(JobErrorCode.invalid_source, f"Source is not usable media: {exc}") from exc
     if media.duration > ctx.settings.max_source_seconds:
         raise JobFailure(
-            "source_too_long",
+            JobErrorCode.source_too_long,
             f"source lasts {media.duration:.1f} s, over the {ctx.settings.max_source_seconds:g} s limit",
         )
     if task_type.is_renderer and not media.has_video:
-        raise JobFailure("unsupported_media", "source has no video track")
+        raise JobFailure(JobErrorCode.unsupported_media, "source has no video track")
     if task_type is TaskType.transcribe and not media.has_audio:
-        raise JobFailure("unsupported_media", "source has no audio track")
+        raise JobFailure(JobErrorCode.unsupported_media, "source has no audio track")
     return media
 
 
@@ -109,6 +115,6 @@ def check_output_size(task_type: TaskType, options: dict[str, Any], media: Media
     width, height = round(media.width * scale), round(media.height * scale)
     if max(width, height) > MAX_OUTPUT_LONG_SIDE or min(width, height) > MAX_OUTPUT_SHORT_SIDE:
         raise JobFailure(
-            "source_too_large",
+            JobErrorCode.source_too_large,
             f"a {scale:g}× upscale of {media.width}×{media.height} is {width}×{height}, above 4K",
         )

@@ -6,7 +6,7 @@ from typing import Any
 
 from framelane.adapters.dynamodb import ConditionFailed
 from framelane.errors import JobFailure
-from framelane.models import Job, JobOut, JobOutput, JobStatus, utc_now
+from framelane.models import Job, JobErrorCode, JobOut, JobOutput, JobStatus, utc_now
 from framelane.services.context import ServiceContext
 from framelane.services.credentials import presign_credentials
 
@@ -16,7 +16,7 @@ LIVE = frozenset(s for s in JobStatus if not s.is_terminal)
 def load_job(ctx: ServiceContext, workspace_id: str, task_id: str) -> Job:
     job = ctx.store.get_task(workspace_id, task_id)
     if job is None:
-        raise JobFailure("internal_error", f"task {task_id} does not exist")
+        raise JobFailure(JobErrorCode.internal_error, f"task {task_id} does not exist")
     return job
 
 
@@ -25,13 +25,14 @@ def transition(
 ) -> Job | None:
     """Apply `changes` if the stored status is still in `from_statuses`; None when another writer got there first."""
     now = utc_now()
-    updated = job.model_copy(update={"updated_at": now, **changes})
+    changes = {"updated_at": now, **changes}
+    updated = job.model_copy(update=changes)
     if updated.status.is_terminal and updated.completed_at is None:
-        updated = updated.model_copy(
-            update={"completed_at": now, "progress_stage": None, "estimated_seconds_remaining": None}
-        )
+        ending = {"completed_at": now, "progress_stage": None, "estimated_seconds_remaining": None}
+        changes |= ending
+        updated = updated.model_copy(update=ending)
     try:
-        return ctx.store.transition_task(updated, from_statuses=set(from_statuses))
+        return ctx.store.transition_task(updated, set(changes), from_statuses=set(from_statuses))
     except ConditionFailed:
         return None
 

@@ -20,10 +20,11 @@ from aws_lambda_powertools import Logger
 
 from framelane.adapters.redis_streams import BrokerUnavailable, RedisBroker
 from framelane.errors import JobFailure
-from framelane.models import JobStatus, RenderDispatch, RenderMessage, StepOutcome, utc_now
+from framelane.logs import SERVICE
+from framelane.models import JobErrorCode, JobStatus, RenderDispatch, RenderMessage, StepOutcome, utc_now
 from framelane.services.context import ServiceContext
 
-logger = Logger(service="framelane-render-queue")
+logger = Logger(service=SERVICE, child=True)
 
 DISPATCH_RECORD_TTL_SECONDS = 8 * 24 * 3600  # past any Render step timeout: a forgotten record expires
 
@@ -38,7 +39,7 @@ class KeeperReport:
 
 def _broker(ctx: ServiceContext) -> RedisBroker:
     if ctx.broker is None:
-        raise JobFailure("internal_error", "no renderer broker is configured")
+        raise JobFailure(JobErrorCode.internal_error, "no renderer broker is configured")
     return ctx.broker
 
 

@@ -13,26 +13,29 @@ from typing import Any
 from urllib.parse import quote, unquote_plus
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.data_classes import S3Event
 from pydantic import ValidationError
 
 from framelane.errors import FramelaneError
+from framelane.logs import SERVICE
 from framelane.models import REQUEST_MODEL_BY_TYPE, JobOut, TaskType
 from framelane.services.context import ServiceContext
 from framelane.services.tasks import create_task
 from framelane.services.uploads import METADATA_PREFIX
 
-logger = Logger(service="framelane-s3-trigger")
+logger = Logger(service=SERVICE, child=True)
 
 
 def tasks_from_s3_event(ctx: ServiceContext, event: dict[str, Any]) -> list[JobOut]:
+    """Tasks for the ObjectCreated records of an S3 notification (its test event has no records)."""
     created = []
-    for record in event.get("Records", []):
-        if not str(record.get("eventName", "")).startswith("ObjectCreated"):
+    for record in S3Event(event).records if "Records" in event else ():
+        if not record.event_name.startswith("ObjectCreated"):
             continue
-        bucket = record["s3"]["bucket"]["name"]
-        key = unquote_plus(record["s3"]["object"]["key"])
-        sequencer = record["s3"]["object"].get("sequencer") or record["s3"]["object"].get("eTag", "")
-        job = task_from_upload(ctx, bucket, key, sequencer)
+        s3_object = record.s3.get_object
+        key = unquote_plus(s3_object.key)  # notifications URL-encode keys (a space arrives as "+")
+        sequencer = s3_object.get("sequencer") or s3_object.etag
+        job = task_from_upload(ctx, record.s3.bucket.name, key, sequencer)
         if job is not None:
             created.append(job)
     return created

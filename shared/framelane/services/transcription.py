@@ -8,10 +8,11 @@ import secrets
 import tempfile
 
 from framelane.adapters.assemblyai import AssemblyAiClient
-from framelane.errors import JobFailure, Unauthorized
+from framelane.errors import JobFailure, TaskCancelled, TranscriptionPending, Unauthorized
 from framelane.models import (
     AssemblyAiCallback,
     Job,
+    JobErrorCode,
     JobOutput,
     JobStatus,
     ProgressStage,
@@ -25,6 +26,8 @@ from framelane.transcription import pace
 from framelane.weights import ModelMissing
 
 LIVE_FOR_TRANSCRIPTION = frozenset({JobStatus.queued, JobStatus.processing})
+# AssemblyAI fetches the audio when the transcript starts, normally within minutes of the submit
+ASSEMBLYAI_SOURCE_URL_SECONDS = 6 * 3600
 
 
 def transcript_key(workspace_id: str, task_id: str) -> str:
@@ -36,14 +39,14 @@ def transcribe_task(ctx: ServiceContext, payload: TaskExecutionInput, token: str
     job = load_job(ctx, payload.workspace_id, payload.task_id)
     if job.status is JobStatus.completed:
         return StepOutcome(task_id=job.id, status=job.status)  # the callback finished it meanwhile
-    if job.status.is_terminal or job.source_key is None:
-        raise JobFailure(
-            "cancelled" if job.status.is_terminal else "internal_error", "task cannot be transcribed"
-        )
+    if job.status.is_terminal:
+        raise TaskCancelled(f"task is {job.status}")
+    if job.source_key is None:
+        raise JobFailure(JobErrorCode.internal_error, "task was not ingested")
     if ctx.settings.assemblyai_api_key:
         return _assemblyai(ctx, job, payload.poll, token)
     if payload.poll:  # the offline run outlived the step's timeout and is still going
-        raise JobFailure("transcription_pending", "the offline engine is still transcribing")
+        raise TranscriptionPending("the offline engine is still transcribing")
     started = transition(
         ctx,
         job,
@@ -53,7 +56,7 @@ def transcribe_task(ctx: ServiceContext, payload: TaskExecutionInput, token: str
         progress_percent=0,
     )
     if started is None:
-        raise JobFailure("cancelled", "task was cancelled")
+        raise TaskCancelled("task was cancelled")
     with tempfile.TemporaryDirectory(prefix="framelane-transcribe-") as workdir:
         path = os.path.join(workdir, "source")
         ctx.blobs.download_file(job.source_key, path)
@@ -66,7 +69,7 @@ def transcribe_task(ctx: ServiceContext, payload: TaskExecutionInput, token: str
             estimated_seconds_remaining=pace.seconds_for(job.media.duration) if job.media else None,
         )
         if working is None:
-            raise JobFailure("cancelled", "task was cancelled")
+            raise TaskCancelled("task was cancelled")
         transcript = _offline(job.id, path, job.options)
     return store_transcript(ctx, payload.workspace_id, job.id, transcript)
 
@@ -95,16 +98,15 @@ def _assemblyai(ctx: ServiceContext, job: Job, poll: bool, token: str) -> StepOu
         step_token=token,
     )
     if started is None or job.source_key is None:
-        raise JobFailure("cancelled", "task was cancelled")
+        raise TaskCancelled("task was cancelled")
     base = ctx.settings.callback_base_url
     webhook = f"{base.rstrip('/')}/v1/callbacks/assemblyai/{job.workspace_id}/{job.id}" if base else None
-    with tempfile.TemporaryDirectory(prefix="framelane-transcribe-") as workdir:
-        path = os.path.join(workdir, "source")
-        ctx.blobs.download_file(job.source_key, path)
-        try:
-            transcript_id = client.submit(path, job.options, webhook, secret)
-        except Exception as exc:  # the SDK raises its own error types; the message is what the caller needs
-            raise JobFailure("transcription_failed", f"AssemblyAI: {exc}") from exc
+    # AssemblyAI fetches the source itself: nothing is downloaded here and uploaded again
+    audio_url = ctx.blobs.presigned_get(job.source_key, expires_in=ASSEMBLYAI_SOURCE_URL_SECONDS)
+    try:
+        transcript_id = client.submit(audio_url, job.options, webhook, secret)
+    except Exception as exc:  # the SDK raises its own error types; the message is what the caller needs
+        raise JobFailure(JobErrorCode.transcription_failed, f"AssemblyAI: {exc}") from exc
     if (
         transition(
             ctx,
@@ -116,21 +118,23 @@ def _assemblyai(ctx: ServiceContext, job: Job, poll: bool, token: str) -> StepOu
         )
         is None
     ):
-        raise JobFailure("cancelled", "task was cancelled")
+        raise TaskCancelled("task was cancelled")
     return None
 
 
 def collect_transcript(ctx: ServiceContext, client: AssemblyAiClient, job: Job) -> StepOutcome:
     if job.external_id is None:
-        raise JobFailure("transcription_failed", "no transcript was submitted to AssemblyAI")
+        raise JobFailure(JobErrorCode.transcription_failed, "no transcript was submitted to AssemblyAI")
     try:
         remote = client.fetch(job.id, job.external_id, job.options)
     except Exception as exc:
-        raise JobFailure("transcription_pending", f"AssemblyAI could not be asked: {exc}") from exc
+        raise TranscriptionPending(f"AssemblyAI could not be asked: {exc}") from exc
     if remote.status == "error":
-        raise JobFailure("transcription_failed", f"AssemblyAI: {remote.error or 'the transcript failed'}")
+        raise JobFailure(
+            JobErrorCode.transcription_failed, f"AssemblyAI: {remote.error or 'the transcript failed'}"
+        )
     if remote.transcript is None:
-        raise JobFailure("transcription_pending", f"AssemblyAI transcript is {remote.status}")
+        raise TranscriptionPending(f"AssemblyAI transcript is {remote.status}")
     return store_transcript(ctx, job.workspace_id, job.id, remote.transcript)
 
 
@@ -154,9 +158,11 @@ def assemblyai_callback(
         return
     try:
         outcome = collect_transcript(ctx, _assemblyai_client(ctx), job)
-    except JobFailure as failure:
-        if failure.code != "transcription_pending" and job.step_token:
-            ctx.sfn.fail(job.step_token, failure.code, failure.message)
+    except TranscriptionPending:
+        return  # the PollTranscript state asks again
+    except (JobFailure, TaskCancelled) as failure:
+        if job.step_token:
+            ctx.sfn.fail(job.step_token, failure.error, failure.message)
         return
     if job.step_token:
         ctx.sfn.succeed(job.step_token, outcome.model_dump_json())
@@ -169,13 +175,13 @@ def _offline(task_id: str, path: str, options: dict[str, object]) -> Transcript:
         )  # the model stack loads only where used
     except ImportError as exc:
         raise JobFailure(
-            "transcription_failed",
+            JobErrorCode.transcription_failed,
             f"the offline engine is not installed here ({exc.name}); configure an AssemblyAI key",
         ) from exc
     try:
         return transcribe_offline(task_id, path, dict(options))
     except ModelMissing as exc:
-        raise JobFailure("transcription_failed", str(exc)) from exc
+        raise JobFailure(JobErrorCode.transcription_failed, str(exc)) from exc
 
 
 def store_transcript(
@@ -183,7 +189,7 @@ def store_transcript(
 ) -> StepOutcome:
     """No words → no_speech_detected; otherwise the transcript JSON becomes the output and the task completes."""
     if not transcript.words and not transcript.text.strip():
-        raise JobFailure("no_speech_detected", "no speech was detected in the audio")
+        raise JobFailure(JobErrorCode.no_speech_detected, "no speech was detected in the audio")
     body = transcript.model_dump_json().encode()
     key = transcript_key(workspace_id, task_id)
     ctx.blobs.put_bytes(key, body, "application/json")
@@ -201,5 +207,5 @@ def store_transcript(
         output_key=key,
     )
     if completed is None:
-        raise JobFailure("cancelled", "task was cancelled")
+        raise TaskCancelled("task was cancelled")
     return StepOutcome(task_id=task_id, status=completed.status)

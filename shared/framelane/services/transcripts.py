@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from framelane.errors import FramelaneError, NotFound
+from framelane.errors import NotFound, TranscriptNotReady
 from framelane.models import JobStatus, TaskType, Transcript, TranscriptFormat, Workspace
 from framelane.services.context import ServiceContext
 from framelane.transcription.captions import to_srt, to_vtt
-
-
-class TranscriptNotReady(FramelaneError):
-    status_code = 409
-    code = "transcript_not_ready"
-
 
 MEDIA_TYPES = {
     TranscriptFormat.json: "application/json",

@@ -3,6 +3,9 @@
 The body is the event as Notify rendered it, except the output link, which is signed again for every attempt:
 links last `output_url_ttl_seconds` (24 h) and retries run for days (the schedule adds up to about 75 h), so a
 link signed when the event was raised would be dead by the later attempts. The `webhook-id` never changes.
+
+The signature is hand-written (`sign`, a few lines of HMAC) rather than the standardwebhooks package: it is the
+whole of what the sender needs; the tests verify it with that package, as a receiver would.
 """
 
 from __future__ import annotations
@@ -29,6 +32,14 @@ def sign(secret: str, message_id: str, timestamp: int, body: str) -> str:
     key = base64.b64decode(secret.removeprefix("whsec_"))
     digest = hmac.new(key, f"{message_id}.{timestamp}.{body}".encode(), hashlib.sha256).digest()
     return "v1," + base64.b64encode(digest).decode()
+
+
+def retry_in_seconds(attempt: int, status: int | None, schedule: tuple[int, ...]) -> int | None:
+    """How long after a failed attempt the next one runs; None when none will. 410 Gone is final; otherwise
+    attempt n waits schedule[n - 1] until the schedule runs out."""
+    if status == 410 or attempt > len(schedule):
+        return None
+    return schedule[attempt - 1]
 
 
 def deliver(ctx: ServiceContext, delivery: WebhookDeliveryInput) -> WebhookDeliveryResult:
@@ -72,9 +83,9 @@ def deliver(ctx: ServiceContext, delivery: WebhookDeliveryInput) -> WebhookDeliv
         return WebhookDeliveryResult(delivered=True, attempt=delivery.attempt)
     if status == 410 and delivery.endpoint_id is not None:
         ctx.store.disable_webhook_endpoint(delivery.workspace_id, delivery.endpoint_id)
+    retry_in = retry_in_seconds(delivery.attempt, status, ctx.settings.webhook_retry_schedule)
+    if retry_in is None:
         return WebhookDeliveryResult(delivered=False, retry_in_seconds=None, attempt=delivery.attempt)
-    schedule = ctx.settings.webhook_retry_schedule
-    retry_in = schedule[delivery.attempt - 1] if delivery.attempt <= len(schedule) else None
     return WebhookDeliveryResult(delivered=False, retry_in_seconds=retry_in, attempt=delivery.attempt + 1)
 
 

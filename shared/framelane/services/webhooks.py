@@ -24,6 +24,7 @@ from framelane.models import (
 from framelane.security.outbound import BlockedAddress
 from framelane.services.context import ServiceContext
 from framelane.services.cursor import decode_cursor, encode_cursor
+from framelane.services.webhook_delivery import retry_in_seconds
 
 MAX_ENDPOINTS_PER_WORKSPACE = 20
 
@@ -94,11 +95,8 @@ def list_attempts(
 
 
 def _attempt_out(attempt: WebhookAttempt, schedule: tuple[int, ...]) -> WebhookAttemptOut:
-    """The retry rule of webhook_delivery.deliver: a failure other than 410 waits schedule[attempt - 1]."""
-    retries = not attempt.delivered and attempt.status_code != 410 and attempt.attempt <= len(schedule)
+    retry_in = None if attempt.delivered else retry_in_seconds(attempt.attempt, attempt.status_code, schedule)
     return WebhookAttemptOut(
         **attempt.model_dump(include=set(WebhookAttemptOut.model_fields)),
-        next_retry_at=attempt.attempted_at + timedelta(seconds=schedule[attempt.attempt - 1])
-        if retries
-        else None,
+        next_retry_at=None if retry_in is None else attempt.attempted_at + timedelta(seconds=retry_in),
     )

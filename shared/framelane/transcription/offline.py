@@ -15,17 +15,19 @@ from importlib.metadata import version
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from faster_whisper import WhisperModel
+from faster_whisper import WhisperModel, decode_audio
 from faster_whisper.transcribe import Segment
 
 from framelane import __version__
+from framelane.logs import SERVICE
 from framelane.models import Transcript, TranscriptGenerator, TranscriptWord
 from framelane.native_logs import model_loaded, quiet_native_stderr
 from framelane.transcription import pace
-from framelane.transcription.audio import SAMPLE_RATE, load_audio
 from framelane.weights import WHISPER_BASE, locate
 
-logger = Logger(service="framelane-transcription")
+logger = Logger(service=SERVICE, child=True)
+
+SAMPLE_RATE = 16_000  # what Whisper listens at; decode_audio resamples the first audio track to it
 
 
 @lru_cache(maxsize=1)
@@ -77,7 +79,7 @@ def spoken_words(segments: Iterable[Segment]) -> list[TranscriptWord]:
 
 def transcribe_offline(task_id: str, path: str, options: dict[str, Any]) -> Transcript:
     started = time.perf_counter()
-    audio = load_audio(path)
+    audio = decode_audio(path, sampling_rate=SAMPLE_RATE)
     language = options.get("language_code")
     segments, info = whisper_model().transcribe(
         audio,

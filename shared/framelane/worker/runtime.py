@@ -23,10 +23,20 @@ from aws_lambda_powertools import Logger
 
 from framelane.adapters.redis_streams import Delivery, RedisBroker
 from framelane.engines.base import EngineRegistry, EngineUnavailable
-from framelane.errors import JobFailure
+from framelane.errors import JobFailure, TaskCancelled
+from framelane.logs import SERVICE
 from framelane.media.formats import output_spec
 from framelane.media.pipeline import RenderStopped, render
-from framelane.models import Job, JobOutput, JobStatus, ProgressStage, RenderMessage, StepOutcome, TaskType
+from framelane.models import (
+    Job,
+    JobErrorCode,
+    JobOutput,
+    JobStatus,
+    ProgressStage,
+    RenderMessage,
+    StepOutcome,
+    TaskType,
+)
 from framelane.provenance.outputs import check_signing_setup, sign_output
 from framelane.services.context import ServiceContext
 from framelane.services.jobs import load_job, transition
@@ -34,7 +44,7 @@ from framelane.services.notify import emit_progress
 from framelane.services.render_queue import render_answered
 from framelane.worker.eta import Eta
 
-logger = Logger(service="framelane-worker")
+logger = Logger(service=SERVICE, child=True)
 
 PROGRESS_WRITE_INTERVAL = 0.5
 CANCEL_CHECK_INTERVAL = 0.2
@@ -185,7 +195,7 @@ class RendererWorker:
         job = self.ctx.store.get_task(message.workspace_id, message.task_id)
         if job is None:
             logger.error("render message for an unknown task", extra=log)
-            self.ctx.sfn.fail(token, "internal_error", f"task {message.task_id} does not exist")
+            self.ctx.sfn.fail(token, JobErrorCode.internal_error, f"task {message.task_id} does not exist")
             return True
         if job.status.is_terminal:
             if job.status is JobStatus.completed:
@@ -197,17 +207,17 @@ class RendererWorker:
             completed = self._render(job)
         except _Cancelled:
             logger.info("cancelled", extra=log)
-            self.ctx.sfn.fail(token, "cancelled", "task was cancelled")
+            self.ctx.sfn.fail(token, TaskCancelled.name, "task was cancelled")
             return True
         except RenderStopped:
             logger.info("released on shutdown", extra=log)  # handed back: another worker takes it at once
             return False
         except JobFailure as failure:
-            self.ctx.sfn.fail(token, failure.code, failure.message)
+            self.ctx.sfn.fail(token, failure.error, failure.message)
             return True
         except Exception as exc:
             logger.exception("render failed", extra=log)
-            self.ctx.sfn.fail(token, "internal_error", f"render failed: {type(exc).__name__}")
+            self.ctx.sfn.fail(token, JobErrorCode.internal_error, f"render failed: {type(exc).__name__}")
             return True
         finally:
             heartbeat.stop()
@@ -219,11 +229,11 @@ class RendererWorker:
 
     def _render(self, job: Job) -> Job:
         if job.task_type is None or job.source_key is None or job.media is None:
-            raise JobFailure("internal_error", "task was not ingested")
+            raise JobFailure(JobErrorCode.internal_error, "task was not ingested")
         try:
             engine = self.engines.create(job.task_type, job.options, job.media)
         except EngineUnavailable as exc:
-            raise JobFailure("internal_error", str(exc)) from exc
+            raise JobFailure(JobErrorCode.internal_error, str(exc)) from exc
         spec = output_spec(job.task_type, job.options)
         progress = _Progress(self, job)
         progress.stage(ProgressStage.downloading, force=True)
