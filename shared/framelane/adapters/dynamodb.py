@@ -540,7 +540,7 @@ class DynamoStore:
         self._client.put_item(
             TableName=self.table_name,
             Item={
-                **self._dispatch_key(record.task_id),
+                **self._dispatch_key(record.unit_id),
                 "entity": _s("render_dispatch"),
                 TTL_ATTRIBUTE: _n(int(record.dispatched_at.timestamp()) + ttl_seconds),
                 **_to_attr_values(record.model_dump(mode="json", exclude_none=True)),

@@ -24,10 +24,11 @@ from framelane.adapters.redis_streams import Delivery, RedisBroker
 from framelane.engines.base import EngineRegistry
 from framelane.errors import JobFailure
 from framelane.media.pipeline import RenderStopped
-from framelane.models import JobStatus, RenderMessage, StepOutcome, TaskType
+from framelane.models import Job, JobStatus, RenderMessage, StepOutcome, TaskType
+from framelane.models.pipeline import unit_id
 from framelane.provenance.outputs import check_signing_setup
 from framelane.services.context import ServiceContext
-from framelane.services.render import RenderCancelled, render_task
+from framelane.services.render import RenderCancelled, render_segment, render_task, stitch_task
 from framelane.services.render_queue import render_answered
 
 logger = Logger(service="framelane-worker")
@@ -116,12 +117,12 @@ class RendererWorker:
                 "worker_lost",
                 f"the task was abandoned by {self.config.max_attempts} workers",
             )
-            render_answered(self.ctx, message.task_id)
+            render_answered(self.ctx, message.unit_id)
             self.broker.ack(delivery)
             return
 
         def keepalive() -> None:
-            self.broker.hold_lease(message.task_id, self.config.consumer, self.config.visibility_timeout)
+            self.broker.hold_lease(message.unit_id, self.config.consumer, self.config.visibility_timeout)
             self.broker.touch(delivery, self.config.consumer)
 
         keepalive()
@@ -133,7 +134,7 @@ class RendererWorker:
                     delivery, self.config.consumer, int(self.config.visibility_timeout * 1000) + 1
                 )
         finally:
-            self.broker.drop_lease(message.task_id)
+            self.broker.drop_lease(message.unit_id)
 
     def _reject(self, delivery: Delivery) -> None:
         """A poison entry: fail its task at once when the entry still names a token, and dead-letter it. An
@@ -142,23 +143,23 @@ class RendererWorker:
         logger.error("unprocessable stream entry", extra={"entry_id": delivery.entry_id, "problem": problem})
         named = _named_task(delivery.raw)
         if named is not None:
-            task_id, token = named
+            unit, token = named
             self.ctx.sfn.fail(
                 token, "internal_error", f"the render message could not be processed: {problem}"
             )
-            render_answered(self.ctx, task_id)
+            render_answered(self.ctx, unit)
         self.broker.dead_letter(delivery, problem)
 
     def execute(self, message: RenderMessage, keepalive: Callable[[], None] | None = None) -> bool:
         """Render one task and answer its Step Functions token. False when released on shutdown."""
         answered = self._answer(message, keepalive)
         if answered:
-            render_answered(self.ctx, message.task_id)
+            render_answered(self.ctx, message.unit_id)
         return answered
 
     def _answer(self, message: RenderMessage, keepalive: Callable[[], None] | None) -> bool:
         token = message.task_token
-        log = {"task_id": message.task_id}
+        log = {"task_id": message.task_id, "unit": message.unit_id}
         job = self.ctx.store.get_task(message.workspace_id, message.task_id)
         if job is None:
             logger.error("render message for an unknown task", extra=log)
@@ -171,7 +172,7 @@ class RendererWorker:
         heartbeat = _Heartbeat(self, token, keepalive)
         heartbeat.start()
         try:
-            completed = render_task(self.ctx, self.engines, job, self.stopping)
+            completed = self._render(message, job)
         except RenderCancelled:
             logger.info("cancelled", extra=log)
             self.ctx.sfn.fail(token, "cancelled", "task was cancelled")
@@ -193,6 +194,15 @@ class RendererWorker:
         )
         logger.info("completed", extra=log)
         return True
+
+    def _render(self, message: RenderMessage, job: Job) -> Job:
+        """The unit's work: a whole task, one of its segments, or the stitch of its segments."""
+        if message.stitch:
+            return stitch_task(self.ctx, self.engines, job, self.stopping)
+        if message.segment is not None:
+            render_segment(self.ctx, self.engines, job, message.segment, self.stopping)
+            return job
+        return render_task(self.ctx, self.engines, job, self.stopping)
 
 
 class _Heartbeat:
@@ -230,7 +240,7 @@ class _Heartbeat:
 
 
 def _named_task(raw: str) -> tuple[str, str] | None:
-    """(task id, token) from an entry that is JSON naming both, however wrong the rest is."""
+    """(unit id, token) from an entry that is JSON naming its task and token, however wrong the rest is."""
     try:
         fields = json.loads(raw)
     except ValueError:
@@ -239,7 +249,8 @@ def _named_task(raw: str) -> tuple[str, str] | None:
         return None
     task_id, token = fields.get("task_id"), fields.get("task_token")
     if isinstance(task_id, str) and isinstance(token, str) and token:
-        return task_id, token
+        segment, stitch = fields.get("segment"), fields.get("stitch") is True
+        return unit_id(task_id, segment if isinstance(segment, int) else None, stitch), token
     return None
 
 
