@@ -4,6 +4,7 @@ compared with an unsegmented render of the same source (frame count, timestamps,
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -18,18 +19,19 @@ import pytest
 from framelane.adapters.aws import sfn_client
 from framelane.api.app import create_app
 from framelane.config import Settings
-from framelane.engines.base import load_registry
+from framelane.engines.base import EngineRegistry, load_registry
 from framelane.local.runtime import start_pipeline_runtime, with_local_pipeline
 from framelane.media.formats import VP9_ALPHA_WEBM
 from framelane.media.pipeline import render
 from framelane.media.samples import make_sample_clip
-from framelane.models import WorkspaceCreated
+from framelane.models import MediaInfo, TaskType, WorkspaceCreated
 from framelane.services.context import ServiceContext, build_context
 from framelane.services.workspaces import create_workspace
+from tests.support.engines import InvertEngine, register
 from tests.support.servers import loopback_server
 
 from .conftest import PIPELINE_OVERRIDES, Stack, serve_app
-from .pipeline_helpers import thread_worker
+from .pipeline_helpers import spawn_worker, thread_worker, wait_for_task
 
 SEGMENTED = {
     **PIPELINE_OVERRIDES,
@@ -164,3 +166,75 @@ def test_long_source_renders_in_segments_like_one_render(
         # and the chunked frame is the unsegmented one up to codec loss
         assert _psnr(got[seam], want[seam]) > 30
         assert _iou(got[seam], want[seam]) > 0.97
+
+
+def _submit(api: httpx.Client, origin_url: str) -> str:
+    created = api.post("/v1/tasks/gaze-redirect", json={"source_url": origin_url})
+    assert created.status_code == 202, created.text
+    return str(created.json()["id"])
+
+
+def _units(ctx: ServiceContext, task_id: str) -> list[str]:
+    """Dispatch records (segments, stitch) of the task still waiting for an answer."""
+    return [r.unit_id for r in ctx.store.list_render_dispatches() if r.task_id == task_id]
+
+
+def test_a_worker_killed_mid_segment_costs_only_its_segment(
+    seg_api: httpx.Client, seg_ctx: ServiceContext, clip: Path
+) -> None:
+    created: list[int] = []  # one engine per unit of work this worker renders
+
+    def counting(options: dict[str, Any], media: MediaInfo) -> InvertEngine:
+        created.append(1)
+        return InvertEngine(0.0)
+
+    registry = EngineRegistry()
+    for task_type in (TaskType.gaze_redirect, TaskType.remove_background):
+        registry.register(task_type, counting)
+    with loopback_server() as origin:
+        task_id = _submit(seg_api, origin.serve_bytes("/clip.mp4", clip.read_bytes()))
+        doomed = spawn_worker(seg_ctx.settings, "doomed", engine_delay=0.05)  # about 1.3 s per segment
+        try:
+            workspace = wait_for_task(seg_api, task_id, until={"processing"}, timeout=60)["workspace_id"]
+            deadline = time.monotonic() + 60
+            parts = [f"segments/{workspace}/{task_id}/part-{i:05d}.mp4" for i in range(4)]
+            while not seg_ctx.blobs.exists(parts[0]):  # one segment done, the next ones under way
+                assert time.monotonic() < deadline, "the first segment was not rendered"
+                time.sleep(0.05)
+            time.sleep(0.5)
+        finally:
+            doomed.send_signal(signal.SIGKILL)
+            doomed.wait(30)
+        waiting = set(_units(seg_ctx, task_id))
+        done = {i for i in range(4) if seg_ctx.blobs.exists(parts[i]) and f"{task_id}#s{i}" not in waiting}
+        assert 1 <= len(done) < 4
+        with thread_worker(seg_ctx, "survivor", registry):
+            job = wait_for_task(seg_api, task_id, timeout=90)
+    assert job["status"] == "completed", job
+    assert len(created) == (4 - len(done)) + 1  # the segments not done, and the stitch: nothing done twice
+    assert _units(seg_ctx, task_id) == []
+
+
+def test_cancelling_a_segmented_task_stops_every_segment(
+    seg_api: httpx.Client, seg_ctx: ServiceContext, clip: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FRAMELANE_TEST_ENGINE_DELAY", "0.05")
+    registry = EngineRegistry()
+    register(registry)
+    broker = seg_ctx.broker
+    assert broker is not None
+    with loopback_server() as origin, ExitStack() as workers:
+        task_id = _submit(seg_api, origin.serve_bytes("/clip.mp4", clip.read_bytes()))
+        for name in ("cancel-a", "cancel-b"):
+            workers.enter_context(thread_worker(seg_ctx, name, registry))
+        wait_for_task(seg_api, task_id, until={"processing"}, timeout=60)
+        assert seg_api.post(f"/v1/tasks/{task_id}/cancel").json()["status"] == "cancelled"
+        deadline = time.monotonic() + 20
+        while _units(seg_ctx, task_id) or broker.backlog(TaskType.gaze_redirect):
+            assert time.monotonic() < deadline, (
+                _units(seg_ctx, task_id),
+                broker.backlog(TaskType.gaze_redirect),
+            )
+            time.sleep(0.1)
+    job = seg_api.get(f"/v1/tasks/{task_id}").json()
+    assert job["status"] == "cancelled" and job["output"] is None
