@@ -43,6 +43,7 @@ bench: setup
 	PYTHONPATH=. $(BIN)/python bench/engines_bench.py
 	PYTHONPATH=. $(BIN)/python bench/quality_report.py
 	PYTHONPATH=. $(BIN)/python bench/provenance_bench.py
+	PYTHONPATH=. $(BIN)/python bench/long_video_bench.py
 
 # The large soak of issue 11 against a fresh `framelane local` (a quarter of an hour or more on 2 cores). The small
 # one is tests/integration/test_soak.py. Set LOOPBACK_ONLY to a wrapper that leaves the run only loopback (a
