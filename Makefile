@@ -50,7 +50,7 @@ bench: setup
 # fresh network namespace, e.g. `unshare --net` with lo up) where one is available.
 LOOPBACK_ONLY ?=
 SOAK ?= --tasks 300 --workers 4 --worker-kills 10 --broker-kills 2 --api-restarts 2 --webhook-outages 2 \
-	--stalling-sources 5 --timeout 3600
+	--stalling-sources 5 --long-every 10 --segment-kills 3 --timeout 3600
 
 soak: setup
 	$(LOOPBACK_ONLY) $(BIN)/framelane soak $(SOAK)
