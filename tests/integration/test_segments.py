@@ -238,3 +238,19 @@ def test_cancelling_a_segmented_task_stops_every_segment(
             time.sleep(0.1)
     job = seg_api.get(f"/v1/tasks/{task_id}").json()
     assert job["status"] == "cancelled" and job["output"] is None
+
+
+def test_a_segmented_gaze_task_without_any_face_fails_no_face_detected(
+    seg_api: httpx.Client, seg_ctx: ServiceContext, clip: Path
+) -> None:
+    """Each segment's engine finds no face; only the stitch, seeing that every segment found none, fails."""
+    with loopback_server() as origin, thread_worker(seg_ctx, "no-face", load_registry("")):
+        task_id = _submit(seg_api, origin.serve_bytes("/clip.mp4", clip.read_bytes()))
+        job = wait_for_task(seg_api, task_id, timeout=90)
+    assert job["status"] == "failed" and job["error"]["code"] == "no_face_detected", job
+    entered = _entered(_history(seg_ctx, task_id))
+    assert entered.count("RenderSegment") == 4 and "Stitch" in entered
+    listing = seg_ctx.blobs._client.list_objects_v2(
+        Bucket=seg_ctx.blobs.bucket, Prefix=f"segments/{job['workspace_id']}/{task_id}/"
+    )
+    assert listing.get("KeyCount", 0) == 0

@@ -1,10 +1,15 @@
 """A segmented task's progress from its segments' reports: frame-weighted, the slowest segment's stage, and a
-time-left estimate from the rates measured on the segments rendering now."""
+time-left estimate from the rates measured on the segments rendering now; and what a segment's engine may
+leave for the whole video to decide."""
 
 from __future__ import annotations
 
+import pytest
+
+from framelane.engines.base import Frame
+from framelane.errors import JobFailure
 from framelane.models import ProgressStage, Segment
-from framelane.services.render import SegmentState, segmented_progress
+from framelane.services.render import SegmentState, _PartEngine, segmented_progress
 
 SEGMENTS = [Segment(index=0, frames=100), Segment(index=1, frames=300)]
 
@@ -41,3 +46,26 @@ def test_a_segment_before_its_rate_is_measured_gives_no_estimate() -> None:
 def test_reports_round_trip_through_the_broker_format() -> None:
     state = SegmentState(ProgressStage.compositing, 42, 12.5, finished=False)
     assert SegmentState.load(state.dump()) == state
+
+
+class _FindsNothing:
+    def __init__(self, code: str) -> None:
+        self.code = code
+
+    def output_size(self, width: int, height: int) -> tuple[int, int]:
+        return width, height
+
+    def process(self, frame: Frame) -> Frame:
+        return frame
+
+    def finish(self) -> None:
+        raise JobFailure(self.code, "nothing found")
+
+
+def test_a_segment_that_finds_no_face_is_not_a_failure_by_itself() -> None:
+    """ "No face in any frame" is about the whole video: one segment without faces must not fail the task."""
+    empty = _PartEngine(_FindsNothing("no_face_detected"))
+    empty.finish()
+    assert empty.found_nothing is not None and empty.found_nothing.code == "no_face_detected"
+    with pytest.raises(JobFailure):
+        _PartEngine(_FindsNothing("internal_error")).finish()

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from aws_lambda_powertools import Logger
 
-from framelane.engines.base import EngineRegistry, EngineUnavailable, FrameEngine
+from framelane.engines.base import EngineRegistry, EngineUnavailable, Frame, FrameEngine
 from framelane.errors import JobFailure
 from framelane.media.formats import output_spec
 from framelane.media.pipeline import RenderStopped, render
@@ -32,6 +32,9 @@ from framelane.services.notify import emit_progress
 
 logger = Logger(service="framelane-render")
 
+# failures an engine raises at its end about the whole video ("no face in any frame"): a segment that finds
+# nothing is not a failure by itself, the task fails only when every segment found nothing
+WHOLE_VIDEO_FAILURES = frozenset({"no_face_detected"})
 PROGRESS_WRITE_INTERVAL = 0.5
 CANCEL_CHECK_INTERVAL = 0.2
 _STAGE_SPAN = {  # where each stage sits in progress_percent
@@ -54,6 +57,33 @@ def output_key(job: Job, extension: str) -> str:
 def part_key(job: Job, index: int, extension: str) -> str:
     """Where a rendered segment waits for Stitch (deterministic, like output_key; expires by lifecycle)."""
     return f"segments/{job.workspace_id}/{job.id}/part-{index:05d}.{extension}"
+
+
+def empty_marker(job: Job, index: int) -> str:
+    """Left next to a part whose engine found nothing to work on (see WHOLE_VIDEO_FAILURES)."""
+    return f"segments/{job.workspace_id}/{job.id}/part-{index:05d}.empty"
+
+
+class _PartEngine:
+    """The engine of one segment: a whole-video failure at its end is kept for Stitch instead of raised."""
+
+    def __init__(self, inner: FrameEngine) -> None:
+        self.inner = inner
+        self.found_nothing: JobFailure | None = None
+
+    def output_size(self, width: int, height: int) -> tuple[int, int]:
+        return self.inner.output_size(width, height)
+
+    def process(self, frame: Frame) -> Frame:
+        return self.inner.process(frame)
+
+    def finish(self) -> None:
+        try:
+            self.inner.finish()
+        except JobFailure as failure:
+            if failure.code not in WHOLE_VIDEO_FAILURES:
+                raise
+            self.found_nothing = failure
 
 
 def create_engine(engines: EngineRegistry, job: Job) -> FrameEngine:
@@ -100,7 +130,7 @@ def render_segment(
 ) -> None:
     """Render one segment of a long task (video only) and store it for Stitch."""
     segment = _segment(job, index)
-    engine = create_engine(engines, job)
+    engine = _PartEngine(create_engine(engines, job))
     assert job.task_type is not None and job.source_key is not None
     spec = output_spec(job.task_type, job.options)
     progress = SegmentProgress(ctx, job, segment, stopping)
@@ -121,6 +151,11 @@ def render_segment(
             segment=cut,
         )
         progress.stage(ProgressStage.uploading)
+        if engine.found_nothing is not None:
+            found_nothing = engine.found_nothing
+            ctx.blobs.put_bytes(
+                empty_marker(job, index), f"{found_nothing.code}\n{found_nothing.message}".encode()
+            )
         ctx.blobs.upload_file(target, part_key(job, index, spec.extension))
     progress.finished()
 
@@ -134,6 +169,11 @@ def stitch_task(ctx: ServiceContext, engines: EngineRegistry, job: Job, stopping
     progress = Progress(ctx, job, stopping)
     progress.stage(ProgressStage.encoding, force=True)
     parts = [part_key(job, s.index, spec.extension) for s in segments]
+    markers = [empty_marker(job, s.index) for s in segments]
+    if all(ctx.blobs.exists(marker) for marker in markers):
+        code, _, message = ctx.blobs.get_bytes(markers[0]).decode().partition("\n")
+        ctx.blobs.delete(parts + markers)
+        raise JobFailure(code, message)
     with tempfile.TemporaryDirectory(prefix="framelane-stitch-") as workdir:
         source = os.path.join(workdir, "source")
         target = os.path.join(workdir, f"output.{spec.extension}")
@@ -160,7 +200,7 @@ def stitch_task(ctx: ServiceContext, engines: EngineRegistry, job: Job, stopping
         content_credentials=credentials,
     )
     completed = complete(ctx, progress.job, output, key)
-    ctx.blobs.delete(parts)
+    ctx.blobs.delete(parts + markers)
     return completed
 
 
