@@ -254,3 +254,34 @@ def test_a_segmented_gaze_task_without_any_face_fails_no_face_detected(
         Bucket=seg_ctx.blobs.bucket, Prefix=f"segments/{job['workspace_id']}/{task_id}/"
     )
     assert listing.get("KeyCount", 0) == 0
+
+
+def test_the_keeper_adds_lost_segment_entries_again_from_their_records(
+    seg_api: httpx.Client, seg_ctx: ServiceContext, clip: Path
+) -> None:
+    """Redis loses the waiting segment entries (failover): each segment's own dispatch record brings it back."""
+    broker = seg_ctx.broker
+    assert broker is not None
+    raw = broker._redis
+    stream = broker.stream(TaskType.gaze_redirect)
+    with loopback_server() as origin:
+        task_id = _submit(seg_api, origin.serve_bytes("/clip.mp4", clip.read_bytes()))
+        deadline = time.monotonic() + 60
+        while len(units := _units(seg_ctx, task_id)) < 2:  # MaxConcurrency 2: two segments dispatched
+            assert time.monotonic() < deadline, units
+            time.sleep(0.1)
+        assert sorted(units) == [f"{task_id}#s0", f"{task_id}#s1"]
+        lost = [entry_id for entry_id, _ in raw.xrange(stream)]
+        raw.xdel(stream, *lost)
+        records = {r.unit_id: r for r in seg_ctx.store.list_render_dispatches() if r.task_id == task_id}
+        while any(
+            (record := seg_ctx.store.get_render_dispatch(unit)) is not None and record.entry_id in lost
+            for unit in records
+        ):
+            assert time.monotonic() < deadline, "the keeper did not add the segments again"
+            time.sleep(0.2)
+        registry = EngineRegistry()
+        register(registry)
+        with thread_worker(seg_ctx, "after-loss", registry):
+            job = wait_for_task(seg_api, task_id, timeout=60)
+    assert job["status"] == "completed", job
