@@ -17,6 +17,13 @@ class StageConfig(BaseModel):
     render_queue_wait_seconds: int = Field(
         default=3600, ge=60, description="How long a render may wait for a worker before `queue_timeout`."
     )
+    segment_threshold_seconds: int = Field(
+        default=300, ge=1, description="Renderer sources longer than this render in segments."
+    )
+    segment_seconds: int = Field(default=60, ge=1, description="About how long each segment is.")
+    segment_max_concurrency: int = Field(
+        default=4, ge=1, le=40, description="Segments of one task rendered at once: its share of the workers."
+    )
     nat_gateways: int | None = Field(
         default=None, ge=1, le=2, description="Unset: one per AZ (2) on prod, one elsewhere."
     )

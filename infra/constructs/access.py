@@ -42,6 +42,7 @@ def bucket(
     *,
     read: tuple[str, ...] = (),
     put: tuple[str, ...] = (),
+    delete: tuple[str, ...] = (),
 ) -> None:
     """The bucket, readable and writable under the given key prefixes only (`uploads/`, `sources/`, …)."""
     target.add_environment(BUCKET, bucket.bucket_name)
@@ -49,6 +50,8 @@ def bucket(
         bucket.grant_read(grantee, f"{prefix}*")
     for prefix in put:
         bucket.grant_put(grantee, f"{prefix}*")
+    for prefix in delete:
+        bucket.grant_delete(grantee, f"{prefix}*")
 
 
 def secret(target: Environment, grantee: iam.IGrantable, name: str, value: secretsmanager.ISecret) -> None:

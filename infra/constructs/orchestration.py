@@ -78,6 +78,7 @@ class Orchestration(Construct):
                 finalize_queue_url=self.queues["finalize"].queue_url,
                 notify_queue_url=self.queues["notify"].queue_url,
                 transcribe_queue_url=self.queues["transcribe"].queue_url,
+                segment_max_concurrency=config.segment_max_concurrency,
             )
         )
         self.webhook_definition = webhook_state_machine(self.queues["webhook"].queue_url)
@@ -105,6 +106,11 @@ class Orchestration(Construct):
             )
             if step in holds_source:
                 function.add_environment("FRAMELANE_MAX_SOURCE_BYTES", str(config.max_source_gib * 1024**3))
+            if step == "ingest":  # ingest decides whether a source renders in segments
+                function.add_environment(
+                    "FRAMELANE_SEGMENT_THRESHOLD_SECONDS", str(config.segment_threshold_seconds)
+                )
+                function.add_environment("FRAMELANE_SEGMENT_SECONDS", str(config.segment_seconds))
             self._consume(function, step)
             self._answer_callbacks(function)
             self.step_functions[step] = function

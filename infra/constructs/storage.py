@@ -65,6 +65,8 @@ class Storage(Construct):
                 s3.LifecycleRule(
                     id="outputs", prefix="outputs/", expiration=Duration.days(config.output_retention_days)
                 ),
+                # rendered segments are joined and deleted by Stitch; those of failed tasks expire here
+                s3.LifecycleRule(id="segments", prefix="segments/", expiration=Duration.days(1)),
                 s3.LifecycleRule(id="multipart", abort_incomplete_multipart_upload_after=Duration.days(1)),
             ],
             cors=[

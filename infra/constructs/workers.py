@@ -115,7 +115,12 @@ class Workers(Construct):
         role = self.task_definition.task_role
         access.table(self.container, role, storage.table)
         access.bucket(
-            self.container, role, storage.bucket, read=("sources/", "uploads/", "outputs/"), put=("outputs/",)
+            self.container,
+            role,
+            storage.bucket,
+            read=("sources/", "uploads/", "outputs/", "segments/"),
+            put=("outputs/", "segments/"),
+            delete=("segments/",),
         )
         orchestration.task_machine.grant_task_response(role)
         # task.progress events start webhook deliveries
@@ -321,7 +326,12 @@ class Workers(Construct):
         environment = access.EnvironmentDict(POWERTOOLS_SERVICE_NAME="framelane-sagemaker")
         access.table(environment, role, storage.table)
         access.bucket(
-            environment, role, storage.bucket, read=("sources/", "uploads/", "outputs/"), put=("outputs/",)
+            environment,
+            role,
+            storage.bucket,
+            read=("sources/", "uploads/", "outputs/", "segments/"),
+            put=("outputs/", "segments/"),
+            delete=("segments/",),
         )
         storage.bucket.grant_read_write(role, "sagemaker/*")  # asynchronous inference inputs and outputs
         orchestration.task_machine.grant_task_response(role)

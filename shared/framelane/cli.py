@@ -148,6 +148,14 @@ def serve(host: str, port: int) -> None:
 @click.option("--api-restarts", default=1, show_default=True, type=click.IntRange(0, 1000))
 @click.option("--webhook-outages", default=1, show_default=True, type=click.IntRange(0, 1000))
 @click.option("--stalling-sources", default=1, show_default=True, type=click.IntRange(0, 1000))
+@click.option(
+    "--long-every",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 1000),
+    help="Every n-th completing task takes a long source, rendered in segments.",
+)
+@click.option("--segment-kills", default=0, show_default=True, type=click.IntRange(0, 1000))
 @click.option("--timeout", default=600.0, show_default=True, help="Seconds for the whole run.")
 @click.option("--seed", default=1, show_default=True, help="Fault order and targets.")
 @click.option("--keep", type=click.Path(file_okay=False, path_type=Path), help="Keep the stack's logs here.")

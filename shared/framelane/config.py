@@ -108,6 +108,20 @@ class Settings(BaseSettings):
         default=3600,
         description="How long a render may wait for a worker (kept alive by the keeper) before `queue_timeout`.",
     )
+    segment_threshold_seconds: float = Field(
+        default=300,
+        gt=0,
+        description="Renderer sources longer than this are rendered in segments on several workers.",
+    )
+    segment_seconds: float = Field(default=60, gt=0, description="About how long each segment is.")
+    segment_warmup_seconds: float = Field(
+        default=2,
+        ge=0,
+        description="Frames decoded before a segment's start so trackers and smoothing settle.",
+    )
+    segment_max_concurrency: int = Field(
+        default=4, ge=1, description="Segments of one task rendered at once (the Map's MaxConcurrency)."
+    )
     render_queue_keeper_interval: float = Field(
         default=60, description="Seconds between render queue keeper passes in the local stack's pollers."
     )

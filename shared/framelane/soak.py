@@ -3,12 +3,14 @@
 Everything stays on loopback: the stack (a subprocess, started as an operator starts it), the HTTP server the
 sources come from (small generated clips, a source that trickles its bytes, a missing one) and the webhook
 receiver. Faults, bounded in count: SIGKILL a worker mid-render, SIGKILL redis-server, SIGKILL the API process
-(the stack's supervisor restarts all three), the webhook receiver down then up, stalling sources.
+(the stack's supervisor restarts all three), the webhook receiver down then up, stalling sources; with long sources (`long_every`), which the stack renders in segments,
+SIGKILL a worker while it renders a segment.
 
 Checked at the end: every task ended in the state its input calls for (nothing left running, no spurious
 failure), exactly one output object per completed task and none for the others (the bucket listed through
 the moto endpoint), and per task and webhook destination exactly one terminal event id (`webhook-id`), of the
-type that matches the task's status.
+type that matches the task's status. For a completed long source: the output has exactly the source's frames,
+in order (no segment lost or rendered twice into it), and no segment part is left in the bucket.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import av
 import httpx
 import redis
 
@@ -42,7 +45,7 @@ from framelane.provenance.verify import SIDECAR_SUFFIX
 
 TERMINAL = {"completed", "failed", "cancelled"}
 FRAMELANE_LOCAL = [sys.executable, "-m", "framelane.cli", "local"]
-FAULTS = ("worker_kill", "broker_kill", "api_restart", "webhook_outage")
+FAULTS = ("worker_kill", "broker_kill", "api_restart", "webhook_outage", "segment_kill")
 
 
 class SoakError(RuntimeError):
@@ -75,6 +78,9 @@ class SoakConfig:
         10,
     )  # seconds, width, height, fps of the generated source
     keep: Path | None = None  # keep the stack's home (logs, state) here instead of a temporary directory
+    long_every: int = 0  # every n-th task that should complete takes the long source (segments); 0: none
+    long_clip: tuple[float, int, int, int] = (3.0, 96, 64, 10)  # cut into 1 s segments (keyframe every 1 s)
+    segment_kills: int = 0  # SIGKILL a worker rendering a segment (needs long_every)
 
 
 @dataclass
@@ -127,6 +133,7 @@ class SoakReport:
             "broker_kill": self.config.broker_kills,
             "api_restart": self.config.api_restarts,
             "webhook_outage": self.config.webhook_outages,
+            "segment_kill": self.config.segment_kills,
             "stalling_source": self.config.stalling_sources,
         }
         lines.append(
@@ -191,22 +198,23 @@ class _Server:
             self._server = None
 
 
-def _source_server(clip: bytes, stall_seconds: float) -> _Server:
+def _source_server(clip: bytes, stall_seconds: float, long_clip: bytes) -> _Server:
     class Sources(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            if self.path not in {"/clip.mp4", "/stall.mp4"}:
+            if self.path not in {"/clip.mp4", "/stall.mp4", "/long.mp4"}:
                 self.send_error(404)
                 return
+            clip_bytes = long_clip if self.path == "/long.mp4" else clip
             self.send_response(200)
             self.send_header("Content-Type", "video/mp4")
-            self.send_header("Content-Length", str(len(clip)))
+            self.send_header("Content-Length", str(len(clip_bytes)))
             self.end_headers()
-            pieces = 1 if self.path == "/clip.mp4" else 20
-            step = -(-len(clip) // pieces)
-            for start in range(0, len(clip), step):
+            pieces = 20 if self.path == "/stall.mp4" else 1
+            step = -(-len(clip_bytes) // pieces)
+            for start in range(0, len(clip_bytes), step):
                 if start:
                     time.sleep(stall_seconds / pieces)  # a slow origin: bytes trickle in
-                self.wfile.write(clip[start : start + step])
+                self.wfile.write(clip_bytes[start : start + step])
                 self.wfile.flush()
 
         def log_message(self, *_: Any) -> None:
@@ -262,6 +270,12 @@ class _LocalStack:
             "FRAMELANE_WORKER_VISIBILITY_TIMEOUT": str(config.visibility_timeout),
             "FRAMELANE_WEBHOOK_RETRY_SCHEDULE": "1,2,4,8,16,30",
         }
+        if config.long_every:  # the long source (and only it) is rendered in 1 s segments
+            env |= {
+                "FRAMELANE_SEGMENT_THRESHOLD_SECONDS": str(config.long_clip[0] / 2),
+                "FRAMELANE_SEGMENT_SECONDS": "1",
+                "FRAMELANE_SEGMENT_WARMUP_SECONDS": "0.5",
+            }
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 [*FRAMELANE_LOCAL, "--port", str(self.port), "--workers", str(config.workers)],
@@ -346,11 +360,16 @@ def _plan(config: SoakConfig, sources: str, hooks: str) -> list[tuple[str, dict[
     """The kinds of `config.mix` in turn; a missing source must fail `invalid_source`."""
     planned = []
     stalls = config.stalling_sources
+    completing = 0
     for index in range(config.tasks):
         path, options, expected = KINDS[config.mix[index % len(config.mix)]]
         source = f"{sources}/clip.mp4"
+        if expected[0] == "completed":
+            completing += 1
         if config.missing_every and index % config.missing_every == config.missing_every - 1:
             source, expected = f"{sources}/missing.mp4", ("failed", "invalid_source")
+        elif config.long_every and expected[0] == "completed" and completing % config.long_every == 0:
+            source = f"{sources}/long.mp4"
         elif stalls and expected[0] == "completed":
             source, stalls = f"{sources}/stall.mp4", stalls - 1
         body: dict[str, Any] = {"source_url": source, "metadata": {"soak": index}, **options}
@@ -377,7 +396,13 @@ class _Faults:
         self.deadline = deadline
         self.done: Counter[str] = Counter()
         self._stop = threading.Event()
-        counts = (config.worker_kills, config.broker_kills, config.api_restarts, config.webhook_outages)
+        counts = (
+            config.worker_kills,
+            config.broker_kills,
+            config.api_restarts,
+            config.webhook_outages,
+            config.segment_kills,
+        )
         self.plan = [name for name, count in zip(FAULTS, counts, strict=True) for _ in range(count)]
         random.Random(config.seed).shuffle(self.plan)  # noqa: S311 (a reproducible order, not a secret)
         self._thread = threading.Thread(target=self._run, name="soak-faults", daemon=True)
@@ -420,6 +445,20 @@ class _Faults:
         self.echo("fault worker_kill skipped: no worker was rendering")
         return False
 
+    def _segment_kill(self) -> bool:
+        """SIGKILL a worker that holds a segment's stream entry; waits for one up to 60 s."""
+        state = self.stack.state()
+        broker = redis.Redis.from_url(state["redis_url"], socket_timeout=5, decode_responses=True)
+        until = min(self.deadline, time.monotonic() + 60)
+        while time.monotonic() < until and not self._stop.is_set():
+            busy = _segment_consumers(broker)
+            chosen = [n for n in state["children"] if n.startswith("worker-") and f"local-{n}" in busy]
+            if chosen:
+                return self._kill(sorted(chosen)[0])
+            time.sleep(0.1)
+        self.echo("fault segment_kill skipped: no worker was rendering a segment")
+        return False
+
     def _broker_kill(self) -> bool:
         return self._kill("redis")
 
@@ -448,13 +487,29 @@ def _busy_consumers(broker: redis.Redis) -> set[str]:
     return busy
 
 
-def _output_keys(moto_url: str, bucket: str) -> list[str]:
+def _segment_consumers(broker: redis.Redis) -> set[str]:
+    """Consumers holding an entry that renders a segment."""
+    holders: set[str] = set()
+    for stream in broker.scan_iter(match="*:tasks:*", _type="stream"):
+        try:
+            pending: Any = broker.xpending_range(stream, "renderers", "-", "+", 100)
+            for entry in pending:
+                found: Any = broker.xrange(stream, entry["message_id"], entry["message_id"])
+                message = json.loads(found[0][1].get("message", "{}")) if found else {}
+                if isinstance(message, dict) and message.get("segment") is not None:
+                    holders.add(str(entry["consumer"]))
+        except (redis.ResponseError, redis.ConnectionError, ValueError):
+            continue
+    return holders
+
+
+def _output_keys(moto_url: str, bucket: str, prefix: str = "outputs/") -> list[str]:
     """ListObjectsV2 straight at the moto endpoint (loopback), as an outside observer of the bucket."""
     keys: list[str] = []
     token: str | None = None
     namespace = "{http://s3.amazonaws.com/doc/2006-03-01/}"
     while True:
-        params = {"list-type": "2", "prefix": "outputs/"}
+        params = {"list-type": "2", "prefix": prefix}
         if token:
             params["continuation-token"] = token
         response = httpx.get(f"{moto_url}/{bucket}", params=params, timeout=30)
@@ -468,9 +523,10 @@ def _output_keys(moto_url: str, bucket: str) -> list[str]:
 
 @contextmanager
 def _servers(
-    clip: bytes, config: SoakConfig, deliveries: list[_Delivery]
+    clip: bytes, long_clip: bytes, config: SoakConfig, deliveries: list[_Delivery]
 ) -> Iterator[tuple[_Server, _Server]]:
-    sources, receiver = _source_server(clip, config.stall_seconds), _webhook_receiver(deliveries)
+    sources = _source_server(clip, config.stall_seconds, long_clip)
+    receiver = _webhook_receiver(deliveries)
     sources.up()
     receiver.up()
     try:
@@ -490,8 +546,12 @@ def run_soak(config: SoakConfig, echo: Callable[[str], None] = print) -> SoakRep
         clip = make_sample_clip(
             home / "clip.mp4", seconds=seconds, width=width, height=height, fps=fps, audio=False
         )
+        seconds, width, height, fps = config.long_clip
+        long_clip = make_sample_clip(
+            home / "long.mp4", seconds=seconds, width=width, height=height, fps=fps, keyframe_interval=fps
+        )
         deliveries: list[_Delivery] = []
-        with _servers(clip.read_bytes(), config, deliveries) as (sources, receiver):
+        with _servers(clip.read_bytes(), long_clip.read_bytes(), config, deliveries) as (sources, receiver):
             stack = _LocalStack(home, config)
             try:
                 return _drive(config, stack, sources, receiver, deliveries, deadline, echo)
@@ -552,9 +612,11 @@ def _drive(
         _refresh(api, tasks, deadline)
     faults.done["stalling_source"] = sum(task.source.endswith("/stall.mp4") for task in tasks)
     restarts = [line for line in stack.output().splitlines() if line.startswith(("supervisor:", "!!!"))]
-    keys = _output_keys(
-        state["moto_url"], state["worker_environment"].get("FRAMELANE_BUCKET", "framelane-media")
-    )
+    bucket = state["worker_environment"].get("FRAMELANE_BUCKET", "framelane-media")
+    keys = _output_keys(state["moto_url"], bucket)
+    problems = _violations(tasks, keys, deliveries)
+    if config.long_every:
+        problems += _segment_violations(tasks, keys, state["moto_url"], bucket, config.long_clip)
     ids = Counter((d.destination, d.task_id, d.webhook_id, d.event_type) for d in deliveries)
     return SoakReport(
         config=config,
@@ -564,7 +626,7 @@ def _drive(
         deliveries=len(deliveries),
         duplicate_deliveries=sum(count - 1 for count in ids.values()),
         wall_seconds=wall,
-        violations=_violations(tasks, keys, deliveries),
+        violations=problems,
     )
 
 
@@ -646,4 +708,38 @@ def _violations(tasks: list[SoakTask], keys: list[str], deliveries: list[_Delive
                     f"{label} {outcome[0]}: {destination} got terminal events {sorted(received)}, "
                     f"expected one {wanted_type}"
                 )
+    return problems
+
+
+def _segment_violations(
+    tasks: list[SoakTask], keys: list[str], moto_url: str, bucket: str, long_clip: tuple[float, int, int, int]
+) -> list[str]:
+    """Each completed long task's output holds every source frame once, in order; no segment part is left."""
+    problems: list[str] = []
+    frames = int(long_clip[0] * long_clip[3])
+    left = _output_keys(moto_url, bucket, prefix="segments/")
+    for task in tasks:
+        if not task.source.endswith("/long.mp4") or task.job.get("status") != "completed":
+            continue
+        label = f"{task.id} ({task.task_type}, long)"
+        if any(f"/{task.id}/" in key for key in left):
+            problems.append(f"{label} left segment parts behind")
+        outputs = [
+            key
+            for key in keys
+            if key.split("/")[2:3] == [task.id] and _is_rendered_output(key.split("/")[-1])
+        ]
+        if len(outputs) != 1:
+            continue  # counted by _violations
+        response = httpx.get(f"{moto_url}/{bucket}/{outputs[0]}", timeout=60)
+        response.raise_for_status()
+        with tempfile.NamedTemporaryFile(suffix="." + outputs[0].rsplit(".", 1)[-1]) as local:
+            local.write(response.content)
+            local.flush()
+            with av.open(local.name) as container:
+                stamps = [p.pts for p in container.demux(video=0) if p.size]
+        if len(stamps) != frames or len(set(stamps)) != frames:
+            problems.append(
+                f"{label}: {len(stamps)} frames ({len(set(stamps))} distinct), the source has {frames}"
+            )
     return problems

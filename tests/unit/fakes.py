@@ -245,6 +245,11 @@ class FakeBlobs:
     def get_bytes(self, key: str) -> bytes:
         return self.objects[key]
 
+    def delete(self, keys: list[str]) -> None:
+        for key in keys:
+            self.objects.pop(key, None)
+            self.metadata.pop(key, None)
+
 
 @dataclass
 class FakeWorkflows:

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from framelane.services.eta import Eta
 from framelane.transcription import pace
-from framelane.worker.eta import Eta
 
 
 def test_eta_follows_the_measured_rate_after_warm_up() -> None:

@@ -37,3 +37,11 @@ def test_the_task_a_broken_entry_names() -> None:
     )
     for raw in ["{not json", "[]", json.dumps({"task_id": "task_1"}), json.dumps({"task_token": ""})]:
         assert _named_task(raw) is None
+
+
+def test_a_broken_segment_entry_names_its_unit() -> None:
+    """Each segment has its own dispatch record, so a poison segment entry answers that record only."""
+    broken = {"task_id": "task_1", "task_token": "tok", "task_type": 3}
+    assert _named_task(json.dumps({**broken, "segment": 2})) == ("task_1#s2", "tok")
+    assert _named_task(json.dumps({**broken, "segment": 2, "stitch": True})) == ("task_1#stitch", "tok")
+    assert GOOD.model_copy(update={"segment": 0}).unit_id == "task_1#s0" and GOOD.unit_id == "task_1"

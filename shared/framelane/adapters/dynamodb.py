@@ -496,7 +496,7 @@ class DynamoStore:
         self._client.put_item(
             TableName=self.table_name,
             Item={
-                **_key(keys.render_dispatch(record.task_id)),
+                **_key(keys.render_dispatch(record.unit_id)),
                 "entity": _s("render_dispatch"),
                 TTL_ATTRIBUTE: _n(int(record.dispatched_at.timestamp()) + ttl_seconds),
                 **_to_attr_values(record.model_dump(mode="json", exclude_none=True)),

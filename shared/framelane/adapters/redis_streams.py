@@ -268,6 +268,18 @@ class RedisBroker:
             self._redis.set(f"{self.stream_prefix}:throttle:{name}", "1", nx=True, px=int(seconds * 1000))
         )
 
+    def report_segment(self, task_id: str, index: int, state: str) -> None:
+        """One segment's progress (a small JSON document), next to its siblings'."""
+        key = f"{self.stream_prefix}:segments:{task_id}"
+        pipe = self._redis.pipeline()
+        pipe.hset(key, str(index), state)
+        pipe.expire(key, CANCEL_TTL_SECONDS)
+        pipe.execute()
+
+    def segment_states(self, task_id: str) -> dict[int, str]:
+        states: Any = self._redis.hgetall(f"{self.stream_prefix}:segments:{task_id}")
+        return {int(index): state for index, state in states.items()}
+
     @staticmethod
     def _delivery(
         task_type: TaskType, entry_id: str, fields: dict[str, str], times_delivered: int

@@ -92,6 +92,13 @@ class S3Store:
         body: bytes = self._client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         return body
 
+    def delete(self, keys: list[str]) -> None:
+        """Remove objects (up to 1000 per call; a missing key is not an error)."""
+        if keys:
+            self._client.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True}
+            )
+
     def notify_queue_on_uploads(self, queue_arn: str, prefix: str) -> None:
         """Send object-created events under `prefix` to an SQS queue (the S3 upload trigger)."""
         self._client.put_bucket_notification_configuration(

@@ -38,6 +38,7 @@ def create_local_pipeline(
         transcription_callback_timeout_seconds=settings.transcription_callback_timeout_seconds,
         transcription_poll_interval_seconds=settings.transcription_poll_interval_seconds,
         render_heartbeat_seconds=settings.render_heartbeat_seconds,
+        segment_max_concurrency=settings.segment_max_concurrency,
     )
     task_arn = sfn.create_state_machine(f"{name}-task", task_state_machine(config), LOCAL_ROLE_ARN)
     webhook_arn = sfn.create_state_machine(

@@ -31,6 +31,7 @@ from framelane.engines.base import Frame, FrameEngine
 from framelane.errors import JobFailure
 from framelane.media.formats import OutputSpec
 from framelane.media.probe import first_picture
+from framelane.media.segments import Cut
 from framelane.models import JobErrorCode
 
 QUEUE_DEPTH = 8
@@ -58,6 +59,7 @@ class RenderStats:
 class _VideoItem:
     pts: int | None
     pixels: Frame
+    keep: bool = True  # False: a warm-up frame of a segment, seen by the engine only
 
 
 @dataclass
@@ -120,17 +122,25 @@ def render(
     *,
     on_progress: Callable[[int, int], None] = lambda done, total: None,
     should_stop: Callable[[], bool] = lambda: False,
+    segment: Cut | None = None,
 ) -> RenderStats:
+    """Render the whole source, or only `segment` of it (video only; its warm-up frames go to the engine and
+    are dropped before the encoder, see media/segments.py)."""
     started = time.perf_counter()
     picture = first_picture(input_path)
     upright = picture.width, picture.height
     with av.open(input_path) as source:
         video_in = source.streams.video[0]
         video_in.thread_type = "AUTO"
-        audio_in = next(iter(source.streams.audio), None) if spec.audio_codec else None
+        audio_in = next(iter(source.streams.audio), None) if spec.audio_codec and segment is None else None
         width, height = spec.frame_size(*engine.output_size(*upright))
         rate = video_in.average_rate or Fraction(25)
         total = video_in.frames or int(float(source.duration or 0) / av.time_base * float(rate)) or 1
+        begin, end = (segment.start_pts, segment.end_pts) if segment else (None, None)
+        if segment is not None:
+            total = segment.frames or 1
+            if segment.warmup_pts is not None:
+                source.seek(segment.warmup_pts, stream=video_in, backward=True, any_frame=False)
         time_base = video_in.time_base or Fraction(1, int(rate))
 
         decoded: queue.Queue[Any] = queue.Queue(QUEUE_DEPTH)
@@ -147,9 +157,13 @@ def render(
                         raise _Aborted()
                     for frame in packet.decode():
                         if isinstance(frame, av.VideoFrame):
-                            stages.put(
-                                decoded, _VideoItem(frame.pts, _upright(frame, picture.turns, upright))
-                            )
+                            pts = frame.pts
+                            if end is not None and pts is not None and pts >= end:
+                                stages.put(decoded, _END)
+                                return
+                            keep = begin is None or pts is None or pts >= begin
+                            pixels = _upright(frame, picture.turns, upright)
+                            stages.put(decoded, _VideoItem(pts, pixels, keep))
                             frames += 1
                         elif isinstance(frame, av.AudioFrame):
                             frame.pts = None
@@ -173,6 +187,8 @@ def render(
                 if should_stop():
                     raise RenderStopped("stopped between frames")
                 pixels = _fit(engine.process(item.pixels), width, height)
+                if not item.keep:
+                    continue
                 stages.put(processed, _encoder_input(item.pts, pixels, spec))
                 done += 1
                 on_progress(done, total)

@@ -19,9 +19,14 @@ def make_sample_clip(
     audio: bool = True,
     tone: bool = True,
     container: str = "mp4",
+    keyframe_interval: int | None = None,
 ) -> Path:
+    """`keyframe_interval` (frames) places keyframes for segmenting tests; the default is x264's (250)."""
     with av.open(str(path), "w", format=container) as out:
-        video = out.add_stream("libx264", rate=fps, options={"preset": "ultrafast"})
+        options = {"preset": "ultrafast"}
+        if keyframe_interval is not None:
+            options |= {"g": str(keyframe_interval), "keyint_min": str(keyframe_interval)}
+        video = out.add_stream("libx264", rate=fps, options=options)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         sound = out.add_stream("aac", rate=16000) if audio else None
         frames = int(seconds * fps)

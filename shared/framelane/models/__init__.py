@@ -61,13 +61,15 @@ from framelane.models.credentials import (
 from framelane.models.pipeline import (
     CallbackMessage,
     FinalizeInput,
+    IngestOutcome,
     RenderDispatch,
     RenderMessage,
+    RenderStepInput,
     StepError,
     StepOutcome,
     TaskExecutionInput,
 )
-from framelane.models.records import ApiKeyRecord, Job, MediaInfo, Workspace
+from framelane.models.records import ApiKeyRecord, Job, MediaInfo, Segment, Workspace
 from framelane.models.transcripts import (
     AssemblyAiCallback,
     Transcript,
@@ -118,6 +120,7 @@ __all__ = [
     "FinalizeInput",
     "GazeRedirectRequest",
     "Health",
+    "IngestOutcome",
     "Job",
     "JobError",
     "JobErrorCode",
@@ -135,7 +138,9 @@ __all__ = [
     "RemoveBackgroundRequest",
     "RenderDispatch",
     "RenderMessage",
+    "RenderStepInput",
     "RendererRequestBase",
+    "Segment",
     "SigningSecret",
     "SourceLink",
     "SourceUrl",

@@ -19,6 +19,13 @@ class TaskExecutionInput(BaseModel):
     poll: bool = Field(default=False, description="Set by the PollTranscript step: check, do not submit.")
 
 
+class RenderStepInput(TaskExecutionInput):
+    """What a Render, RenderSegment or Stitch step hands the dispatcher."""
+
+    segment: int | None = Field(default=None, ge=0, description="The segment to render (RenderSegment).")
+    stitch: bool = Field(default=False, description="Join the rendered segments (Stitch).")
+
+
 class StepError(BaseModel):
     """A Step Functions error as Catch puts it in the state (`{"Error", "Cause"}`)."""
 
@@ -39,6 +46,15 @@ class FinalizeInput(BaseModel):
     error: StepError | None = None
 
 
+class IngestOutcome(BaseModel):
+    """Ingest's answer: the Route step sends a segmented task to the RenderSegments map."""
+
+    task_id: str
+    status: JobStatus
+    segmented: bool = False
+    segments: list[int] = Field(default_factory=list, description="Segment indices, one Map iteration each.")
+
+
 class StepOutcome(BaseModel):
     """What a code step returns to the state machine (kept small: ids and keys only)."""
 
@@ -54,12 +70,26 @@ class CallbackMessage(BaseModel):
 
 
 class RenderMessage(BaseModel):
-    """A renderer job on the Redis stream."""
+    """A unit of renderer work on the Redis stream: a whole task, one segment of it, or the stitch of its
+    segments. Each unit has its own token, delivery count, lease and dispatch record (`unit_id`)."""
 
     task_id: str
     workspace_id: str
     task_type: TaskType
     task_token: str
+    segment: int | None = Field(default=None, ge=0)
+    stitch: bool = False
+
+    @property
+    def unit_id(self) -> str:
+        return unit_id(self.task_id, self.segment, self.stitch)
+
+
+def unit_id(task_id: str, segment: int | None, stitch: bool) -> str:
+    """The task id for a whole render; `task#s3` for segment 3, `task#stitch` for the stitch."""
+    if stitch:
+        return f"{task_id}#stitch"
+    return task_id if segment is None else f"{task_id}#s{segment}"
 
 
 class RenderDispatch(BaseModel):
@@ -72,6 +102,12 @@ class RenderDispatch(BaseModel):
     task_token: str
     dispatched_at: Timestamp
     entry_id: str | None = Field(default=None, description="The stream entry; None until one was added.")
+    segment: int | None = Field(default=None, ge=0)
+    stitch: bool = False
+
+    @property
+    def unit_id(self) -> str:
+        return unit_id(self.task_id, self.segment, self.stitch)
 
     def message(self) -> RenderMessage:
         return RenderMessage(
@@ -79,4 +115,6 @@ class RenderDispatch(BaseModel):
             workspace_id=self.workspace_id,
             task_type=self.task_type,
             task_token=self.task_token,
+            segment=self.segment,
+            stitch=self.stitch,
         )

@@ -21,6 +21,17 @@ class MediaInfo(BaseModel):
     container: str | None = None
 
 
+class Segment(BaseModel):
+    """One part of a long source, rendered on its own (see media/segments.py): the frames with
+    `start_pts <= pts < end_pts` in the source video's time base, decoded from the keyframe `warmup_pts`."""
+
+    index: int = Field(ge=0)
+    start_pts: int | None = Field(default=None, description="None: from the first frame.")
+    end_pts: int | None = Field(default=None, description="None: to the last frame.")
+    warmup_pts: int | None = Field(default=None, description="The keyframe decoding starts at (warm-up).")
+    frames: int = Field(ge=0, description="Frames kept; weighs the segment in the task's progress.")
+
+
 class Job(JobOut):
     """A job as stored: the public fields plus what only the pipeline needs."""
 
@@ -34,6 +45,9 @@ class Job(JobOut):
     external_id: str | None = Field(default=None, description="The transcript id at AssemblyAI.")
     callback_secret: str | None = Field(default=None, description="Authenticates AssemblyAI's webhook call.")
     step_token: str | None = Field(default=None, description="The Step Functions token the callback answers.")
+    segments: list[Segment] | None = Field(
+        default=None, description="Set by ingest for a source long enough to render in segments."
+    )
 
     def to_out(self) -> JobOut:
         return JobOut.model_validate(self.model_dump(include=set(JobOut.model_fields)))

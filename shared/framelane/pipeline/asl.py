@@ -31,6 +31,9 @@ class TaskMachineConfig:
     # (every minute on AWS): several keeper intervals, so one late keeper run does not fail a waiting render
     render_heartbeat_seconds: int = 300
     render_timeout_seconds: int = 6 * 3600
+    # one task's segments rendered at once: the share of the workers a long task takes (README, fair sharing)
+    segment_max_concurrency: int = 4
+    stitch_timeout_seconds: int = 3600
     finalize_timeout_seconds: int = 300
 
 
@@ -54,34 +57,88 @@ def _callback_step(
     return step
 
 
+def task_fields() -> tuple[str, ...]:
+    return ("task_id", "workspace_id", "task_type", "source_url")
+
+
+def _render_step(
+    config: TaskMachineConfig, body: dict[str, Any], next_state: str | None, **extra: Any
+) -> dict[str, Any]:
+    """A render unit handed to the dispatcher (whole task, segment or stitch): the worker answers the token."""
+    step = _callback_step(
+        config.dispatch_queue_url,
+        next_state=next_state,
+        result_path=None,
+        HeartbeatSeconds=config.render_heartbeat_seconds,
+        **extra,
+    )
+    step["Parameters"]["MessageBody"]["payload"] = body
+    del step["Parameters"]["MessageBody"]["payload.$"]
+    return step
+
+
 def task_state_machine(config: TaskMachineConfig) -> dict[str, Any]:
     catch_to_failure = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RecordFailure"}]
+    render_catch = [
+        {"ErrorEquals": TIMEOUTS, "ResultPath": "$.error", "Next": "WorkerLost"},
+        *catch_to_failure,
+    ]
+    task = {f"{name}.$": f"$.{name}" for name in task_fields()}
     return {
-        "Comment": "Framelane task: ingest → process → finalize → notify",
+        "Comment": "Framelane task: ingest → process (whole, or segments → stitch) → finalize → notify",
         "StartAt": "Ingest",
         "States": {
             "Ingest": _callback_step(
                 config.ingest_queue_url,
                 next_state="Route",
-                result_path=None,
+                result_path="$.plan",
                 TimeoutSeconds=config.ingest_timeout_seconds,
                 Catch=catch_to_failure,
             ),
             "Route": {
                 "Type": "Choice",
-                "Choices": [{"Variable": "$.task_type", "StringEquals": "transcribe", "Next": "Transcribe"}],
+                "Choices": [
+                    {"Variable": "$.task_type", "StringEquals": "transcribe", "Next": "Transcribe"},
+                    {"Variable": "$.plan.segmented", "BooleanEquals": True, "Next": "RenderSegments"},
+                ],
                 "Default": "Render",
             },
-            "Render": _callback_step(
-                config.dispatch_queue_url,
-                next_state="RecordSuccess",
-                result_path=None,
-                HeartbeatSeconds=config.render_heartbeat_seconds,
+            "Render": _render_step(
+                config,
+                task,
+                "RecordSuccess",
                 TimeoutSeconds=config.render_timeout_seconds,
-                Catch=[
-                    {"ErrorEquals": TIMEOUTS, "ResultPath": "$.error", "Next": "WorkerLost"},
-                    *catch_to_failure,
-                ],
+                Catch=render_catch,
+            ),
+            # a long source: one broker message per segment (own token, heartbeat, retry), at most
+            # segment_max_concurrency at once, then one Stitch that joins them
+            "RenderSegments": {
+                "Type": "Map",
+                "ItemsPath": "$.plan.segments",
+                "MaxConcurrency": config.segment_max_concurrency,
+                "ItemSelector": {**task, "segment.$": "$$.Map.Item.Value"},
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "INLINE"},
+                    "StartAt": "RenderSegment",
+                    "States": {
+                        "RenderSegment": _render_step(
+                            config,
+                            {f"{name}.$": f"$.{name}" for name in (*task_fields(), "segment")},
+                            None,
+                            TimeoutSeconds=config.render_timeout_seconds,
+                        )
+                    },
+                },
+                "ResultPath": None,
+                "Next": "Stitch",
+                "Catch": render_catch,
+            },
+            "Stitch": _render_step(
+                config,
+                {**task, "stitch": True},
+                "RecordSuccess",
+                TimeoutSeconds=config.stitch_timeout_seconds,
+                Catch=render_catch,
             ),
             "WorkerLost": {
                 "Type": "Pass",

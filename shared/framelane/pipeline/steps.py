@@ -19,6 +19,7 @@ from framelane.models import (
     JobErrorCode,
     NotifyMessage,
     RenderMessage,
+    RenderStepInput,
     TaskExecutionInput,
     WebhookDeliveryInput,
 )
@@ -42,8 +43,8 @@ def _ingest(ctx: ServiceContext, message: CallbackMessage) -> BaseModel:
 
 
 def _dispatch(ctx: ServiceContext, message: CallbackMessage) -> None:
-    """Hand a renderer task to the render queue; the worker that takes it answers the token."""
-    payload = TaskExecutionInput.model_validate(message.payload)
+    """Hand a render unit (whole task, segment, stitch) to the render queue; its worker answers the token."""
+    payload = RenderStepInput.model_validate(message.payload)
     dispatch_render(
         ctx,
         RenderMessage(
@@ -51,6 +52,8 @@ def _dispatch(ctx: ServiceContext, message: CallbackMessage) -> None:
             workspace_id=payload.workspace_id,
             task_type=payload.task_type,
             task_token=message.task_token,
+            segment=payload.segment,
+            stitch=payload.stitch,
         ),
     )
 

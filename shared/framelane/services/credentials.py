@@ -18,7 +18,7 @@ def credentials_key(job: Job) -> str:
 
 
 def sidecar_key(job: Job, extension: str) -> str:
-    """Next to the output (`worker.runtime.output_key`): `output.webm` → `output.webm.c2pa`."""
+    """Next to the output (`services.render.output_key`): `output.webm` → `output.webm.c2pa`."""
     return f"outputs/{job.workspace_id}/{job.id}/output.{extension}.c2pa"
 
 

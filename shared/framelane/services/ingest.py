@@ -9,7 +9,16 @@ from urllib.parse import unquote, urlsplit
 
 from framelane.errors import JobFailure, TaskCancelled
 from framelane.media.probe import NotMedia, probe
-from framelane.models import JobErrorCode, JobStatus, MediaInfo, StepOutcome, TaskExecutionInput, TaskType
+from framelane.media.segments import plan_cuts
+from framelane.models import (
+    IngestOutcome,
+    JobErrorCode,
+    JobStatus,
+    MediaInfo,
+    Segment,
+    TaskExecutionInput,
+    TaskType,
+)
 from framelane.security.safe_http import FetchError, FetchLimits, SafeHttpClient
 from framelane.services.context import ServiceContext
 from framelane.services.jobs import load_job, transition
@@ -22,7 +31,7 @@ def source_key(workspace_id: str, task_id: str) -> str:
     return f"sources/{workspace_id}/{task_id}"
 
 
-def ingest(ctx: ServiceContext, payload: TaskExecutionInput) -> StepOutcome:
+def ingest(ctx: ServiceContext, payload: TaskExecutionInput) -> IngestOutcome:
     job = load_job(ctx, payload.workspace_id, payload.task_id)
     if job.status.is_terminal:
         raise TaskCancelled(f"task is {job.status}")
@@ -37,6 +46,7 @@ def ingest(ctx: ServiceContext, payload: TaskExecutionInput) -> StepOutcome:
             _download(ctx, payload.source_url, local_path)
         media = _probe_and_check(ctx, local_path, job.task_type or payload.task_type)
         check_output_size(payload.task_type, job.options, media)
+        segments = _segments(ctx, local_path, payload.task_type, media)
         if source.scheme != "s3":
             ctx.blobs.upload_file(local_path, key)
     queued = transition(
@@ -46,10 +56,30 @@ def ingest(ctx: ServiceContext, payload: TaskExecutionInput) -> StepOutcome:
         status=JobStatus.queued,
         source_key=key,
         media=media,
+        segments=segments,
     )
     if queued is None:
         raise TaskCancelled("task was cancelled during ingest")
-    return StepOutcome(task_id=job.id, status=queued.status)
+    return IngestOutcome(
+        task_id=job.id,
+        status=queued.status,
+        segmented=segments is not None,
+        segments=[s.index for s in segments or []],
+    )
+
+
+def _segments(ctx: ServiceContext, path: str, task_type: TaskType, media: MediaInfo) -> list[Segment] | None:
+    """A renderer source longer than the threshold, cut at its keyframes; None keeps the single render."""
+    settings = ctx.settings
+    if not task_type.is_renderer or media.duration <= settings.segment_threshold_seconds:
+        return None
+    cuts = plan_cuts(path, settings.segment_seconds, settings.segment_warmup_seconds)
+    if len(cuts) < 2:
+        return None  # no keyframe to cut at
+    return [
+        Segment(index=i, start_pts=c.start_pts, end_pts=c.end_pts, warmup_pts=c.warmup_pts, frames=c.frames)
+        for i, c in enumerate(cuts)
+    ]
 
 
 def _upload_key(ctx: ServiceContext, workspace_id: str, bucket: str, key: str) -> str:

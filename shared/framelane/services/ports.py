@@ -138,6 +138,8 @@ class BlobStore(Protocol):
 
     def get_bytes(self, key: str) -> bytes: ...
 
+    def delete(self, keys: list[str]) -> None: ...
+
 
 class Workflows(Protocol):
     """The state machines: start executions, and answer the tokens of callback steps."""

@@ -61,13 +61,15 @@ def dispatch_render(ctx: ServiceContext, message: RenderMessage) -> None:
         task_token=message.task_token,
         dispatched_at=utc_now(),
         entry_id=entry_id,
+        segment=message.segment,
+        stitch=message.stitch,
     )
     ctx.store.put_render_dispatch(record, DISPATCH_RECORD_TTL_SECONDS)
 
 
-def render_answered(ctx: ServiceContext, task_id: str) -> None:
-    """A worker answered the task's token: nothing waits any more."""
-    ctx.store.delete_render_dispatch(task_id)
+def render_answered(ctx: ServiceContext, unit_id: str) -> None:
+    """A worker answered the unit's token (`RenderMessage.unit_id`): nothing waits for it any more."""
+    ctx.store.delete_render_dispatch(unit_id)
 
 
 def tend_render_queue(ctx: ServiceContext, now: datetime | None = None) -> KeeperReport:
@@ -96,9 +98,11 @@ def _tend(
         _drop(ctx, broker, record)
         report.dropped += 1
         return
-    if broker.is_leased(record.task_id):
+    if broker.is_leased(record.unit_id):
         return  # a worker runs it and heartbeats the step itself
-    running = job.status is JobStatus.processing
+    # a whole render that started shows it on the task; a segment or stitch counts from its dispatch (the
+    # task is processing while sibling segments run)
+    running = record.segment is None and not record.stitch and job.status is JobStatus.processing
     waiting = (now - (job.updated_at if running else record.dispatched_at)).total_seconds()
     limit = ctx.settings.render_queue_wait_seconds
     if waiting > limit:
@@ -110,11 +114,11 @@ def _tend(
     entry_lost = record.entry_id is None or not broker.has_entry(record.task_type, record.entry_id)
     # a running task's worker may have lost its lease with the data: give its heartbeat time to set it again
     if entry_lost and (not running or waiting > ctx.settings.worker_visibility_timeout):
-        if ctx.store.get_render_dispatch(record.task_id) is None:
+        if ctx.store.get_render_dispatch(record.unit_id) is None:
             return  # answered meanwhile
         entry_id = broker.enqueue(record.message())
-        ctx.store.set_render_entry(record.task_id, entry_id)
-        logger.info("render entry added again", extra={"task_id": record.task_id, "lost": record.entry_id})
+        ctx.store.set_render_entry(record.unit_id, entry_id)
+        logger.info("render entry added again", extra={"unit": record.unit_id, "lost": record.entry_id})
         report.requeued += 1
     if not ctx.sfn.heartbeat(record.task_token):  # the step no longer waits (stopped, timed out)
         _drop(ctx, broker, record)
@@ -126,4 +130,4 @@ def _tend(
 def _drop(ctx: ServiceContext, broker: RedisBroker, record: RenderDispatch) -> None:
     if record.entry_id is not None:
         broker.remove(record.task_type, record.entry_id)
-    ctx.store.delete_render_dispatch(record.task_id)
+    ctx.store.delete_render_dispatch(record.unit_id)

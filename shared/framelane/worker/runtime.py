@@ -1,4 +1,4 @@
-"""The renderer worker: consume the Redis streams, render each task, store the output, resume the execution.
+"""The renderer worker: consume the Redis streams, hand each task to the render service, resume the execution.
 
 At-least-once: an entry is ACKed only after the output is in S3 and the job row says completed. A worker
 that dies leaves its entry pending; another reclaims it after the visibility timeout (only that counts as a
@@ -13,7 +13,6 @@ import json
 import os
 import random
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -22,44 +21,18 @@ from dataclasses import dataclass, field
 from aws_lambda_powertools import Logger
 
 from framelane.adapters.redis_streams import Delivery, RedisBroker
-from framelane.engines.base import EngineRegistry, EngineUnavailable
+from framelane.engines.base import EngineRegistry
 from framelane.errors import JobFailure, TaskCancelled
 from framelane.logs import SERVICE
-from framelane.media.formats import output_spec
-from framelane.media.pipeline import RenderStopped, render
-from framelane.models import (
-    Job,
-    JobErrorCode,
-    JobOutput,
-    JobStatus,
-    ProgressStage,
-    RenderMessage,
-    StepOutcome,
-    TaskType,
-)
-from framelane.provenance.outputs import check_signing_setup, sign_output
+from framelane.media.pipeline import RenderStopped
+from framelane.models import Job, JobErrorCode, JobStatus, RenderMessage, StepOutcome, TaskType
+from framelane.models.pipeline import unit_id
+from framelane.provenance.outputs import check_signing_setup
 from framelane.services.context import ServiceContext
-from framelane.services.jobs import load_job, transition
-from framelane.services.notify import emit_progress
+from framelane.services.render import RenderCancelled, render_segment, render_task, stitch_task
 from framelane.services.render_queue import render_answered
-from framelane.worker.eta import Eta
 
 logger = Logger(service=SERVICE, child=True)
-
-PROGRESS_WRITE_INTERVAL = 0.5
-CANCEL_CHECK_INTERVAL = 0.2
-_STAGE_SPAN = {  # where each stage sits in progress_percent
-    ProgressStage.downloading: (0, 5),
-    ProgressStage.compositing: (5, 90),
-    ProgressStage.encoding: (90, 95),
-    ProgressStage.uploading: (95, 99),
-}
-
-
-def output_key(job: Job, extension: str) -> str:
-    """Deterministic: a duplicate delivery overwrites the same object instead of making a second output."""
-    return f"outputs/{job.workspace_id}/{job.id}/output.{extension}"
-
 
 RENDERER_TASK_TYPES = [t for t in TaskType if t.is_renderer]
 
@@ -73,10 +46,6 @@ class WorkerConfig:
     max_attempts: int = 3
     heartbeat_interval: float = 10
     max_restart_pause: float = 30
-
-
-class _Cancelled(Exception):
-    pass
 
 
 class RendererWorker:
@@ -149,12 +118,12 @@ class RendererWorker:
                 "worker_lost",
                 f"the task was abandoned by {self.config.max_attempts} workers",
             )
-            render_answered(self.ctx, message.task_id)
+            render_answered(self.ctx, message.unit_id)
             self.broker.ack(delivery)
             return
 
         def keepalive() -> None:
-            self.broker.hold_lease(message.task_id, self.config.consumer, self.config.visibility_timeout)
+            self.broker.hold_lease(message.unit_id, self.config.consumer, self.config.visibility_timeout)
             self.broker.touch(delivery, self.config.consumer)
 
         keepalive()
@@ -166,7 +135,7 @@ class RendererWorker:
                     delivery, self.config.consumer, int(self.config.visibility_timeout * 1000) + 1
                 )
         finally:
-            self.broker.drop_lease(message.task_id)
+            self.broker.drop_lease(message.unit_id)
 
     def _reject(self, delivery: Delivery) -> None:
         """A poison entry: fail its task at once when the entry still names a token, and dead-letter it. An
@@ -175,23 +144,23 @@ class RendererWorker:
         logger.error("unprocessable stream entry", extra={"entry_id": delivery.entry_id, "problem": problem})
         named = _named_task(delivery.raw)
         if named is not None:
-            task_id, token = named
+            unit, token = named
             self.ctx.sfn.fail(
                 token, "internal_error", f"the render message could not be processed: {problem}"
             )
-            render_answered(self.ctx, task_id)
+            render_answered(self.ctx, unit)
         self.broker.dead_letter(delivery, problem)
 
     def execute(self, message: RenderMessage, keepalive: Callable[[], None] | None = None) -> bool:
         """Render one task and answer its Step Functions token. False when released on shutdown."""
         answered = self._answer(message, keepalive)
         if answered:
-            render_answered(self.ctx, message.task_id)
+            render_answered(self.ctx, message.unit_id)
         return answered
 
     def _answer(self, message: RenderMessage, keepalive: Callable[[], None] | None) -> bool:
         token = message.task_token
-        log = {"task_id": message.task_id}
+        log = {"task_id": message.task_id, "unit": message.unit_id}
         job = self.ctx.store.get_task(message.workspace_id, message.task_id)
         if job is None:
             logger.error("render message for an unknown task", extra=log)
@@ -204,8 +173,8 @@ class RendererWorker:
         heartbeat = _Heartbeat(self, token, keepalive)
         heartbeat.start()
         try:
-            completed = self._render(job)
-        except _Cancelled:
+            completed = self._render(message, job)
+        except RenderCancelled:
             logger.info("cancelled", extra=log)
             self.ctx.sfn.fail(token, TaskCancelled.name, "task was cancelled")
             return True
@@ -227,122 +196,14 @@ class RendererWorker:
         logger.info("completed", extra=log)
         return True
 
-    def _render(self, job: Job) -> Job:
-        if job.task_type is None or job.source_key is None or job.media is None:
-            raise JobFailure(JobErrorCode.internal_error, "task was not ingested")
-        try:
-            engine = self.engines.create(job.task_type, job.options, job.media)
-        except EngineUnavailable as exc:
-            raise JobFailure(JobErrorCode.internal_error, str(exc)) from exc
-        spec = output_spec(job.task_type, job.options)
-        progress = _Progress(self, job)
-        progress.stage(ProgressStage.downloading, force=True)
-        with tempfile.TemporaryDirectory(prefix="framelane-render-") as workdir:
-            source = os.path.join(workdir, "source")
-            target = os.path.join(workdir, f"output.{spec.extension}")
-            self.ctx.blobs.download_file(job.source_key, source)
-            progress.stage(ProgressStage.compositing, force=True)
-            stats = render(
-                source,
-                target,
-                engine,
-                spec,
-                on_progress=progress.frames,
-                should_stop=progress.should_stop,
-            )
-            credentials = sign_output(self.ctx, job, source, target, spec, engine)
-            progress.stage(ProgressStage.uploading, force=True)
-            key = output_key(job, spec.extension)
-            size = self.ctx.blobs.upload_file(target, key, spec.content_type)
-        current = progress.job
-        output = JobOutput(
-            url=f"s3://{self.ctx.blobs.bucket}/{key}",
-            width=stats.width,
-            height=stats.height,
-            duration=round(stats.duration, 3),
-            size_bytes=size,
-            content_credentials=credentials,
-        )
-        completed = transition(
-            self.ctx,
-            current,
-            frozenset({JobStatus.processing}),
-            status=JobStatus.completed,
-            progress_percent=100,
-            output=output,
-            output_key=key,
-        )
-        if completed is None:
-            latest = load_job(self.ctx, job.workspace_id, job.id)
-            if latest.status is JobStatus.cancelled:
-                raise _Cancelled()
-            return latest  # a duplicate delivery finished first: same key, one output
-        return completed
-
-
-class _Progress:
-    """Writes progress_percent/stage at most every 0.5 s, checks cancellation, emits task.progress events."""
-
-    def __init__(self, worker: RendererWorker, job: Job) -> None:
-        self.worker = worker
-        self.job = job
-        self._last_write = 0.0
-        self._last_cancel_check = 0.0
-        self._stage = ProgressStage.downloading
-        self._percent = 0
-        self._eta = Eta()
-        self._seconds_left: int | None = None
-
-    def stage(self, stage: ProgressStage, *, force: bool = False) -> None:
-        self._stage = stage
-        self._write(_STAGE_SPAN[stage][0], force=force)
-
-    def frames(self, done: int, total: int) -> None:
-        low, high = _STAGE_SPAN[ProgressStage.compositing]
-        self._seconds_left = self._eta.update(done, total)
-        if done >= total:
-            self._stage = ProgressStage.encoding
-            self._write(_STAGE_SPAN[ProgressStage.encoding][0], force=True)
-            return
-        self._write(low + (high - low) * done // max(total, 1))
-
-    def should_stop(self) -> bool:
-        if self.worker.stopping.is_set():
-            raise RenderStopped("worker is shutting down")
-        now = time.monotonic()
-        if now - self._last_cancel_check < CANCEL_CHECK_INTERVAL:
-            return False
-        self._last_cancel_check = now
-        try:
-            cancelled = self.worker.broker.is_cancelled(self.job.id)
-        except Exception:  # Redis away (restart, failover): keep rendering, ask again at the next check
-            logger.warning("cancel check failed", exc_info=True, extra={"task_id": self.job.id})
-            return False
-        if cancelled:
-            raise _Cancelled()
-        return False
-
-    def _write(self, percent: int, *, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and (now - self._last_write < PROGRESS_WRITE_INTERVAL or percent == self._percent):
-            return
-        self._last_write, self._percent = now, percent
-        updated = transition(
-            self.worker.ctx,
-            self.job,
-            frozenset({JobStatus.queued, JobStatus.processing}),
-            status=JobStatus.processing,
-            progress_percent=percent,
-            progress_stage=self._stage,
-            estimated_seconds_remaining=self._seconds_left,
-        )
-        if updated is None:
-            raise _Cancelled()
-        self.job = updated
-        try:
-            emit_progress(self.worker.ctx, self.job.workspace_id, self.job.id)
-        except Exception:  # progress events are best effort: a Redis blip must not fail the render
-            logger.warning("progress event skipped", exc_info=True, extra={"task_id": self.job.id})
+    def _render(self, message: RenderMessage, job: Job) -> Job:
+        """The unit's work: a whole task, one of its segments, or the stitch of its segments."""
+        if message.stitch:
+            return stitch_task(self.ctx, self.engines, job, self.stopping)
+        if message.segment is not None:
+            render_segment(self.ctx, self.engines, job, message.segment, self.stopping)
+            return job
+        return render_task(self.ctx, self.engines, job, self.stopping)
 
 
 class _Heartbeat:
@@ -380,7 +241,7 @@ class _Heartbeat:
 
 
 def _named_task(raw: str) -> tuple[str, str] | None:
-    """(task id, token) from an entry that is JSON naming both, however wrong the rest is."""
+    """(unit id, token) from an entry that is JSON naming its task and token, however wrong the rest is."""
     try:
         fields = json.loads(raw)
     except ValueError:
@@ -389,7 +250,8 @@ def _named_task(raw: str) -> tuple[str, str] | None:
         return None
     task_id, token = fields.get("task_id"), fields.get("task_token")
     if isinstance(task_id, str) and isinstance(token, str) and token:
-        return task_id, token
+        segment, stitch = fields.get("segment"), fields.get("stitch") is True
+        return unit_id(task_id, segment if isinstance(segment, int) else None, stitch), token
     return None
 
 
