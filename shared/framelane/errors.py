@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from framelane.adapters.redis_limits import BucketState
+
 
 class FramelaneError(Exception):
     status_code = 400
@@ -52,6 +57,17 @@ class TaskNotCancellable(FramelaneError):
 class SourceNotReady(FramelaneError):
     status_code = 409
     code = "source_not_ready"
+
+
+class RateLimited(FramelaneError):
+    """The workspace used up its request bucket; `bucket` says when a token is back (Retry-After)."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, bucket: BucketState) -> None:
+        super().__init__(message)
+        self.bucket = bucket
 
 
 class ServiceUnavailable(FramelaneError):

@@ -7,6 +7,7 @@ from functools import cached_property
 
 from framelane.adapters.aws import dynamodb_client, s3_client, sfn_client, sqs_client
 from framelane.adapters.dynamodb import DynamoStore
+from framelane.adapters.redis_limits import RedisRateLimiter
 from framelane.adapters.redis_streams import RedisBroker
 from framelane.adapters.s3 import S3Store
 from framelane.adapters.sqs import SqsQueues
@@ -29,6 +30,12 @@ class ServiceContext:
         """Built on first use: on AWS its URL needs the Redis AUTH secret, which only broker users may read."""
         url = self.settings.redis_url
         return RedisBroker(url, self.settings.stream_prefix) if url else None
+
+    @cached_property
+    def limiter(self) -> RedisRateLimiter | None:
+        """The request rate limits' buckets, in the broker's Redis (no Redis: no limits)."""
+        url = self.settings.redis_url
+        return RedisRateLimiter(url, self.settings.stream_prefix) if url else None
 
 
 def build_context(settings: Settings) -> ServiceContext:
