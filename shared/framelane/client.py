@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from framelane.models import JobOut, JobPage, UploadOut, WorkspaceCreated
+from framelane.models import EffectiveLimits, JobOut, JobPage, UploadOut, WorkspaceCreated, WorkspaceOut
 
 
 class ApiError(Exception):
@@ -130,6 +130,21 @@ class FramelaneClient:
             headers={"Authorization": f"Bearer {admin_token}"},
         )
         _check(response)
+
+    def get_workspace(self) -> WorkspaceOut:
+        return WorkspaceOut.model_validate(_check(self._request("GET", "/v1/workspace")).json())
+
+    def workspace_limits(
+        self, workspace_id: str, admin_token: str, changes: dict[str, int | None] | None = None
+    ) -> EffectiveLimits:
+        """The workspace's limits; with `changes`, after applying them (None: back to the default)."""
+        path = f"/admin/workspaces/{workspace_id}/limits"
+        headers = {"Authorization": f"Bearer {admin_token}"}
+        if changes:
+            response = self._http.patch(path, json=changes, headers=headers)
+        else:
+            response = self._http.get(path, headers=headers)
+        return EffectiveLimits.model_validate(_check(response).json())
 
     def download(self, url: str, path: str) -> int:
         """Stream an output URL to `path`; returns the byte count."""

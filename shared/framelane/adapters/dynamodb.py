@@ -33,6 +33,7 @@ from framelane.models import (
     WebhookAttempt,
     WebhookEndpoint,
     Workspace,
+    WorkspaceLimits,
 )
 
 if TYPE_CHECKING:
@@ -218,6 +219,21 @@ class DynamoStore:
     def get_workspace(self, workspace_id: str) -> Workspace | None:
         item = self._get({"PK": _s(f"WS#{workspace_id}"), "SK": _s("WORKSPACE")})
         return None if item is None else Workspace.model_validate(item)
+
+    def set_workspace_limits(self, workspace_id: str, limits: WorkspaceLimits) -> bool:
+        """Replace the workspace's limit overrides; False when there is no such workspace."""
+        try:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key={"PK": _s(f"WS#{workspace_id}"), "SK": _s("WORKSPACE")},
+                UpdateExpression="SET limits = :limits",
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeValues=_to_attr_values({":limits": limits.model_dump(mode="json")}),
+            )
+        except ClientError as exc:
+            _raise_condition_failed(exc, swallow=True)
+            return False
+        return True
 
     # --- tasks ----------------------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from framelane import __version__
 from framelane.api.console.routes import install_console
 from framelane.api.errors import ERROR_RESPONSES, CatchAllMiddleware, install_error_handlers
 from framelane.api.rate_headers import RateLimitHeadersMiddleware
-from framelane.api.routes import admin, callbacks, health, sources, tasks, uploads, webhooks
+from framelane.api.routes import admin, callbacks, health, sources, tasks, uploads, webhooks, workspace
 from framelane.config import Settings, get_settings
 from framelane.services.context import ServiceContext, build_context
 
@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
     install_error_handlers(app)
     app.add_middleware(CatchAllMiddleware)
     app.add_middleware(RateLimitHeadersMiddleware)
-    for module in (tasks, sources, webhooks, uploads, health, admin, callbacks):
+    for module in (tasks, sources, webhooks, uploads, workspace, health, admin, callbacks):
         app.include_router(module.router)
     install_console(app, app.state.ctx)
     return app

@@ -29,7 +29,11 @@ class ServiceContext:
     def broker(self) -> RedisBroker | None:
         """Built on first use: on AWS its URL needs the Redis AUTH secret, which only broker users may read."""
         url = self.settings.redis_url
-        return RedisBroker(url, self.settings.stream_prefix) if url else None
+        return (
+            RedisBroker(url, self.settings.stream_prefix, self.settings.workspace_concurrency)
+            if url
+            else None
+        )
 
     @cached_property
     def limiter(self) -> RedisRateLimiter | None:
