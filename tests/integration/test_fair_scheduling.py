@@ -159,3 +159,25 @@ def test_read_wakes_when_a_slot_frees(broker: RedisBroker) -> None:
     timer.join()
     assert delivery is not None and delivery.workspace_id == "ws_a"
     assert time.monotonic() - started < 4  # woken by the freed slot, not by the end of the block
+
+
+def test_transcriptions_hold_slots_of_the_same_quota(broker: RedisBroker) -> None:
+    _enqueue(broker, "ws_a", 3, quota=2)
+    assert broker.hold_slot("ws_a", "task_t1", 2, ttl_seconds=60)
+    assert broker.hold_slot("ws_a", "task_t1", 2, ttl_seconds=60)  # a redelivered step renews its own hold
+    _take(broker)
+    assert broker.take("w1", ALL) is None  # one transcription + one render = the quota of two
+    assert not broker.hold_slot("ws_a", "task_t2", 2, ttl_seconds=60)
+    assert broker.usage("ws_a") == Usage(running=2, waiting=2)
+    broker.release_slot("ws_a", "task_t1")
+    assert _take(broker).workspace_id == "ws_a"
+    assert broker.hold_slot("ws_a", "task_t2", 2, ttl_seconds=60, force=True)  # a poll keeps its slot
+    assert broker.usage("ws_a") == Usage(running=3, waiting=1)
+
+
+def test_a_hold_whose_holder_died_expires(broker: RedisBroker) -> None:
+    _enqueue(broker, "ws_a", 1, quota=1)
+    assert broker.hold_slot("ws_a", "task_t1", 1, ttl_seconds=0.2)
+    assert broker.take("w1", ALL) is None
+    time.sleep(0.3)
+    assert _take(broker).workspace_id == "ws_a"

@@ -54,24 +54,33 @@ return id
 
 # Every entry carries `seq` (one counter per broker): stream ids of different streams can tie within a
 # millisecond, and the take script keeps a workspace's order across its task types by it.
-# Shared by the take and usage scripts: a workspace's (running, waiting) over every renderer type.
+# Shared by the take, usage and hold scripts: a workspace's (running, waiting, stream entries) over every
+# renderer type.
+# Running also counts the live slot holds of its transcriptions (`<prefix>:holds:<workspace>`, a sorted set of
+# task ids scored by when the hold expires), so renders and transcriptions share the quota.
 _USAGE_FN = """
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 local function usage(prefix, group, ws, types)
-  local running, total = 0, 0
+  local holds = redis.call('ZCOUNT', prefix .. ':holds:' .. ws, '(' .. now_ms(), '+inf')
+  local running, waiting = holds, 0
   for _, t in ipairs(types) do
     local s = prefix .. ':' .. t .. ':' .. ws
     local len = redis.call('XLEN', s)
     if len > 0 then
-      total = total + len
       local pending = redis.pcall('XPENDING', s, group)
       if type(pending) == 'table' and pending.err == nil then
         running = running + pending[1]
+        waiting = waiting + len - pending[1]
       else
         redis.pcall('XGROUP', 'CREATE', s, group, '0')
+        waiting = waiting + len
       end
     end
   end
-  return running, total - running
+  return running, waiting, waiting + running - holds
 end
 """
 
@@ -107,8 +116,8 @@ local all, mine = {}, {}
 for i = 1, count do all[#all + 1] = ARGV[5 + i] end
 for i = 6 + count, #ARGV do mine[#mine + 1] = ARGV[i] end
 for _, ws in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local running, waiting = usage(prefix, group, ws, all)
-  if running + waiting == 0 then
+  local running, waiting, entries = usage(prefix, group, ws, all)
+  if entries == 0 then
     redis.call('ZREM', KEYS[1], ws)
     redis.call('HDEL', KEYS[1] .. ':quota', ws)
   else
@@ -134,6 +143,26 @@ for _, ws in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   end
 end
 return nil
+"""
+)
+
+# KEYS: the workspace's holds. ARGV: prefix, group, workspace, quota, task id, ttl ms, force ('1': renew or take
+# whatever the quota), renderer types. Returns 1 when the task holds a slot now.
+_HOLD = (
+    _USAGE_FN
+    + """
+local now = now_ms()
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local types = {}
+for i = 8, #ARGV do types[#types + 1] = ARGV[i] end
+local held = redis.call('ZSCORE', KEYS[1], ARGV[5])
+local running = usage(ARGV[1], ARGV[2], ARGV[3], types)
+if held or ARGV[7] == '1' or running < tonumber(ARGV[4]) then
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[6]), ARGV[5])
+  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[6]))
+  return 1
+end
+return 0
 """
 )
 
@@ -192,6 +221,7 @@ class RedisBroker:
         self._enqueue = self._redis.register_script(_ENQUEUE)
         self._take = self._redis.register_script(_TAKE)
         self._usage = self._redis.register_script(_USAGE)
+        self._hold = self._redis.register_script(_HOLD)
 
     def ping(self) -> None:
         """Readiness answers at once: one try on a fresh connection, without the work calls' retries."""
@@ -280,6 +310,33 @@ class RedisBroker:
     def usage(self, workspace_id: str) -> Usage:
         result: Any = self._usage(keys=[], args=[self.stream_prefix, GROUP, workspace_id, *RENDERER_TYPES])
         return Usage(running=int(result[0]), waiting=int(result[1]))
+
+    def hold_slot(
+        self, workspace_id: str, task_id: str, quota: int, ttl_seconds: float, *, force: bool = False
+    ) -> bool:
+        """A slot of the workspace's quota for work outside the streams (a transcription), if one is free, or
+        renewed if the task holds one (`force`: whatever the quota). It expires after `ttl_seconds` unless
+        renewed, so a crashed holder's slot comes back by itself."""
+        ttl_ms = max(int(ttl_seconds * 1000), 1)
+        args: list[Any] = [
+            self.stream_prefix,
+            GROUP,
+            workspace_id,
+            quota,
+            task_id,
+            ttl_ms,
+            "1" if force else "0",
+        ]
+        result: Any = self._hold(keys=[self._holds(workspace_id)], args=[*args, *RENDERER_TYPES])
+        return bool(result)
+
+    def release_slot(self, workspace_id: str, task_id: str) -> None:
+        """The task's work outside the streams ended: its slot is free for the next render or transcription."""
+        if self._redis.zrem(self._holds(workspace_id), task_id):
+            self._ring()
+
+    def _holds(self, workspace_id: str) -> str:
+        return f"{self.stream_prefix}:holds:{workspace_id}"
 
     def workspaces(self) -> list[str]:
         """Workspaces with entries in the broker (or that had some until the last take)."""
