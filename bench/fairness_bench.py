@@ -1,6 +1,10 @@
 """Fairness between workspaces, on loopback. Prints figures; asserts nothing.
 
     .venv/bin/python bench/fairness_bench.py [--creations 1000] [--renders 200] [--render-seconds 0.2]
+        [--create-per-minute 600 --create-burst 100]
+
+A creation through moto costs far more than through DynamoDB (moto serializes its requests), so on a slow
+machine A may not outrun the default bucket's refill (10/s): lower `--create-per-minute` to see the 429s.
 
 1. Request rate limits (the API under uvicorn, real redis-server and moto_server, no pipeline: tasks are stored,
    not processed): workspace B trickles requests (a list every 0.2 s, a creation every second) alone, then again
@@ -186,13 +190,20 @@ def scheduling(url: str, renders: int, workers: int, render_seconds: float, fair
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--creations", type=int, default=1000)
+    parser.add_argument("--create-per-minute", type=int, default=600, help="The creation bucket's refill.")
+    parser.add_argument("--create-burst", type=int, default=100, help="The creation bucket's size.")
     parser.add_argument("--renders", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--render-seconds", type=float, default=0.2)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, running_services(Path(tmp)) as (redis_service, moto_service):
         os.environ.update(aws_environment(moto_service.url))
-        settings = Settings(aws_endpoint_url=moto_service.url, redis_url=redis_service.url)
+        settings = Settings(
+            aws_endpoint_url=moto_service.url,
+            redis_url=redis_service.url,
+            rate_limit_create_per_minute=args.create_per_minute,
+            rate_limit_create_burst=args.create_burst,
+        )
         bootstrap_stores(build_context(settings))
         rate_limits(settings, args.creations)
         print(f"render scheduling ({args.renders} of A's renders queued first, {args.workers} workers)")
