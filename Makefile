@@ -44,13 +44,14 @@ bench: setup
 	PYTHONPATH=. $(BIN)/python bench/quality_report.py
 	PYTHONPATH=. $(BIN)/python bench/provenance_bench.py
 	PYTHONPATH=. $(BIN)/python bench/long_video_bench.py
+	PYTHONPATH=. $(BIN)/python bench/fairness_bench.py
 
 # The large soak of issue 11 against a fresh `framelane local` (a quarter of an hour or more on 2 cores). The small
 # one is tests/integration/test_soak.py. Set LOOPBACK_ONLY to a wrapper that leaves the run only loopback (a
 # fresh network namespace, e.g. `unshare --net` with lo up) where one is available.
 LOOPBACK_ONLY ?=
 SOAK ?= --tasks 300 --workers 4 --worker-kills 10 --broker-kills 2 --api-restarts 2 --webhook-outages 2 \
-	--stalling-sources 5 --long-every 10 --segment-kills 3 --timeout 3600
+	--stalling-sources 5 --long-every 10 --segment-kills 3 --workspaces 2 --quota 2 --timeout 3600
 
 soak: setup
 	$(LOOPBACK_ONLY) $(BIN)/framelane soak $(SOAK)

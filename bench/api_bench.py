@@ -151,6 +151,9 @@ def main() -> None:
             "FRAMELANE_CURSOR_SECRET": "bench",
             "FRAMELANE_OUTBOUND_POLICY": "allowlist",
             "FRAMELANE_ALLOWED_NETWORKS": "127.0.0.1/32",
+            # the buckets are checked (their cost is in the figures) but never run dry
+            "FRAMELANE_RATE_LIMIT_CREATE_BURST": "1000000",
+            "FRAMELANE_RATE_LIMIT_REQUESTS_BURST": "1000000",
         }
         os.environ.update(env)
         settings = Settings()

@@ -41,8 +41,6 @@ def worker(url: str, prefix: str, name: str, types: list[TaskType], results: mp.
 def run(url: str, workers: int, tasks: int, rate: float | None, types: list[TaskType]) -> None:
     prefix = f"bench{workers}{'r' if rate else ''}:{time.time_ns()}"
     broker = RedisBroker(url, prefix)
-    for task_type in types:
-        broker.ensure_group(task_type)
     results: mp.Queue = mp.Queue()  # type: ignore[type-arg]
     processes = [
         mp.Process(target=worker, args=(url, prefix, f"w{i}", types, results)) for i in range(workers)

@@ -42,6 +42,8 @@ def in_process_stack(workdir: Path, clip: bytes) -> Iterator[BenchStack]:
             redis_url=redis_service.url,
             outbound_policy="allowlist",
             allowed_networks=("127.0.0.1/32",),
+            rate_limit_create_burst=1_000_000,  # checked, never exhausted: these benches measure throughput
+            rate_limit_requests_burst=1_000_000,
         )
         bootstrap_stores(build_context(settings))
         settings = with_local_pipeline(settings)

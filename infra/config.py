@@ -53,6 +53,15 @@ class StageConfig(BaseModel):
     )
     api_throttle_rate: int = 50
     api_throttle_burst: int = 100
+    rate_limit_create_per_minute: int = Field(default=600, ge=0, description="Per workspace; 0: no limit.")
+    rate_limit_create_burst: int = Field(default=100, ge=1)
+    rate_limit_requests_per_minute: int = Field(default=3000, ge=0, description="Per workspace; 0: no limit.")
+    rate_limit_requests_burst: int = Field(default=500, ge=1)
+    workspace_concurrency: int = Field(
+        default=8,
+        ge=1,
+        description="Renders/transcriptions of one workspace running at once (default quota).",
+    )
     content_credentials: Literal["on", "off"] = Field(
         default="on",
         description="`off` stops C2PA marking of outputs (see docs/OPERATIONS.md: legal meaning).",
@@ -65,6 +74,19 @@ class StageConfig(BaseModel):
         default=None,
         description="KMS asymmetric signing key: C2PA claims are signed in KMS (callback signer).",
     )
+
+    @property
+    def limits_environment(self) -> dict[str, str]:
+        """The per-workspace defaults every broker client needs: the API (rate limits), the dispatch step and
+        the keeper (quota kept with each entry) and the workers (whose take script applies the default quota)."""
+        names = [
+            "rate_limit_create_per_minute",
+            "rate_limit_create_burst",
+            "rate_limit_requests_per_minute",
+            "rate_limit_requests_burst",
+            "workspace_concurrency",
+        ]
+        return {f"FRAMELANE_{name.upper()}": str(getattr(self, name)) for name in names}
 
     @property
     def content_credentials_environment(self) -> dict[str, str]:

@@ -21,6 +21,7 @@ class Broker(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, network: Network) -> None:
         super().__init__(scope, construct_id)
         self.network = network
+        self.limits_environment = config.limits_environment
         self.stream_prefix = f"framelane-{config.stage}:tasks"
         self.auth = secretsmanager.Secret(
             self,
@@ -66,11 +67,14 @@ class Broker(Construct):
     def connect(
         self, target: Environment, grantee: iam.IGrantable, connectable: ec2.IConnectable | None
     ) -> None:
-        """A broker client: the endpoint and stream names, the AUTH secret, and the security group Redis admits."""
+        """A broker client: the endpoint and stream names, the per-workspace limit defaults, the AUTH secret, and
+        the security group Redis admits."""
         target.add_environment("FRAMELANE_REDIS_HOST", self.endpoint)
         target.add_environment("FRAMELANE_REDIS_PORT", str(REDIS_PORT))
         target.add_environment("FRAMELANE_REDIS_AUTH_SECRET_ARN", self.auth.secret_arn)
         target.add_environment("FRAMELANE_STREAM_PREFIX", self.stream_prefix)
+        for name, value in self.limits_environment.items():
+            target.add_environment(name, value)
         self.auth.grant_read(grantee)
         if connectable and self.network.app_security_group not in connectable.connections.security_groups:
             raise ValueError(f"{connectable} must carry the broker client security group to reach Redis")

@@ -157,6 +157,14 @@ def serve(host: str, port: int) -> None:
 )
 @click.option("--segment-kills", default=0, show_default=True, type=click.IntRange(0, 1000))
 @click.option("--timeout", default=600.0, show_default=True, help="Seconds for the whole run.")
+@click.option(
+    "--workspaces",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 100),
+    help="Tasks go to each in turn.",
+)
+@click.option("--quota", type=click.IntRange(1, 1000), help="The first workspace's concurrency limit.")
 @click.option("--seed", default=1, show_default=True, help="Fault order and targets.")
 @click.option("--keep", type=click.Path(file_okay=False, path_type=Path), help="Keep the stack's logs here.")
 @click.option(
@@ -265,6 +273,53 @@ def workspace_revoke_key(ctx: click.Context, api_key: str, admin_token: str | No
     except ApiError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo("revoked")
+
+
+_LIMIT_OPTIONS = {
+    "create_per_minute": "Task creations per minute (0: unlimited).",
+    "create_burst": "Task creations at once (bucket size).",
+    "requests_per_minute": "Other requests per minute (0: unlimited).",
+    "requests_burst": "Other requests at once.",
+    "concurrency": "Renders and transcriptions running at once.",
+}
+
+
+def _limit_value(raw: str) -> int | None:
+    """An integer, or `default` to drop the override."""
+    if raw == "default":
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise click.BadParameter(f"{raw!r} is neither an integer nor 'default'") from None
+
+
+def _with_limit_options(command: Callable[..., None]) -> Callable[..., None]:
+    for name, help_text in reversed(_LIMIT_OPTIONS.items()):
+        flag = "--" + name.replace("_", "-")
+        command = click.option(flag, name, metavar="N|default", help=help_text)(command)
+    return command
+
+
+@workspace.command("limits")
+@click.argument("workspace_id")
+@_with_limit_options
+@click.option(
+    "--admin-token", envvar="FRAMELANE_ADMIN_TOKEN", help="Operator token (default: the local stack's)."
+)
+@click.pass_context
+def workspace_limits(
+    ctx: click.Context, /, workspace_id: str, admin_token: str | None, **given: str | None
+) -> None:
+    """Show WORKSPACE_ID's limits, or change them: e.g. `--concurrency 2 --create-per-minute default`."""
+    changes = {name: _limit_value(raw) for name, raw in given.items() if raw is not None}
+    client, token = _admin(ctx, admin_token)
+    try:
+        with client:
+            limits = client.workspace_limits(workspace_id, token, changes or None)
+    except ApiError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(limits.model_dump_json(indent=2))
 
 
 @cli.group()

@@ -126,6 +126,21 @@ class Settings(BaseSettings):
         default=60, description="Seconds between render queue keeper passes in the local stack's pollers."
     )
 
+    # fairness between workspaces (docs/OPERATIONS.md "Limits"); each can be overridden per workspace
+    rate_limit_create_per_minute: int = Field(
+        default=600, ge=0, description="Task creations per workspace per minute (token refill); 0: no limit."
+    )
+    rate_limit_create_burst: int = Field(
+        default=100, ge=1, description="Task creations a workspace may make at once (bucket capacity)."
+    )
+    rate_limit_requests_per_minute: int = Field(
+        default=3000, ge=0, description="Other API requests per workspace per minute; 0: no limit."
+    )
+    rate_limit_requests_burst: int = Field(default=500, ge=1, description="Other requests at once.")
+    workspace_concurrency: int = Field(
+        default=8, ge=1, description="Renders (and transcriptions) of one workspace running at once."
+    )
+
     # Content Credentials (C2PA) on every rendered output; see docs/OPERATIONS.md
     content_credentials: Literal["on", "off"] = Field(
         default="on",

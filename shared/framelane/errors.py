@@ -9,9 +9,12 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from framelane.models import JobErrorCode
+
+if TYPE_CHECKING:
+    from framelane.adapters.redis_limits import BucketState
 
 
 class FramelaneError(Exception):
@@ -60,6 +63,16 @@ class TranscriptNotReady(FramelaneError):
     code = "transcript_not_ready"
 
 
+class RateLimited(FramelaneError):
+    """The workspace used up its request bucket; `bucket` says when a token is back (Retry-After)."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, bucket: BucketState) -> None:
+        super().__init__(message)
+        self.bucket = bucket
+
+
 class ServiceUnavailable(FramelaneError):
     code = "service_unavailable"
 
@@ -102,3 +115,9 @@ class TranscriptionPending(StepSignal):
     """The transcript is not ready yet: the PollTranscript state retries on this name."""
 
     name = "transcription_pending"
+
+
+class WorkspaceBusy(StepSignal):
+    """Every concurrency slot of the task's workspace is taken: the Transcribe state retries after a pause."""
+
+    name = "workspace_busy"

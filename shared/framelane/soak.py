@@ -10,7 +10,11 @@ Checked at the end: every task ended in the state its input calls for (nothing l
 failure), exactly one output object per completed task and none for the others (the bucket listed through
 the moto endpoint), and per task and webhook destination exactly one terminal event id (`webhook-id`), of the
 type that matches the task's status. For a completed long source: the output has exactly the source's frames,
-in order (no segment lost or rendered twice into it), and no segment part is left in the bucket.
+in order (no segment lost or rendered twice into it), and no segment part is left in the bucket. No concurrency
+slot may still be held or render still queued in any workspace (`GET /v1/workspace`: a slot held by a task that ended would be a leak).
+
+With `workspaces` > 1 the tasks are spread over several workspaces in turn, the first one limited to `quota`
+renders at once: quotas and fair scheduling then run under the same faults.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -45,6 +49,7 @@ from framelane.provenance.verify import SIDECAR_SUFFIX
 
 TERMINAL = {"completed", "failed", "cancelled"}
 FRAMELANE_LOCAL = [sys.executable, "-m", "framelane.cli", "local"]
+KEEPER_SETTLE_SECONDS = 75  # the local stack's keeper runs every 60 s
 FAULTS = ("worker_kill", "broker_kill", "api_restart", "webhook_outage", "segment_kill")
 
 
@@ -81,6 +86,8 @@ class SoakConfig:
     long_every: int = 0  # every n-th task that should complete takes the long source (segments); 0: none
     long_clip: tuple[float, int, int, int] = (3.0, 96, 64, 10)  # cut into 1 s segments (keyframe every 1 s)
     segment_kills: int = 0  # SIGKILL a worker rendering a segment (needs long_every)
+    workspaces: int = 1  # tasks go to the workspaces in turn
+    quota: int | None = None  # the first workspace's concurrency limit (None: the default)
 
 
 @dataclass
@@ -570,46 +577,46 @@ def _drive(
 ) -> SoakReport:
     state = stack.wait_ready(deadline)
     echo(f"soak: stack ready at {state['api_url']} with {config.workers} workers; {config.tasks} tasks")
-    with httpx.Client(base_url=state["api_url"], timeout=30) as admin:
-        created = _request(
-            admin,
-            "POST",
-            "/admin/workspaces",
-            deadline,
-            json={"name": "soak"},
-            headers={"Authorization": f"Bearer {state['admin_token']}"},
-        )
-    if created.status_code != 201:
-        raise SoakError(f"workspace not created: {created.status_code} {created.text}")
-    headers = {"Authorization": f"Bearer {created.json()['api_key']}"}
+    keys_by_workspace = _workspaces(config, state, deadline)
     tasks: list[SoakTask] = []
     faults = _Faults(config, stack, receiver, echo, deadline)
     started = time.monotonic()
-    with httpx.Client(base_url=state["api_url"], headers=headers, timeout=30) as api:
-        endpoint = _request(
-            api,
-            "POST",
-            "/v1/webhooks",
-            deadline,
-            json={"url": f"{receiver.url}/endpoint", "events": ["task.completed", "task.failed"]},
-        )
-        if endpoint.status_code != 201:
-            raise SoakError(f"webhook endpoint not created: {endpoint.status_code} {endpoint.text}")
+    with ExitStack() as clients:
+        apis = [
+            clients.enter_context(
+                httpx.Client(
+                    base_url=state["api_url"], headers={"Authorization": f"Bearer {key}"}, timeout=30
+                )
+            )
+            for key in keys_by_workspace
+        ]
+        for api in apis:
+            endpoint = _request(
+                api,
+                "POST",
+                "/v1/webhooks",
+                deadline,
+                json={"url": f"{receiver.url}/endpoint", "events": ["task.completed", "task.failed"]},
+            )
+            if endpoint.status_code != 201:
+                raise SoakError(f"webhook endpoint not created: {endpoint.status_code} {endpoint.text}")
         faults.start()
         try:
             for number, (path, body, task) in enumerate(_plan(config, sources.url, receiver.url)):
                 key = {"Idempotency-Key": f"soak-{config.seed}-{number}"}
+                api = apis[number % len(apis)]
                 response = _request(api, "POST", f"/v1/tasks/{path}", deadline, json=body, headers=key)
                 if response.status_code not in {200, 202}:
                     raise SoakError(f"POST {path}: {response.status_code} {response.text}")
                 task.id = response.json()["id"]
                 tasks.append(task)
-            _wait_terminal(api, tasks, deadline - 30)
+            _wait_terminal(apis, tasks, deadline - 30)
         finally:
             faults.stop()
         wall = time.monotonic() - started
         _wait_webhooks(tasks, deliveries, deadline)
-        _refresh(api, tasks, deadline)
+        _refresh(apis, tasks, deadline)
+        usage = _settled_usage(apis, deadline)
     faults.done["stalling_source"] = sum(task.source.endswith("/stall.mp4") for task in tasks)
     restarts = [line for line in stack.output().splitlines() if line.startswith(("supervisor:", "!!!"))]
     bucket = state["worker_environment"].get("FRAMELANE_BUCKET", "framelane-media")
@@ -626,31 +633,74 @@ def _drive(
         deliveries=len(deliveries),
         duplicate_deliveries=sum(count - 1 for count in ids.values()),
         wall_seconds=wall,
-        violations=problems,
+        violations=problems + _slot_leaks(usage),
     )
 
 
-def _refresh(api: httpx.Client, tasks: list[SoakTask], deadline: float) -> None:
-    """Every task's current JobOut, read through the list endpoint (two requests for 300 tasks)."""
+def _workspaces(config: SoakConfig, state: dict[str, Any], deadline: float) -> list[str]:
+    """Create the run's workspaces (the first one under `quota`); their API keys."""
+    admin_headers = {"Authorization": f"Bearer {state['admin_token']}"}
+    keys: list[str] = []
+    with httpx.Client(base_url=state["api_url"], timeout=30, headers=admin_headers) as admin:
+        for number in range(config.workspaces):
+            name = "soak" if number == 0 else f"soak-{number}"
+            created = _request(admin, "POST", "/admin/workspaces", deadline, json={"name": name})
+            if created.status_code != 201:
+                raise SoakError(f"workspace not created: {created.status_code} {created.text}")
+            keys.append(created.json()["api_key"])
+            if number == 0 and config.quota is not None:
+                path = f"/admin/workspaces/{created.json()['workspace_id']}/limits"
+                limited = _request(admin, "PATCH", path, deadline, json={"concurrency": config.quota})
+                if limited.status_code != 200:
+                    raise SoakError(f"quota not set: {limited.status_code} {limited.text}")
+    return keys
+
+
+def _refresh(apis: list[httpx.Client], tasks: list[SoakTask], deadline: float) -> None:
+    """Every task's current JobOut, read through each workspace's list endpoint (two requests per 300 tasks)."""
     wanted = {task.id: task for task in tasks}
-    cursor: str | None = None
-    while True:
-        params: dict[str, Any] = {"limit": 200, **({"cursor": cursor} if cursor else {})}
-        page = _request(api, "GET", "/v1/tasks", deadline, params=params).json()
-        for job in page["data"]:
-            if job["id"] in wanted:
-                wanted[job["id"]].job = job
-        cursor = page.get("next_cursor")
-        if not page.get("has_more") or not cursor:
-            return
+    for api in apis:
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": 200, **({"cursor": cursor} if cursor else {})}
+            page = _request(api, "GET", "/v1/tasks", deadline, params=params).json()
+            for job in page["data"]:
+                if job["id"] in wanted:
+                    wanted[job["id"]].job = job
+            cursor = page.get("next_cursor")
+            if not page.get("has_more") or not cursor:
+                break
 
 
-def _wait_terminal(api: httpx.Client, tasks: list[SoakTask], deadline: float) -> None:
+def _wait_terminal(apis: list[httpx.Client], tasks: list[SoakTask], deadline: float) -> None:
     while time.monotonic() < deadline:
-        _refresh(api, tasks, deadline + 30)
+        _refresh(apis, tasks, deadline + 30)
         if all(task.job.get("status") in TERMINAL for task in tasks):
             return
         time.sleep(1)
+
+
+def _settled_usage(apis: list[httpx.Client], deadline: float) -> dict[str, dict[str, int]]:
+    """Each workspace's usage once it drained, or as it stands after a keeper period and a bit (the keeper drops
+    the entries of tasks that ended, e.g. one whose worker died after finishing and before its ACK)."""
+    settle_by = min(deadline, time.monotonic() + KEEPER_SETTLE_SECONDS)
+    while True:
+        usage = {
+            shown["id"]: shown["usage"]
+            for shown in (_request(api, "GET", "/v1/workspace", deadline).json() for api in apis)
+        }
+        if not _slot_leaks(usage) or time.monotonic() >= settle_by:
+            return usage
+        time.sleep(1)
+
+
+def _slot_leaks(usage: dict[str, dict[str, int]]) -> list[str]:
+    """Once every task ended, no workspace may hold a concurrency slot or have a render queued."""
+    return [
+        f"{workspace} holds {shown['running']} slots and {shown['queued']} queued renders after every task ended"
+        for workspace, shown in usage.items()
+        if shown["running"] or shown["queued"]
+    ]
 
 
 def _expected_destinations(task: SoakTask) -> set[str]:

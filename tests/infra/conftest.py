@@ -23,6 +23,8 @@ PROD_CONTEXT = {
     "assemblyai_secret_name": "framelane/assemblyai",
     "alarm_email": "ops@example.com",
     "cors_allowed_origins": ["https://app.example.com"],
+    "workspace_concurrency": 3,
+    "rate_limit_create_per_minute": 120,
 }
 
 

@@ -455,3 +455,29 @@ def test_console_api_reads_sources_and_bucket_allows_browsers(
     # the browser's presigned PUT sends Content-Type and the upload's x-amz-meta-* headers
     assert {"PUT", "GET"} <= set(rule["AllowedMethods"])
     assert {"content-type", "x-amz-*"} <= set(rule["AllowedHeaders"])
+
+
+def test_workspace_limit_defaults_reach_every_broker_client(
+    template: Template, prod_assembly: Assembly
+) -> None:
+    """The API (rate limits), dispatch and keeper (quota kept with each entry) and the workers (whose take
+    applies the default quota) all read the same defaults from the CDK config."""
+    for chosen, concurrency, creations in [
+        (template, "8", "600"),
+        (Template.from_stack(prod_assembly.stack), "3", "120"),
+    ]:
+        containers = [
+            {v["Name"]: v["Value"] for v in c["Environment"]}
+            for d in chosen.find_resources("AWS::ECS::TaskDefinition").values()
+            for c in d["Properties"]["ContainerDefinitions"]
+        ]
+        functions = [
+            f["Properties"]["Environment"]["Variables"]
+            for f in chosen.find_resources("AWS::Lambda::Function").values()
+            if "FRAMELANE_STREAM_PREFIX" in f["Properties"].get("Environment", {}).get("Variables", {})
+        ]
+        assert len(functions) >= 3 and containers  # api, dispatch, backlog/keeper; the workers
+        for variables in [*containers, *functions]:
+            assert variables["FRAMELANE_WORKSPACE_CONCURRENCY"] == concurrency
+            assert variables["FRAMELANE_RATE_LIMIT_CREATE_PER_MINUTE"] == creations
+            assert variables["FRAMELANE_RATE_LIMIT_REQUESTS_BURST"] == "500"

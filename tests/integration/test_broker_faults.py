@@ -46,6 +46,10 @@ class Faults:
     api: httpx.Client
     origin: LoopbackServer
     raw: redis.Redis
+    workspace_id: str
+
+    def stream(self, task_type: TaskType) -> str:
+        return f"{PREFIX}:{task_type}:{self.workspace_id}"
 
     def submit(self, task_type: TaskType) -> str:
         created = self.api.post(ROUTES[task_type], json={"source_url": self.origin.url + "/clip.mp4"})
@@ -63,7 +67,7 @@ class Faults:
             time.sleep(0.1)
 
     def entry(self, task_type: TaskType, task_id: str) -> tuple[str, dict[str, str]]:
-        for entry_id, fields in self.raw.xrange(f"{PREFIX}:{task_type}"):
+        for entry_id, fields in self.raw.xrange(self.stream(task_type)):
             if json.loads(fields["message"]).get("task_id") == task_id:
                 return entry_id, fields
         raise AssertionError(f"no stream entry for {task_id}")
@@ -71,9 +75,9 @@ class Faults:
     def replace_entry(self, task_type: TaskType, task_id: str, message: str) -> None:
         """Swap the task's entry for `message`, pointing its dispatch record at the new one first."""
         entry_id, _ = self.entry(task_type, task_id)
-        replacement = self.raw.xadd(f"{PREFIX}:{task_type}", {"message": message})
+        replacement = self.raw.xadd(self.stream(task_type), {"message": message})
         assert self.ctx.store.set_render_entry(task_id, str(replacement))
-        self.raw.xdel(f"{PREFIX}:{task_type}", entry_id)
+        self.raw.xdel(self.stream(task_type), entry_id)
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +110,7 @@ def faults(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[F
                 headers = {"Authorization": f"Bearer {workspace.api_key}"}
                 with httpx.Client(base_url=url, headers=headers, timeout=30) as api:
                     raw = redis.Redis.from_url(redis_server.url, decode_responses=True)
-                    yield Faults(redis_server, ctx, api, origin, raw)
+                    yield Faults(redis_server, ctx, api, origin, raw, workspace.workspace_id)
         finally:
             runtime.stop()
 
@@ -134,9 +138,12 @@ class _HeldSampler:
         while not self._stop.wait(0.02):
             held = 0
             for task_type in ROUTES:
-                summary = self.faults.raw.xpending(f"{PREFIX}:{task_type}", GROUP)
+                stream = self.faults.stream(task_type)
+                if not self.faults.raw.exists(stream):
+                    continue
+                summary = self.faults.raw.xpending(stream, GROUP)
                 held += sum(c["pending"] for c in summary["consumers"] if c["name"] == self.consumer)
-                for entry in self.faults.raw.xpending_range(f"{PREFIX}:{task_type}", GROUP, "-", "+", 20):
+                for entry in self.faults.raw.xpending_range(stream, GROUP, "-", "+", 20):
                     self.most_deliveries = max(self.most_deliveries, entry["times_delivered"])
             self.most = max(self.most, held)
 
@@ -146,7 +153,7 @@ def test_one_worker_holds_one_entry_and_serves_the_types_in_turn(faults: Faults)
     faults.wait_until_waiting(len(ids))
     with _HeldSampler(faults, "solo") as sampler, thread_worker(faults.ctx, "solo"):
         jobs = [wait_for_task(faults.api, task_id, timeout=120) for task_id in ids]
-    assert [job["status"] for job in jobs] == ["completed"] * len(ids), jobs
+    assert [job["status"] for job in jobs] == ["completed"] * len(ids), [j.get("error") for j in jobs]
     assert sampler.most == 1, f"the worker held {sampler.most} entries at once"
     assert sampler.most_deliveries == 1, "an entry was reclaimed"
     first_three = sorted(jobs, key=lambda job: job["completed_at"])[:3]
@@ -220,7 +227,7 @@ def test_redis_killed_and_restarted_empty_loses_no_task(
         time.sleep(1)
         faults.redis.start()  # same port, no data: every entry and the consumer group are gone
         jobs = [wait_for_task(faults.api, task_id, timeout=120) for task_id in ids]
-    assert [job["status"] for job in jobs] == ["completed"] * len(ids), jobs
+    assert [job["status"] for job in jobs] == ["completed"] * len(ids), [j.get("error") for j in jobs]
     blobs = faults.ctx.blobs
     for job in jobs:
         listing = blobs._client.list_objects_v2(

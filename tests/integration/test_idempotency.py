@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 
 from framelane.adapters.dynamodb import IdempotencyRecord
 from framelane.api.app import create_app
-from framelane.models import WorkspaceCreated
+from framelane.models import WorkspaceCreated, WorkspaceLimits
+from framelane.services.limits import update_workspace_limits
 
 from .conftest import Stack
 
@@ -127,9 +128,13 @@ def test_failed_create_releases_the_key_and_stores_nothing(
         assert retried.status_code == 202
 
 
-def test_concurrent_creates_with_distinct_keys_all_succeed(api: httpx.Client) -> None:
+def test_concurrent_creates_with_distinct_keys_all_succeed(
+    stack: Stack, api: httpx.Client, workspace: WorkspaceCreated
+) -> None:
     """Found by bench/api_bench.py: moto's TransactWriteItems deep-copies tables without a lock, so concurrent
     keyed creates failed with 500 locally. The local moto_server serializes DynamoDB requests."""
+    # 480 creations at once: far past the default creation bucket
+    update_workspace_limits(stack.ctx, workspace.workspace_id, WorkspaceLimits(create_burst=1000))
     with ThreadPoolExecutor(
         max_workers=8
     ) as pool:  # a fuller table makes moto's deep copy long enough to collide

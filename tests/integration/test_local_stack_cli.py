@@ -249,7 +249,7 @@ def test_workers_are_supervised_processes_redis_is_restarted_and_a_worker_can_jo
                 )
                 assert job["status"] == "completed", job
             consumers = redis.Redis.from_url(stack.urls["redis"]).xinfo_consumers(
-                f"framelane:tasks:{TaskType.super_resolution}", "renderers"
+                f"framelane:tasks:{TaskType.super_resolution}:{job['workspace_id']}", "renderers"
             )
             assert [c["name"] for c in consumers if c["name"] != b"local-worker-1"] == [b"joined"]
         finally:

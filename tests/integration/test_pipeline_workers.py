@@ -91,7 +91,8 @@ def test_worker_shut_down_mid_render_hands_its_entry_back_uncounted(
             leaving.kill()
     assert pipeline_settings.redis_url is not None
     raw = redis.Redis.from_url(pipeline_settings.redis_url, decode_responses=True)
-    stream = f"{pipeline_settings.stream_prefix}:{TaskType.super_resolution}"
+    workspace_id = papi.get(f"/v1/tasks/{task_id}").json()["workspace_id"]
+    stream = f"{pipeline_settings.stream_prefix}:{TaskType.super_resolution}:{workspace_id}"
     [entry_id] = [i for i, f in raw.xrange(stream) if json.loads(f["message"])["task_id"] == task_id]
     [pending] = raw.xpending_range(stream, GROUP, min=entry_id, max=entry_id, count=1)
     assert pending["times_delivered"] == 0

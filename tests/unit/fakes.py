@@ -19,6 +19,7 @@ from framelane.models import (
     WebhookAttempt,
     WebhookEndpoint,
     Workspace,
+    WorkspaceLimits,
 )
 from framelane.security.outbound import OutboundPolicy
 from framelane.services.context import ServiceContext
@@ -128,6 +129,13 @@ class FakeStore:
 
     def get_workspace(self, workspace_id: str) -> Workspace | None:
         return self.workspaces.get(workspace_id)
+
+    def set_workspace_limits(self, workspace_id: str, limits: WorkspaceLimits) -> bool:
+        workspace = self.workspaces.get(workspace_id)
+        if workspace is None:
+            return False
+        self.workspaces[workspace_id] = workspace.model_copy(update={"limits": limits})
+        return True
 
     def put_api_key(self, api_key: ApiKeyRecord) -> None:
         self.api_keys[api_key.key_hash] = api_key

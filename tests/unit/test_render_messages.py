@@ -14,7 +14,9 @@ GOOD = RenderMessage(
 
 
 def test_a_good_entry_parses() -> None:
-    delivery = RedisBroker._delivery(TaskType.gaze_redirect, "1-0", {"message": GOOD.model_dump_json()}, 1)
+    delivery = RedisBroker._delivery(
+        TaskType.gaze_redirect, "ws_1", "1-0", {"message": GOOD.model_dump_json()}, 1
+    )
     assert delivery.message == GOOD and delivery.problem is None
 
 
@@ -25,9 +27,13 @@ def test_bad_json_missing_fields_and_the_wrong_stream_are_problems_not_exception
         (TaskType.gaze_redirect, missing),
         (TaskType.super_resolution, GOOD.model_dump_json()),
     ]:
-        delivery = RedisBroker._delivery(task_type, "1-0", {"message": raw}, 1)
+        delivery = RedisBroker._delivery(task_type, "ws_1", "1-0", {"message": raw}, 1)
         assert delivery.message is None and delivery.problem and delivery.raw == raw
-    assert RedisBroker._delivery(TaskType.gaze_redirect, "1-0", {}, 1).message is None
+    good = GOOD.model_dump_json()
+    for workspace_id in ["ws_2", ""]:  # a message on another workspace's stream
+        delivery = RedisBroker._delivery(TaskType.gaze_redirect, workspace_id, "1-0", {"message": good}, 1)
+        assert delivery.message is None and delivery.problem and "ws_1" in delivery.problem
+    assert RedisBroker._delivery(TaskType.gaze_redirect, "ws_1", "1-0", {}, 1).message is None
 
 
 def test_the_task_a_broken_entry_names() -> None:

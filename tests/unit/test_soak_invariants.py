@@ -2,7 +2,7 @@
 
 from collections import Counter
 
-from framelane.soak import SoakConfig, SoakReport, SoakTask, _Delivery, _violations
+from framelane.soak import SoakConfig, SoakReport, SoakTask, _Delivery, _slot_leaks, _violations
 
 WS = "ws_1"
 
@@ -64,3 +64,12 @@ def test_the_table_counts_states_and_latencies() -> None:
     assert "super_resolution       2         1      1     0           2 4.0     4.0" in table
     assert "worker_kill 1/1, broker_kill 0/1" in table
     assert "violations: 0" in table
+
+
+def test_a_slot_or_queued_render_left_after_the_run_is_a_leak() -> None:
+    assert _slot_leaks({"ws_a": {"running": 0, "queued": 0}, "ws_b": {"running": 0, "queued": 0}}) == []
+    leaks = _slot_leaks({"ws_a": {"running": 1, "queued": 0}, "ws_b": {"running": 0, "queued": 2}})
+    assert leaks == [
+        "ws_a holds 1 slots and 0 queued renders after every task ended",
+        "ws_b holds 0 slots and 2 queued renders after every task ended",
+    ]

@@ -26,6 +26,7 @@ from framelane.models import (
     WebhookAttempt,
     WebhookEndpoint,
     Workspace,
+    WorkspaceLimits,
 )
 
 if TYPE_CHECKING:
@@ -197,6 +198,21 @@ class DynamoStore:
     def get_workspace(self, workspace_id: str) -> Workspace | None:
         item = self._get(keys.workspace(workspace_id))
         return None if item is None else Workspace.model_validate(item)
+
+    def set_workspace_limits(self, workspace_id: str, limits: WorkspaceLimits) -> bool:
+        """Replace the workspace's limit overrides; False when there is no such workspace."""
+        try:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key=_key(keys.workspace(workspace_id)),
+                UpdateExpression="SET limits = :limits",
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeValues=_to_attr_values({":limits": limits.model_dump(mode="json")}),
+            )
+        except ClientError as exc:
+            _reraise_unless_condition_failed(exc)
+            return False
+        return True
 
     # --- tasks ----------------------------------------------------------------------------------------------
 

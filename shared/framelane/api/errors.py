@@ -19,6 +19,7 @@ from framelane.errors import (
     InvalidCursor,
     InvalidRequest,
     NotFound,
+    RateLimited,
     ServiceUnavailable,
     SourceNotReady,
     TaskNotCancellable,
@@ -42,6 +43,7 @@ DOMAIN_STATUS: dict[type[FramelaneError], int] = {
     TranscriptNotReady: 409,
     InvalidRequest: 422,
     IdempotencyKeyReused: 422,
+    RateLimited: 429,
     ServiceUnavailable: 503,
 }
 
@@ -66,6 +68,19 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         409: "Conflict.",
         422: "Validation error.",
     }.items()
+}
+ERROR_RESPONSES[429] = {
+    "model": ErrorResponse,
+    "description": "Rate limited: the workspace's request bucket is empty; retry after `Retry-After` seconds.",
+    "headers": {
+        "Retry-After": {"description": "Seconds until a request is admitted.", "schema": {"type": "integer"}},
+        "RateLimit-Limit": {"description": "The bucket's size (burst).", "schema": {"type": "integer"}},
+        "RateLimit-Remaining": {"description": "Requests left in the bucket.", "schema": {"type": "integer"}},
+        "RateLimit-Reset": {
+            "description": "Seconds until the bucket is full.",
+            "schema": {"type": "integer"},
+        },
+    },
 }
 
 

@@ -229,6 +229,48 @@ class WorkspaceCreated(BaseModel):
     api_key: str = Field(description="Shown once; only its hash is stored.")
 
 
+class WorkspaceLimits(BaseModel):
+    """An operator's per-workspace overrides of the defaults in settings; a field left null keeps the default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    create_per_minute: int | None = Field(
+        default=None, ge=0, description="Task creations per minute; 0: none."
+    )
+    create_burst: int | None = Field(default=None, ge=1, le=100_000, description="Creations at once.")
+    requests_per_minute: int | None = Field(default=None, ge=0, description="Other requests per minute.")
+    requests_burst: int | None = Field(default=None, ge=1, le=100_000, description="Other requests at once.")
+    concurrency: int | None = Field(
+        default=None, ge=1, le=10_000, description="Renders and transcriptions running at once."
+    )
+
+
+class RateLimitOut(BaseModel):
+    per_minute: int = Field(description="Tokens added per minute; 0: unlimited.")
+    burst: int = Field(description="The bucket's size: requests that may come at once.")
+
+
+class EffectiveLimits(BaseModel):
+    """The limits a workspace runs under: its overrides over the deployment's defaults."""
+
+    task_creation: RateLimitOut
+    requests: RateLimitOut
+    concurrency: int = Field(description="Renders and transcriptions of this workspace running at once.")
+
+
+class WorkspaceUsage(BaseModel):
+    running: int = Field(description="Renders holding a concurrency slot now.")
+    queued: int = Field(description="Renders waiting for a slot or a worker (their tasks say `queued`).")
+
+
+class WorkspaceOut(BaseModel):
+    id: str
+    name: str
+    created_at: Timestamp
+    limits: EffectiveLimits
+    usage: WorkspaceUsage
+
+
 class Deleted(BaseModel):
     id: str
     deleted: bool = True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from framelane.models.api import JobOut
+from framelane.models.api import JobOut, WorkspaceLimits
 from framelane.models.common import Timestamp
 
 
@@ -58,6 +58,7 @@ class Workspace(BaseModel):
     name: str
     created_at: Timestamp
     signing_secret: str = Field(description="Default secret that signs per-request webhook deliveries.")
+    limits: WorkspaceLimits = Field(default_factory=WorkspaceLimits, description="The operator's overrides.")
 
 
 class ApiKeyRecord(BaseModel):

@@ -27,6 +27,9 @@ class TaskMachineConfig:
     transcription_callback_timeout_seconds: int = 900
     transcription_poll_interval_seconds: int = 30
     transcription_poll_attempts: int = 240
+    # a transcription waits for a free slot of its workspace's concurrency quota (`workspace_busy`)
+    slot_wait_interval_seconds: int = 10
+    slot_wait_attempts: int = 360
     # running renders are heartbeated by their worker (every 10 s), waiting ones by the render queue keeper
     # (every minute on AWS): several keeper intervals, so one late keeper run does not fail a waiting render
     render_heartbeat_seconds: int = 300
@@ -152,6 +155,14 @@ def task_state_machine(config: TaskMachineConfig) -> dict[str, Any]:
                 next_state="RecordSuccess",
                 result_path=None,
                 TimeoutSeconds=config.transcription_callback_timeout_seconds,
+                Retry=[
+                    {
+                        "ErrorEquals": ["workspace_busy"],
+                        "IntervalSeconds": config.slot_wait_interval_seconds,
+                        "MaxAttempts": config.slot_wait_attempts,
+                        "BackoffRate": 1.0,
+                    }
+                ],
                 Catch=[
                     {"ErrorEquals": TIMEOUTS, "ResultPath": None, "Next": "StartPolling"},
                     *catch_to_failure,

@@ -7,6 +7,7 @@ from functools import cached_property
 
 from framelane.adapters.aws import dynamodb_client, s3_client, sfn_client, sqs_client
 from framelane.adapters.dynamodb import DynamoStore
+from framelane.adapters.redis_limits import RedisRateLimiter
 from framelane.adapters.redis_streams import RedisBroker, RotatingAuthToken
 from framelane.adapters.s3 import S3Store
 from framelane.adapters.sqs import SqsQueues
@@ -32,9 +33,23 @@ class ServiceContext:
         url = settings.redis_url
         if url is None:
             return None
+        return RedisBroker(
+            url, settings.stream_prefix, settings.workspace_concurrency, credentials=self._redis_credentials
+        )
+
+    @cached_property
+    def limiter(self) -> RedisRateLimiter | None:
+        """The request rate limits' buckets, in the broker's Redis (no Redis: no limits)."""
+        url = self.settings.redis_url
+        if url is None:
+            return None
+        return RedisRateLimiter(url, self.settings.stream_prefix, credentials=self._redis_credentials)
+
+    @property
+    def _redis_credentials(self) -> RotatingAuthToken | None:
+        settings = self.settings
         rotating = settings.redis_host is not None and settings.redis_auth_secret_arn is not None
-        credentials = RotatingAuthToken(settings.redis_auth_token) if rotating else None
-        return RedisBroker(url, settings.stream_prefix, credentials=credentials)
+        return RotatingAuthToken(settings.redis_auth_token) if rotating else None
 
 
 def build_context(settings: Settings) -> ServiceContext:

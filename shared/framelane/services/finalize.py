@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from aws_lambda_powertools import Logger
 from pydantic import BaseModel
 
 from framelane.errors import TaskCancelled
-from framelane.models import FinalizeInput, JobError, JobErrorCode, JobStatus, WebhookEvent
+from framelane.models import FinalizeInput, Job, JobError, JobErrorCode, JobStatus, TaskType, WebhookEvent
 from framelane.services.context import ServiceContext
 from framelane.services.jobs import LIVE, load_job, transition
+
+logger = Logger(service="framelane-finalize")
 
 _TIMEOUT_ERRORS = {"States.Timeout", "States.HeartbeatTimeout"}
 
@@ -18,6 +21,8 @@ class FinalizeResult(BaseModel):
 
 def finalize(ctx: ServiceContext, payload: FinalizeInput) -> FinalizeResult:
     job = load_job(ctx, payload.workspace_id, payload.task_id)
+    if job.task_type is TaskType.transcribe:
+        _release_slot(ctx, job)
     if payload.error is None:
         return FinalizeResult(
             event=WebhookEvent.task_completed if job.status is JobStatus.completed else None
@@ -30,6 +35,19 @@ def finalize(ctx: ServiceContext, payload: FinalizeInput) -> FinalizeResult:
         ctx, job, LIVE, status=JobStatus.failed, error=job_error(payload.error.error, payload.error.cause)
     )
     return FinalizeResult(event=WebhookEvent.task_failed if failed is not None else None)
+
+
+def _release_slot(ctx: ServiceContext, job: Job) -> None:
+    """The transcription's concurrency slot (a render's is freed by its ACK). Best effort: with Redis away the
+    hold expires by itself."""
+    if ctx.broker is None:
+        return
+    try:
+        ctx.broker.release_slot(job.workspace_id, job.id)
+    except Exception:
+        logger.warning(
+            "transcription slot not released; it expires", exc_info=True, extra={"task_id": job.id}
+        )
 
 
 def job_error(error: str, cause: str | None) -> JobError:

@@ -16,6 +16,7 @@ from framelane.models import (
     WebhookAttempt,
     WebhookEndpoint,
     Workspace,
+    WorkspaceLimits,
 )
 
 
@@ -55,6 +56,8 @@ class AccountStore(Protocol):
     def put_workspace(self, workspace: Workspace, api_key: ApiKeyRecord) -> None: ...
 
     def get_workspace(self, workspace_id: str) -> Workspace | None: ...
+
+    def set_workspace_limits(self, workspace_id: str, limits: WorkspaceLimits) -> bool: ...
 
     def put_api_key(self, api_key: ApiKeyRecord) -> None: ...
 

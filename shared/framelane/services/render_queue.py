@@ -23,6 +23,7 @@ from framelane.errors import JobFailure
 from framelane.logs import SERVICE
 from framelane.models import JobErrorCode, JobStatus, RenderDispatch, RenderMessage, StepOutcome, utc_now
 from framelane.services.context import ServiceContext
+from framelane.services.limits import workspace_concurrency
 
 logger = Logger(service=SERVICE, child=True)
 
@@ -48,7 +49,7 @@ def dispatch_render(ctx: ServiceContext, message: RenderMessage) -> None:
     so a broker outage delays renders instead of failing them."""
     entry_id: str | None = None
     try:
-        entry_id = _broker(ctx).enqueue(message)
+        entry_id = _broker(ctx).enqueue(message, quota=workspace_concurrency(ctx, message.workspace_id))
     except BrokerUnavailable as exc:
         logger.warning(
             "broker unavailable: the keeper will enqueue",
@@ -111,12 +112,14 @@ def _tend(
         _drop(ctx, broker, record)
         report.expired += 1
         return
-    entry_lost = record.entry_id is None or not broker.has_entry(record.task_type, record.entry_id)
+    entry_lost = record.entry_id is None or not broker.has_entry(
+        record.task_type, record.workspace_id, record.entry_id
+    )
     # a running task's worker may have lost its lease with the data: give its heartbeat time to set it again
     if entry_lost and (not running or waiting > ctx.settings.worker_visibility_timeout):
         if ctx.store.get_render_dispatch(record.unit_id) is None:
             return  # answered meanwhile
-        entry_id = broker.enqueue(record.message())
+        entry_id = broker.enqueue(record.message(), quota=workspace_concurrency(ctx, record.workspace_id))
         ctx.store.set_render_entry(record.unit_id, entry_id)
         logger.info("render entry added again", extra={"unit": record.unit_id, "lost": record.entry_id})
         report.requeued += 1
@@ -129,5 +132,5 @@ def _tend(
 
 def _drop(ctx: ServiceContext, broker: RedisBroker, record: RenderDispatch) -> None:
     if record.entry_id is not None:
-        broker.remove(record.task_type, record.entry_id)
+        broker.remove(record.task_type, record.workspace_id, record.entry_id)
     ctx.store.delete_render_dispatch(record.unit_id)

@@ -8,7 +8,7 @@ import secrets
 import tempfile
 
 from framelane.adapters.assemblyai import AssemblyAiClient
-from framelane.errors import JobFailure, TaskCancelled, TranscriptionPending, Unauthorized
+from framelane.errors import JobFailure, TaskCancelled, TranscriptionPending, Unauthorized, WorkspaceBusy
 from framelane.models import (
     AssemblyAiCallback,
     Job,
@@ -22,6 +22,7 @@ from framelane.models import (
 )
 from framelane.services.context import ServiceContext
 from framelane.services.jobs import load_job, transition
+from framelane.services.limits import workspace_concurrency
 from framelane.transcription import pace
 from framelane.weights import ModelMissing
 
@@ -43,6 +44,7 @@ def transcribe_task(ctx: ServiceContext, payload: TaskExecutionInput, token: str
         raise TaskCancelled(f"task is {job.status}")
     if job.source_key is None:
         raise JobFailure(JobErrorCode.internal_error, "task was not ingested")
+    _hold_slot(ctx, job, poll=payload.poll)
     if ctx.settings.assemblyai_api_key:
         return _assemblyai(ctx, job, payload.poll, token)
     if payload.poll:  # the offline run outlived the step's timeout and is still going
@@ -72,6 +74,20 @@ def transcribe_task(ctx: ServiceContext, payload: TaskExecutionInput, token: str
             raise TaskCancelled("task was cancelled")
         transcript = _offline(job.id, path, job.options)
     return store_transcript(ctx, payload.workspace_id, job.id, transcript)
+
+
+def _hold_slot(ctx: ServiceContext, job: Job, *, poll: bool) -> None:
+    """A transcription runs under its workspace's concurrency quota, like a render: without a free slot the
+    step fails with `workspace_busy`, which the Transcribe state retries after a pause (the task stays
+    `queued`). The hold outlives the step's timeout plus two polls and is renewed by every poll (AssemblyAI
+    works meanwhile); finalize releases it, and its expiry frees the slot of a step that died."""
+    if ctx.broker is None:
+        return
+    settings = ctx.settings
+    ttl = settings.transcription_callback_timeout_seconds + 2 * settings.transcription_poll_interval_seconds
+    quota = workspace_concurrency(ctx, job.workspace_id)
+    if not ctx.broker.hold_slot(job.workspace_id, job.id, quota, ttl, force=poll):
+        raise WorkspaceBusy(f"the workspace already runs {quota} tasks at once; waiting for a free slot")
 
 
 def _assemblyai_client(ctx: ServiceContext) -> AssemblyAiClient:

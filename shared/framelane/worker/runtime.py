@@ -74,8 +74,6 @@ class RendererWorker:
         failures = 0
         while not self.stopping.is_set():
             try:
-                for task_type in self.config.task_types:
-                    self.broker.ensure_group(task_type)
                 delivery = self.next_delivery()
                 if delivery is not None:
                     self.process(delivery)

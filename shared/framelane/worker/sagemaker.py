@@ -32,9 +32,6 @@ class Drained(BaseModel):
 
 def drain(worker: RendererWorker, limits: DrainLimits) -> int:
     """Claim and render stream entries until none waits, `max_entries` or the time budget; returns how many."""
-    config = worker.config
-    for task_type in config.task_types:
-        worker.broker.ensure_group(task_type)
     deadline = time.monotonic() + limits.seconds
     settled = 0
     while settled < limits.max_entries and time.monotonic() < deadline and not worker.stopping.is_set():

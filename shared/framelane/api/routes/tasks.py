@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Query, Response
 
-from framelane.api.deps import ContextDep, CurrentWorkspace
+from framelane.api.deps import ContextDep, CreatingWorkspace, CurrentWorkspace
 from framelane.api.errors import ERROR_RESPONSES
 from framelane.models import (
     REQUEST_MODEL_BY_TYPE,
@@ -46,7 +46,7 @@ _SUMMARIES = {
 def _add_create_route(task_type: TaskType, body_model: type[TaskRequestBase]) -> None:
     def create(
         body: Annotated[body_model, Body()],  # type: ignore[valid-type]
-        workspace: CurrentWorkspace,
+        workspace: CreatingWorkspace,
         ctx: ContextDep,
         response: Response,
         idempotency_key: IdempotencyKey = None,

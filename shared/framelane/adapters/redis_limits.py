@@ -1,0 +1,92 @@
+"""Request rate limits: one token bucket per workspace and request class, kept in Redis.
+
+Redis rather than DynamoDB counters: every API process (uvicorn locally, each Lambda on AWS) already reaches
+it, a check is one round trip of well under a millisecond, and a Lua script makes refill-and-take atomic, so
+concurrent processes never over-admit. A bucket is only a few seconds of state: losing it to a Redis restart
+merely refills it. The script reads Redis's own clock, so API hosts with skewed clocks agree.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from redis.backoff import NoBackoff
+from redis.credentials import CredentialProvider
+from redis.retry import Retry
+
+# KEYS[1] bucket; ARGV: capacity, refill per second. Returns allowed (0/1), tokens left (x1000),
+# milliseconds until one token is back, milliseconds until the bucket is full again.
+_TAKE = """
+local capacity = tonumber(ARGV[1])
+local rate = tonumber(ARGV[2])
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1])
+local at = tonumber(state[2])
+if tokens == nil or at == nil then
+  tokens = capacity
+  at = now
+end
+tokens = math.min(capacity, tokens + math.max(0, now - at) * rate / 1000)
+local allowed = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  allowed = 1
+end
+local to_full = math.ceil((capacity - tokens) * 1000 / rate)
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], to_full + 1000)
+local to_one = 0
+if tokens < 1 then
+  to_one = math.ceil((1 - tokens) * 1000 / rate)
+end
+return {allowed, math.floor(tokens * 1000), to_one, to_full}
+"""
+
+
+@dataclass(frozen=True)
+class BucketState:
+    """The outcome of taking one token: what the RateLimit-* and Retry-After headers report."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    retry_after: float
+    reset: float
+
+
+class RedisRateLimiter:
+    """Token buckets in Redis. Short timeouts and no retries: an API request must not wait on a Redis outage."""
+
+    def __init__(self, url: str, prefix: str, *, credentials: CredentialProvider | None = None) -> None:
+        self._redis = redis.Redis.from_url(
+            url,
+            credential_provider=credentials,
+            socket_timeout=1,
+            socket_connect_timeout=1,
+            retry=Retry(NoBackoff(), 1),
+            decode_responses=True,
+        )
+        self._take = self._redis.register_script(_TAKE)
+        self.prefix = prefix
+
+    def take(self, workspace_id: str, bucket: str, capacity: int, per_minute: int) -> BucketState:
+        """Take one token from the workspace's `bucket` (capacity `capacity`, refilled at `per_minute`)."""
+        key = f"{self.prefix}:rate:{workspace_id}:{bucket}"
+        result: Any = self._take(keys=[key], args=[capacity, per_minute / 60])
+        allowed, milli_tokens, to_one_ms, to_full_ms = (int(v) for v in result)
+        return BucketState(
+            allowed=bool(allowed),
+            limit=capacity,
+            remaining=math.floor(milli_tokens / 1000),
+            retry_after=to_one_ms / 1000,
+            reset=to_full_ms / 1000,
+        )
+
+    def reset(self, workspace_id: str, bucket: str) -> None:
+        """Forget a bucket (it starts full again): used when an operator changes the workspace's limits."""
+        self._redis.delete(f"{self.prefix}:rate:{workspace_id}:{bucket}")
