@@ -263,7 +263,6 @@ def test_the_keeper_adds_lost_segment_entries_again_from_their_records(
     broker = seg_ctx.broker
     assert broker is not None
     raw = broker._redis
-    stream = broker.stream(TaskType.gaze_redirect)
     with loopback_server() as origin:
         task_id = _submit(seg_api, origin.serve_bytes("/clip.mp4", clip.read_bytes()))
         deadline = time.monotonic() + 60
@@ -271,6 +270,9 @@ def test_the_keeper_adds_lost_segment_entries_again_from_their_records(
             assert time.monotonic() < deadline, units
             time.sleep(0.1)
         assert sorted(units) == [f"{task_id}#s0", f"{task_id}#s1"]
+        stream = broker.stream(
+            TaskType.gaze_redirect, seg_api.get(f"/v1/tasks/{task_id}").json()["workspace_id"]
+        )
         lost = [entry_id for entry_id, _ in raw.xrange(stream)]
         raw.xdel(stream, *lost)
         records = {r.unit_id: r for r in seg_ctx.store.list_render_dispatches() if r.task_id == task_id}

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from framelane.errors import JobFailure
+from framelane.errors import JobFailure, WorkspaceBusy
 from framelane.ids import new_task_id
 from framelane.models import (
     FinalizeInput,
@@ -60,15 +60,15 @@ def test_transcription_waits_for_a_slot_and_finalize_frees_it(stack: Stack) -> N
     running = broker.take("w1", [TaskType.gaze_redirect])
     assert running is not None  # the workspace's one slot is taken by a render
 
-    with pytest.raises(JobFailure) as busy:
+    with pytest.raises(WorkspaceBusy) as busy:
         transcribe_task(ctx, payload, "token")
-    assert busy.value.code == "workspace_busy"
+    assert busy.value.error == "workspace_busy"
     assert ctx.store.get_task(workspace_id, job.id).status is JobStatus.queued  # type: ignore[union-attr]
 
     broker.ack(running)
     with pytest.raises(Exception) as past_the_slot:  # the slot is taken; the missing source then fails it
         transcribe_task(ctx, payload, "token")
-    assert not isinstance(past_the_slot.value, JobFailure)
+    assert not isinstance(past_the_slot.value, (JobFailure, WorkspaceBusy))
     assert broker.usage(workspace_id).running == 1
     broker.enqueue(render)
     assert broker.take("w1", [TaskType.gaze_redirect]) is None  # held by the transcription

@@ -54,9 +54,12 @@ def test_defaults_overrides_and_usage(limits_api: tuple[str, ServiceContext]) ->
         }
         assert shown["usage"] == {"running": 0, "queued": 0}
 
-        changed = _limits(url, created.workspace_id, "--concurrency", "2", "--create-burst", "2")
+        # one creation a minute: no token comes back while the three requests run, however loaded the machine
+        changed = _limits(
+            url, created.workspace_id, "--concurrency", "2", "--create-burst", "2", "--create-per-minute", "1"
+        )
         assert changed["concurrency"] == 2
-        assert changed["task_creation"] == {"per_minute": 600, "burst": 2}
+        assert changed["task_creation"] == {"per_minute": 1, "burst": 2}
         assert api.get("/v1/workspace").json()["limits"] == changed
 
         statuses = [api.post("/v1/tasks/gaze-redirect", json={}).status_code for _ in range(3)]
@@ -77,7 +80,11 @@ def test_defaults_overrides_and_usage(limits_api: tuple[str, ServiceContext]) ->
         assert broker.take("w", ALL) is None  # the operator's quota of two reached the broker
         assert api.get("/v1/workspace").json()["usage"] == {"running": 2, "queued": 1}
 
-        back = _limits(url, created.workspace_id, "--concurrency", "default", "--create-burst", "default")
+        back = _limits(
+            url,
+            created.workspace_id,
+            *("--concurrency", "default", "--create-burst", "default", "--create-per-minute", "default"),
+        )
         assert back == shown["limits"]
         assert broker.take("w", ALL) is not None  # back to the default of five
 
