@@ -44,6 +44,14 @@ def transcribe_task(ctx: ServiceContext, payload: TaskExecutionInput, token: str
         return _assemblyai(ctx, job, payload.poll, token)
     if payload.poll:  # the offline run outlived the step's timeout and is still going
         raise JobFailure("transcription_pending", "the offline engine is still transcribing")
+    return transcribe_offline_job(ctx, job)
+
+
+def transcribe_offline_job(ctx: ServiceContext, job: Job) -> StepOutcome:
+    """The offline engine in this process: the Transcribe step where the model stack is installed (the local
+    stack), or the renderer worker that took the task from the broker's transcribe stream (AWS without a key)."""
+    if job.source_key is None:
+        raise JobFailure("internal_error", "task was not ingested")
     started = transition(
         ctx,
         job,
@@ -68,7 +76,7 @@ def transcribe_task(ctx: ServiceContext, payload: TaskExecutionInput, token: str
         if working is None:
             raise JobFailure("cancelled", "task was cancelled")
         transcript = _offline(job.id, path, job.options)
-    return store_transcript(ctx, payload.workspace_id, job.id, transcript)
+    return store_transcript(ctx, job.workspace_id, job.id, transcript)
 
 
 def _assemblyai_client(ctx: ServiceContext) -> AssemblyAiClient:

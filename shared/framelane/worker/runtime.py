@@ -32,6 +32,7 @@ from framelane.services.context import ServiceContext
 from framelane.services.jobs import load_job, transition
 from framelane.services.notify import emit_progress
 from framelane.services.render_queue import render_answered
+from framelane.services.transcription import transcribe_offline_job
 from framelane.worker.eta import Eta
 
 logger = Logger(service="framelane-worker")
@@ -51,13 +52,14 @@ def output_key(job: Job, extension: str) -> str:
     return f"outputs/{job.workspace_id}/{job.id}/output.{extension}"
 
 
-RENDERER_TASK_TYPES = [t for t in TaskType if t.is_renderer]
+# the renders, and the offline transcriptions that deployments without an AssemblyAI key send to the broker
+BROKER_TASK_TYPES = list(TaskType)
 
 
 @dataclass
 class WorkerConfig:
     consumer: str
-    task_types: list[TaskType] = field(default_factory=lambda: list(RENDERER_TASK_TYPES))
+    task_types: list[TaskType] = field(default_factory=lambda: list(BROKER_TASK_TYPES))
     block_ms: int = 1000
     visibility_timeout: float = 60
     max_attempts: int = 3
@@ -194,7 +196,7 @@ class RendererWorker:
         heartbeat = _Heartbeat(self, token, keepalive)
         heartbeat.start()
         try:
-            completed = self._render(job)
+            completed = self._transcribe(job) if job.task_type is TaskType.transcribe else self._render(job)
         except _Cancelled:
             logger.info("cancelled", extra=log)
             self.ctx.sfn.fail(token, "cancelled", "task was cancelled")
@@ -216,6 +218,11 @@ class RendererWorker:
         )
         logger.info("completed", extra=log)
         return True
+
+    def _transcribe(self, job: Job) -> Job:
+        """An offline transcription from the broker: the same service the local Transcribe step runs."""
+        transcribe_offline_job(self.ctx, job)
+        return load_job(self.ctx, job.workspace_id, job.id)
 
     def _render(self, job: Job) -> Job:
         if job.task_type is None or job.source_key is None or job.media is None:
