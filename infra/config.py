@@ -77,6 +77,11 @@ class StageConfig(BaseModel):
         return environment
 
     @property
+    def sagemaker_endpoint_name(self) -> str:
+        """Lowercase: SageMaker ARNs carry it so (scripts/sagemaker_smoke.py derives the same from the stage)."""
+        return f"framelane-{self.stage}-renderer"
+
+    @property
     def transcribe_on_workers(self) -> bool:
         """No AssemblyAI key: the offline engine, which needs the model stack, runs on the GPU workers."""
         return not self.assemblyai_secret_name

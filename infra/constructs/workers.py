@@ -429,7 +429,7 @@ class Workers(Construct):
                 ),
             ),
         )
-        endpoint_name = f"framelane-{config.stage}-renderer"  # lowercase: SageMaker ARNs carry it so
+        endpoint_name = config.sagemaker_endpoint_name
         endpoint = sagemaker.CfnEndpoint(
             self,
             "RendererEndpoint",
