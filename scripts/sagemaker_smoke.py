@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -101,4 +102,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    # the SDK leaves its waiter on the other object (failure after an output, or output after a failure) running
+    # in a non-daemon thread until its attempts run out: do not wait up to --timeout for it
+    os._exit(code)
