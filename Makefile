@@ -6,7 +6,7 @@ PORT ?= 8080
 # the CDK CLI pinned in package.json (3.x rejects aws-cdk-lib 2's assembly schema), installed by scripts/setup.sh
 CDK := node_modules/.bin/cdk
 
-.PHONY: setup demo local test lint typecheck unit integration bench soak soak-small clean synth deploy lambda-deps
+.PHONY: setup demo local test lint typecheck unit integration bench soak soak-small clean synth deploy lambda-deps image-test
 
 setup:
 	@scripts/setup.sh dev
@@ -63,6 +63,16 @@ soak-small: setup
 # build/lambda-deps already holds that build.
 lambda-deps: setup
 	$(BIN)/python -m infra.packaging
+
+# The worker image's Python environment as containers/renderer/Dockerfile builds it (a clean venv, the `worker`
+# extra's requirements from the package index: ~8 min here), then its entrypoint commands run from it. The default
+# suite's tests/integration/test_worker_image.py links the same distributions from .venv instead (seconds).
+image-test: setup
+	rm -rf build/image-venv
+	python3.11 -m venv build/image-venv
+	$(BIN)/python infra/packaging.py requirements worker > build/image-requirements.txt
+	build/image-venv/bin/pip install --no-cache-dir -r build/image-requirements.txt
+	FRAMELANE_IMAGE_VENV=build/image-venv $(BIN)/pytest -q -p no:cacheprovider tests/integration/test_worker_image.py
 
 synth: setup lambda-deps
 	$(CDK) synth --quiet

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+
+from framelane.pipeline.asl import TaskMachineConfig
+
+# the backlog Lambda's schedule: it publishes the backlog and runs the render queue keeper, which heartbeats the
+# renders still waiting for a worker (so the Render step's heartbeat must last several of these)
+KEEPER_INTERVAL_SECONDS = 60
 
 
 class StageConfig(BaseModel):
@@ -97,6 +104,29 @@ class StageConfig(BaseModel):
         if self.c2pa_kms_key_arn:
             environment["FRAMELANE_C2PA_KMS_KEY_ID"] = self.c2pa_kms_key_arn
         return environment
+
+    @property
+    def sagemaker_endpoint_name(self) -> str:
+        """Lowercase: SageMaker ARNs carry it so (scripts/sagemaker_smoke.py derives the same from the stage)."""
+        return f"framelane-{self.stage}-renderer"
+
+    @property
+    def transcribe_on_workers(self) -> bool:
+        """No AssemblyAI key: the offline engine, which needs the model stack, runs on the GPU workers."""
+        return not self.assemblyai_secret_name
+
+    def task_machine(self, queue_urls: Mapping[str, str]) -> TaskMachineConfig:
+        """The task state machine of this stage: what the CDK deploys and what the local-stack test of AWS's
+        timing (tests/integration/test_aws_state_machine.py) runs on moto, from the same values."""
+        return TaskMachineConfig(
+            ingest_queue_url=queue_urls["ingest"],
+            dispatch_queue_url=queue_urls["dispatch"],
+            finalize_queue_url=queue_urls["finalize"],
+            notify_queue_url=queue_urls["notify"],
+            transcribe_queue_url=None if self.transcribe_on_workers else queue_urls["transcribe"],
+            transcribe_on_workers=self.transcribe_on_workers,
+            segment_max_concurrency=self.segment_max_concurrency,
+        )
 
     @property
     def retain_data(self) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from aws_cdk import Annotations, Aspects, CfnOutput, Stack
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
 from cdk_nag import AwsSolutionsChecks
@@ -27,6 +26,7 @@ from infra.packaging import dependencies_layer
 class FramelaneStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, **kwargs: object) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        self.config = config
         name = f"framelane-{config.stage}"
         self.network = Network(self, "Network", config=config)
         self.storage = Storage(self, "Storage", config=config)
@@ -99,34 +99,19 @@ class FramelaneStack(Stack):
         self.broker.connect(dispatch, dispatch, dispatch)
         access.secret(api, api, "FRAMELANE_CURSOR_SECRET_ARN", self.cursor_secret)
         access.secret(api, api, "FRAMELANE_ADMIN_TOKEN_SECRET_ARN", self.admin_token)
-        # transcribe: AssemblyAI calls back into the API (the callbacks route), which resumes the Transcribe step
-        transcribe = self.orchestration.step_functions["transcribe"]
-        transcribe.add_environment("FRAMELANE_CALLBACK_BASE_URL", self.api.url)
+        # transcribe: AssemblyAI calls back into the API (the callbacks route), which resumes the Transcribe step;
+        # without a key there is no transcribe Lambda: the GPU workers run the offline engine (Orchestration)
         if self.transcription.assemblyai_key is not None:
+            transcribe = self.orchestration.step_functions["transcribe"]
+            transcribe.add_environment("FRAMELANE_CALLBACK_BASE_URL", self.api.url)
             for reader in (transcribe, api):
                 access.secret(
                     reader, reader, "FRAMELANE_ASSEMBLYAI_SECRET_ARN", self.transcription.assemblyai_key
                 )
         self.orchestration.task_machine.grant_task_response(api)
-        self._content_credentials(config)
         CfnOutput(self, "ApiUrl", value=self.api.url)
         CfnOutput(self, "Bucket", value=self.storage.bucket.bucket_name)
         CfnOutput(self, "AdminTokenSecret", value=self.admin_token.secret_arn)
         CfnOutput(self, "Dashboard", value=f"framelane-{config.stage}")
         Aspects.of(self).add(AwsSolutionsChecks(verbose=True))
         suppress_justified(self)
-
-    def _content_credentials(self, config: StageConfig) -> None:
-        """The workers sign every output: the marking switch and signer in their environment, with read access to
-        (only) the operator's signing secret, or signing with (only) its KMS key."""
-        role = self.workers.task_definition.task_role
-        for key, value in config.content_credentials_environment.items():
-            self.workers.container.add_environment(key, value)
-        if config.c2pa_signing_secret_arn:
-            secretsmanager.Secret.from_secret_complete_arn(
-                self, "ContentCredentialsSigning", config.c2pa_signing_secret_arn
-            ).grant_read(role)
-        if config.c2pa_kms_key_arn:
-            kms.Key.from_key_arn(self, "ContentCredentialsKey", config.c2pa_kms_key_arn).grant(
-                role, "kms:Sign", "kms:GetPublicKey"
-            )

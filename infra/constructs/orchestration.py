@@ -16,7 +16,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from framelane.pipeline.asl import TaskMachineConfig, task_state_machine, webhook_state_machine
+from framelane.pipeline.asl import task_state_machine, webhook_state_machine
 from infra.config import StageConfig
 from infra.constructs import access
 from infra.constructs.functions import FunctionFactory
@@ -25,7 +25,7 @@ from infra.constructs.storage import Storage
 # step → (Lambda timeout, queue visibility timeout) in seconds. The visibility is at least the Lambda timeout (no
 # second delivery while the first runs) and below the timeout of every state that waits on the queue, and
 # maxReceiveCount × visibility fits in the longest of them, so every redelivery happens while the state still
-# waits (Ingest 1800 s; Transcribe 900 s and PollTranscript 300 s; Render's 120 s heartbeat; RecordSuccess and
+# waits (Ingest 1800 s; Transcribe 900 s and PollTranscript 300 s; Render's 300 s heartbeat; RecordSuccess and
 # RecordFailure 300 s; a webhook attempt 120 s). tests/infra/test_production.py checks this against the ASL.
 CALLBACK_STEPS = {
     "ingest": (540, 600),
@@ -52,7 +52,11 @@ class Orchestration(Construct):
         super().__init__(scope, construct_id)
         self.dead_letters: dict[str, sqs.Queue] = {}
         self.queues: dict[str, sqs.Queue] = {}
-        for step, (_, visibility) in {**CALLBACK_STEPS, **OTHER_QUEUES}.items():
+        # without an AssemblyAI key the offline engine runs on the GPU workers: no transcribe queue or Lambda
+        callback_steps = {
+            s: v for s, v in CALLBACK_STEPS.items() if s != "transcribe" or not config.transcribe_on_workers
+        }
+        for step, (_, visibility) in {**callback_steps, **OTHER_QUEUES}.items():
             self.dead_letters[step] = sqs.Queue(
                 self,
                 f"{step}-dlq",
@@ -72,20 +76,17 @@ class Orchestration(Construct):
                 ),
             )
         self.task_definition = task_state_machine(
-            TaskMachineConfig(
-                ingest_queue_url=self.queues["ingest"].queue_url,
-                dispatch_queue_url=self.queues["dispatch"].queue_url,
-                finalize_queue_url=self.queues["finalize"].queue_url,
-                notify_queue_url=self.queues["notify"].queue_url,
-                transcribe_queue_url=self.queues["transcribe"].queue_url,
-                segment_max_concurrency=config.segment_max_concurrency,
-            )
+            config.task_machine({step: queue.queue_url for step, queue in self.queues.items()})
         )
         self.webhook_definition = webhook_state_machine(self.queues["webhook"].queue_url)
         self.task_machine = self._state_machine(
             "TaskStateMachine",
             self.task_definition,
-            ["ingest", "dispatch", "transcribe", "finalize", "notify"],
+            [
+                step
+                for step in ("ingest", "dispatch", "transcribe", "finalize", "notify")
+                if step in self.queues
+            ],
         )
         self.webhook_machine = self._state_machine(
             "WebhookStateMachine", self.webhook_definition, ["webhook"]
@@ -93,7 +94,7 @@ class Orchestration(Construct):
 
         self.step_functions: dict[str, lambda_.Function] = {}
         holds_source = {"ingest", "transcribe"}  # download a whole source to /tmp
-        for step, (timeout, _) in CALLBACK_STEPS.items():
+        for step, (timeout, _) in callback_steps.items():
             function = functions.create(
                 f"{step.title()}Step",
                 "pipeline_step",
@@ -138,23 +139,25 @@ class Orchestration(Construct):
         self.dead_letter_function = functions.create(
             "DeadLetterStep", "dead_letter", service="framelane-dead-letter", timeout=Duration.seconds(30)
         )
-        for step in CALLBACK_STEPS:
+        for step in callback_steps:
             self.dead_letter_function.add_event_source(
                 sources.SqsEventSource(self.dead_letters[step], batch_size=5, report_batch_item_failures=True)
             )
         self._answer_callbacks(self.dead_letter_function)
         steps = self.step_functions
         # what each step's code touches (dispatch only the broker: wired by the stack)
-        for function in (steps["ingest"], steps["transcribe"], steps["finalize"], steps["webhook"]):
-            access.table(function, function, storage.table)
+        for step in ("ingest", "transcribe", "finalize", "webhook"):
+            if step in steps:
+                access.table(steps[step], steps[step], storage.table)
         access.bucket(steps["ingest"], steps["ingest"], storage.bucket, read=("uploads/",), put=("sources/",))
-        access.bucket(
-            steps["transcribe"],
-            steps["transcribe"],
-            storage.bucket,
-            read=("sources/", "uploads/"),
-            put=("outputs/",),
-        )
+        if "transcribe" in steps:
+            access.bucket(
+                steps["transcribe"],
+                steps["transcribe"],
+                storage.bucket,
+                read=("sources/", "uploads/"),
+                put=("outputs/",),
+            )
         # notify: job rows, output links in the event payload, one webhook execution per destination
         access.table(self.notify_function, self.notify_function, storage.table)
         access.bucket(self.notify_function, self.notify_function, storage.bucket, read=("outputs/",))

@@ -15,11 +15,13 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sagemaker as sagemaker
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from infra.config import StageConfig
+from infra.config import KEEPER_INTERVAL_SECONDS, StageConfig
 from infra.constructs import access
 from infra.constructs.broker import Broker
 from infra.constructs.functions import FunctionFactory
@@ -125,6 +127,19 @@ class Workers(Construct):
         orchestration.task_machine.grant_task_response(role)
         # task.progress events start webhook deliveries
         access.starts(self.container, role, access.WEBHOOK_MACHINE, orchestration.webhook_machine)
+        self.signing_secret = (
+            secretsmanager.Secret.from_secret_complete_arn(
+                self, "ContentCredentialsSigning", config.c2pa_signing_secret_arn
+            )
+            if config.c2pa_signing_secret_arn
+            else None
+        )
+        self.signing_key = (
+            kms.Key.from_key_arn(self, "ContentCredentialsKey", config.c2pa_kms_key_arn)
+            if config.c2pa_kms_key_arn
+            else None
+        )
+        self._sign_outputs(config, self.container, role)
         self.service = ecs.Ec2Service(
             self,
             "RendererService",
@@ -162,7 +177,7 @@ class Workers(Construct):
         self.backlog_schedule = events.Rule(
             self,
             "EveryMinute",
-            schedule=events.Schedule.rate(Duration.minutes(1)),
+            schedule=events.Schedule.rate(Duration.seconds(KEEPER_INTERVAL_SECONDS)),
             targets=[targets.LambdaFunction(self.backlog_function)],
         )
         if config.sagemaker_endpoint:
@@ -311,6 +326,17 @@ class Workers(Construct):
         )
         alarm.add_alarm_action(cw_actions.ApplicationScalingAction(action))
 
+    def _sign_outputs(self, config: StageConfig, target: access.Environment, role: iam.IGrantable) -> None:
+        """Every worker kind signs its outputs: the marking switch and signer in its environment, with read access
+        to (only) the operator's signing secret, or signing with (only) its KMS key; without either the workers
+        sign with an untrusted development CA."""
+        for key, value in config.content_credentials_environment.items():
+            target.add_environment(key, value)
+        if self.signing_secret is not None:
+            self.signing_secret.grant_read(role)
+        if self.signing_key is not None:
+            self.signing_key.grant(role, "kms:Sign", "kms:GetPublicKey")
+
     def _sagemaker_endpoint(
         self,
         config: StageConfig,
@@ -337,6 +363,7 @@ class Workers(Construct):
         orchestration.task_machine.grant_task_response(role)
         access.starts(environment, role, access.WEBHOOK_MACHINE, orchestration.webhook_machine)
         broker.connect(environment, role, None)  # the model's VPC config carries the broker client group
+        self._sign_outputs(config, environment, role)
         # what SageMaker does with the role itself: ENIs in our subnets (VPC config), logs and metrics
         role.add_to_policy(
             iam.PolicyStatement(
@@ -412,7 +439,7 @@ class Workers(Construct):
                 ),
             ),
         )
-        endpoint_name = f"framelane-{config.stage}-renderer"  # lowercase: SageMaker ARNs carry it so
+        endpoint_name = config.sagemaker_endpoint_name
         endpoint = sagemaker.CfnEndpoint(
             self,
             "RendererEndpoint",

@@ -25,10 +25,12 @@ PROD_CONTEXT = {
     "cors_allowed_origins": ["https://app.example.com"],
     "workspace_concurrency": 3,
     "rate_limit_create_per_minute": 120,
+    "c2pa_signing_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:framelane/c2pa-AbCdEf",
+    "c2pa_kms_key_arn": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
 }
 
 
 @pytest.fixture(scope="session")
 def prod_assembly(assembly: Assembly, tmp_path_factory: pytest.TempPathFactory) -> Assembly:
-    """The production stage with every option on (SageMaker endpoint, AssemblyAI key secret)."""
+    """The production stage with every option on (SageMaker endpoint, AssemblyAI key, C2PA signing secret and key)."""
     return synth(tmp_path_factory.mktemp("cdk.out.prod"), **PROD_CONTEXT)

@@ -1,7 +1,7 @@
 """Secrets and resources by need: for every function, the worker task and the SageMaker model, everything its
 environment names is granted to its role, nothing is granted that its environment does not name, and each names
 only the secrets its code reads (the API: cursor, admin, Redis, AssemblyAI; broker clients: Redis; transcribe:
-AssemblyAI; the rest none)."""
+AssemblyAI; both worker kinds: the C2PA signing secret and KMS key where configured; the rest none)."""
 
 from __future__ import annotations
 
@@ -17,13 +17,15 @@ REDIS = "FRAMELANE_REDIS_AUTH_SECRET_ARN"
 CURSOR = "FRAMELANE_CURSOR_SECRET_ARN"
 ADMIN = "FRAMELANE_ADMIN_TOKEN_SECRET_ARN"
 ASSEMBLYAI = "FRAMELANE_ASSEMBLYAI_SECRET_ARN"
-# logical-id prefix → the secrets its code reads (AssemblyAI only where the stage configures a key)
+C2PA = "FRAMELANE_C2PA_SIGNING_SECRET_ARN"
+C2PA_KEY = "FRAMELANE_C2PA_KMS_KEY_ID"
+# logical-id prefix → the secrets its code reads (AssemblyAI and C2PA only where the stage configures them)
 SECRETS_BY_NEED = {
     "ApiFunction": {CURSOR, ADMIN, REDIS, ASSEMBLYAI},
     "DispatchStep": {REDIS},
     "BacklogMetric": {REDIS},
-    "WorkersRendererTask": {REDIS},
-    "WorkersRendererModel": {REDIS},
+    "WorkersRendererTask": {REDIS, C2PA},
+    "WorkersRendererModel": {REDIS, C2PA},
     "TranscribeStep": {ASSEMBLYAI},
     "IngestStep": set(),
     "FinalizeStep": set(),
@@ -43,6 +45,8 @@ KINDS = {
     CURSOR: "secretsmanager:GetSecretValue",
     ADMIN: "secretsmanager:GetSecretValue",
     ASSEMBLYAI: "secretsmanager:GetSecretValue",
+    C2PA: "secretsmanager:GetSecretValue",
+    C2PA_KEY: "kms:Sign",
 }
 RESOURCE_TYPES = {
     "dynamodb:": "AWS::DynamoDB::Table",
@@ -130,14 +134,33 @@ def test_every_named_resource_is_granted_and_nothing_else(stage: Assembly) -> No
 
 
 def test_each_names_only_the_secrets_its_code_reads(stage: Assembly) -> None:
-    has_assemblyai = stage.stack.transcription.assemblyai_key is not None
+    configured = {
+        ASSEMBLYAI: stage.stack.transcription.assemblyai_key is not None,
+        C2PA: stage.stack.workers.signing_secret is not None,
+    }
     seen = set()
     for name, env, _ in _principals(stage.template):
         prefix = next(p for p in SECRETS_BY_NEED if name.startswith(p))
         seen.add(prefix)
-        expected = {s for s in SECRETS_BY_NEED[prefix] if s != ASSEMBLYAI or has_assemblyai}
+        expected = {s for s in SECRETS_BY_NEED[prefix] if configured.get(s, True)}
         assert {v for v in env if v.endswith("_SECRET_ARN")} == expected, name
-    assert seen >= set(SECRETS_BY_NEED) - {"WorkersRendererModel"}
+    # no SageMaker endpoint: no model; no AssemblyAI key: no transcribe Lambda (the GPU workers transcribe)
+    absent = {
+        "WorkersRendererModel": getattr(stage.stack.workers, "sagemaker_role", None) is None,
+        "TranscribeStep": not configured[ASSEMBLYAI],
+    }
+    optional = {prefix for prefix, missing in absent.items() if missing}
+    assert seen >= set(SECRETS_BY_NEED) - optional
+
+
+def test_both_worker_kinds_may_sign_with_the_operators_credentials(prod_assembly: Assembly) -> None:
+    """The ECS task and the SageMaker model both render, so both sign: each names the C2PA signing secret and
+    KMS key and may read / sign with exactly those (the general check above proves named ⇒ granted)."""
+    principals = {name: env for name, env, _ in _principals(prod_assembly.template)}
+    kinds = [name for name in principals if name.startswith(("WorkersRendererTask", "WorkersRendererModel"))]
+    assert len(kinds) == 2
+    for name in kinds:
+        assert {C2PA, C2PA_KEY} <= set(principals[name]), name
 
 
 def test_unset_assemblyai_key_means_no_secret_at_all(assembly: Assembly, prod_assembly: Assembly) -> None:

@@ -6,6 +6,8 @@ import json
 import re
 from typing import Any
 
+import pytest
+
 from infra.packaging import REPO
 from tests.infra.assembly import Assembly
 
@@ -29,15 +31,22 @@ def test_service_waits_for_the_capacity_provider_association(assembly: Assembly)
     assert association in service["DependsOn"]
 
 
-def test_functions_holding_a_source_have_tmp_for_the_largest(assembly: Assembly) -> None:
+@pytest.fixture(params=["dev", "prod"])
+def stage(request: pytest.FixtureRequest) -> Assembly:
+    """dev: no AssemblyAI key (no transcribe Lambda: the GPU workers transcribe); prod: the key, the Lambda."""
+    fixture: Assembly = request.getfixturevalue("assembly" if request.param == "dev" else "prod_assembly")
+    return fixture
+
+
+def test_functions_holding_a_source_have_tmp_for_the_largest(stage: Assembly) -> None:
     holding = 0
-    for name, props in _ours(assembly.template).items():
+    for name, props in _ours(stage.template).items():
         variables = props["Environment"]["Variables"]
         if variables.get("FRAMELANE_STEP") in {"ingest", "transcribe"}:
             holding += 1
             limit = int(variables["FRAMELANE_MAX_SOURCE_BYTES"])
             assert props["EphemeralStorage"]["Size"] * 1024**2 > limit, name
-    assert holding == 2
+    assert holding == (1 if stage.stack.config.transcribe_on_workers else 2)  # ingest (and transcribe)
 
 
 def _waiting_states(template: dict[str, Any]) -> dict[str, list[int]]:
@@ -56,11 +65,12 @@ def _waiting_states(template: dict[str, Any]) -> dict[str, list[int]]:
     return waits
 
 
-def test_visibility_timeouts_fit_consumers_and_waiting_states(assembly: Assembly) -> None:
-    template = assembly.template
+def test_visibility_timeouts_fit_consumers_and_waiting_states(stage: Assembly) -> None:
+    template = stage.template
     functions = _ours(template)
     waits = _waiting_states(template)
-    assert len(waits) == 5  # ingest, dispatch, transcribe, finalize, webhook
+    # ingest, dispatch (Render, and Transcribe without an AssemblyAI key), finalize, webhook (, transcribe)
+    assert len(waits) == (4 if stage.stack.config.transcribe_on_workers else 5)
     for mapping in _resources(template, "AWS::Lambda::EventSourceMapping").values():
         queue_id = mapping["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]
         queue = template["Resources"][queue_id]["Properties"]

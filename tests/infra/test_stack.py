@@ -10,7 +10,7 @@ from aws_cdk import Stack
 from aws_cdk.assertions import Annotations, Match, Template
 
 from framelane.adapters.dynamodb import TASK_INDEXES, TTL_ATTRIBUTE
-from framelane.pipeline.asl import TaskMachineConfig, task_state_machine, webhook_state_machine
+from framelane.pipeline.asl import TIMEOUTS, task_state_machine, webhook_state_machine
 from infra.stack import FramelaneStack
 from tests.infra.assembly import Assembly, synth
 
@@ -204,10 +204,11 @@ def test_gpu_workers_scaled_on_stream_backlog(template: Template) -> None:
 def test_queues_have_dlqs_and_lambdas_report_batch_failures(template: Template) -> None:
     queues = template.find_resources("AWS::SQS::Queue")
     with_redrive = [q for q in queues.values() if "RedrivePolicy" in q["Properties"]]
-    assert len(queues) == 14 and len(with_redrive) == 7
+    # dev has no AssemblyAI key: no transcribe queue (the workers transcribe, through the broker)
+    assert len(queues) == 12 and len(with_redrive) == 6
     assert all(q["Properties"]["RedrivePolicy"]["maxReceiveCount"] == 3 for q in with_redrive)
     mappings = template.find_resources("AWS::Lambda::EventSourceMapping")
-    assert len(mappings) == 12  # 7 queues + the 5 callback DLQs (dead-letter Lambda)
+    assert len(mappings) == 10  # 6 queues + the 4 callback DLQs (dead-letter Lambda)
     assert all(
         m["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"] for m in mappings.values()
     )
@@ -226,15 +227,7 @@ def test_state_machines_are_the_shared_asl(stack: FramelaneStack, template: Temp
     assert len(machines) == 2
     queues = stack.orchestration.queues
     ref = {step: f"<{stack.get_logical_id(queue.node.default_child)}>" for step, queue in queues.items()}  # type: ignore[arg-type]
-    expected_task = task_state_machine(
-        TaskMachineConfig(
-            ingest_queue_url=ref["ingest"],
-            dispatch_queue_url=ref["dispatch"],
-            finalize_queue_url=ref["finalize"],
-            notify_queue_url=ref["notify"],
-            transcribe_queue_url=ref["transcribe"],
-        )
-    )
+    expected_task = task_state_machine(stack.config.task_machine(ref))
     expected_webhook = webhook_state_machine(ref["webhook"])
     definitions = [
         json.loads(_resolve(m["Properties"]["DefinitionString"], stack)) for m in machines.values()
@@ -247,6 +240,45 @@ def test_state_machines_are_the_shared_asl(stack: FramelaneStack, template: Temp
 def _actions(statement: dict[str, Any]) -> list[str]:
     action = statement["Action"]
     return action if isinstance(action, list) else [action]
+
+
+def _task_machine(stack: FramelaneStack, template: dict[str, Any]) -> dict[str, Any]:
+    logical = stack.get_logical_id(stack.orchestration.task_machine.node.default_child)  # type: ignore[arg-type]
+    machine: dict[str, Any] = json.loads(
+        _resolve(template["Resources"][logical]["Properties"]["DefinitionString"], stack)
+    )
+    return machine
+
+
+def test_without_an_assemblyai_key_the_gpu_workers_transcribe(
+    assembly: Assembly, prod_assembly: Assembly
+) -> None:
+    """dev names no AssemblyAI key: the Transcribe state goes to the dispatch queue (the broker's transcribe
+    stream, which the GPU workers serve with the offline engine), timed like a render, and there is no transcribe
+    queue or Lambda; prod names a key: the Transcribe step's Lambda calls AssemblyAI (and polls)."""
+    stack = assembly.stack
+    states = _task_machine(stack, assembly.template)["States"]
+    dispatch = f"<{stack.get_logical_id(stack.orchestration.queues['dispatch'].node.default_child)}>"  # type: ignore[arg-type]
+    transcribe, render = states["Transcribe"], states["Render"]
+    assert transcribe["Parameters"]["QueueUrl"] == render["Parameters"]["QueueUrl"] == dispatch
+    assert transcribe["HeartbeatSeconds"] == render["HeartbeatSeconds"]
+    assert transcribe["Catch"][0] == {"ErrorEquals": TIMEOUTS, "ResultPath": "$.error", "Next": "WorkerLost"}
+    assert "PollTranscript" not in states and "transcribe" not in stack.orchestration.queues
+    steps = [
+        r["Properties"]["Environment"]["Variables"].get("FRAMELANE_STEP")
+        for r in assembly.template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Function" and "Environment" in r["Properties"]
+    ]
+    assert "dispatch" in steps and "transcribe" not in steps
+
+    prod = prod_assembly.stack
+    states = _task_machine(prod, prod_assembly.template)["States"]
+    queue = f"<{prod.get_logical_id(prod.orchestration.queues['transcribe'].node.default_child)}>"  # type: ignore[arg-type]
+    assert (
+        states["Transcribe"]["Parameters"]["QueueUrl"] == states["PollTranscript"]["Parameters"]["QueueUrl"]
+    )
+    assert states["Transcribe"]["Parameters"]["QueueUrl"] == queue
+    assert "HeartbeatSeconds" not in states["Transcribe"]
 
 
 def test_render_queue_keeper_runs_every_minute_and_may_answer_the_render_step(
@@ -286,7 +318,7 @@ def test_render_queue_keeper_runs_every_minute_and_may_answer_the_render_step(
 def test_alarms_and_dashboard(template: Template) -> None:
     alarms = template.find_resources("AWS::CloudWatch::Alarm")
     descriptions = [a["Properties"].get("AlarmDescription", "") for a in alarms.values()]
-    assert sum("failed 3 times" in d for d in descriptions) == 7  # one per DLQ
+    assert sum("failed 3 times" in d for d in descriptions) == 6  # one per DLQ (no transcribe queue in dev)
     assert sum("state machine executions failed" in d for d in descriptions) == 2
     assert any("5xx" in d for d in descriptions) and any("backlog" in d for d in descriptions)
     assert all(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from framelane.adapters.aws import sqs_client
@@ -20,8 +21,14 @@ class LocalPipeline:
 
 
 def create_local_pipeline(
-    settings: Settings, sfn: Workflows, blobs: BlobStore, name: str = "framelane"
+    settings: Settings,
+    sfn: Workflows,
+    blobs: BlobStore,
+    name: str = "framelane",
+    task_machine: Callable[[Mapping[str, str]], TaskMachineConfig] | None = None,
 ) -> LocalPipeline:
+    """`task_machine` makes the task state machine's settings from the queue URLs (a deployment stage's, as the
+    CDK does); by default they come from `settings`, the local stack's."""
     sqs = sqs_client(settings)
     urls = {}
     for step in ("ingest", "dispatch", "transcribe", "finalize", "notify", "webhook", "s3-events"):
@@ -29,16 +36,20 @@ def create_local_pipeline(
             "QueueUrl"
         ]
     prefix = urls["ingest"].removesuffix("ingest")
-    config = TaskMachineConfig(
-        ingest_queue_url=urls["ingest"],
-        dispatch_queue_url=urls["dispatch"],
-        finalize_queue_url=urls["finalize"],
-        notify_queue_url=urls["notify"],
-        transcribe_queue_url=urls["transcribe"],
-        transcription_callback_timeout_seconds=settings.transcription_callback_timeout_seconds,
-        transcription_poll_interval_seconds=settings.transcription_poll_interval_seconds,
-        render_heartbeat_seconds=settings.render_heartbeat_seconds,
-        segment_max_concurrency=settings.segment_max_concurrency,
+    config = (
+        task_machine(urls)
+        if task_machine
+        else TaskMachineConfig(
+            ingest_queue_url=urls["ingest"],
+            dispatch_queue_url=urls["dispatch"],
+            finalize_queue_url=urls["finalize"],
+            notify_queue_url=urls["notify"],
+            transcribe_queue_url=urls["transcribe"],
+            transcription_callback_timeout_seconds=settings.transcription_callback_timeout_seconds,
+            transcription_poll_interval_seconds=settings.transcription_poll_interval_seconds,
+            render_heartbeat_seconds=settings.render_heartbeat_seconds,
+            segment_max_concurrency=settings.segment_max_concurrency,
+        )
     )
     task_arn = sfn.create_state_machine(f"{name}-task", task_state_machine(config), LOCAL_ROLE_ARN)
     webhook_arn = sfn.create_state_machine(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from framelane.errors import TranscriptionPending
+from framelane.errors import TranscriptionPending, WorkspaceBusy
 
 CALLBACK = "arn:aws:states:::sqs:sendMessage.waitForTaskToken"
 SEND = "arn:aws:states:::sqs:sendMessage"
@@ -22,7 +22,7 @@ class TaskMachineConfig:
     dispatch_queue_url: str
     finalize_queue_url: str
     notify_queue_url: str
-    transcribe_queue_url: str
+    transcribe_queue_url: str | None = None  # unused (and absent on AWS) with transcribe_on_workers
     ingest_timeout_seconds: int = 1800
     transcription_callback_timeout_seconds: int = 900
     transcription_poll_interval_seconds: int = 30
@@ -38,6 +38,9 @@ class TaskMachineConfig:
     segment_max_concurrency: int = 4
     stitch_timeout_seconds: int = 3600
     finalize_timeout_seconds: int = 300
+    # offline transcription on the GPU worker fleet: the Transcribe step goes through the broker like a render
+    # (AWS without an AssemblyAI key: the offline engine does not fit a zip Lambda)
+    transcribe_on_workers: bool = False
 
 
 def _callback_step(
@@ -149,46 +152,7 @@ def task_state_machine(config: TaskMachineConfig) -> dict[str, Any]:
                 "ResultPath": "$.error",
                 "Next": "RecordFailure",
             },
-            # AssemblyAI answers through its webhook (callback route); without one in time, poll.
-            "Transcribe": _callback_step(
-                config.transcribe_queue_url,
-                next_state="RecordSuccess",
-                result_path=None,
-                TimeoutSeconds=config.transcription_callback_timeout_seconds,
-                Retry=[
-                    {
-                        "ErrorEquals": ["workspace_busy"],
-                        "IntervalSeconds": config.slot_wait_interval_seconds,
-                        "MaxAttempts": config.slot_wait_attempts,
-                        "BackoffRate": 1.0,
-                    }
-                ],
-                Catch=[
-                    {"ErrorEquals": TIMEOUTS, "ResultPath": None, "Next": "StartPolling"},
-                    *catch_to_failure,
-                ],
-            ),
-            "StartPolling": {
-                "Type": "Pass",
-                "Result": True,
-                "ResultPath": "$.poll",
-                "Next": "PollTranscript",
-            },
-            "PollTranscript": _callback_step(
-                config.transcribe_queue_url,
-                next_state="RecordSuccess",
-                result_path=None,
-                TimeoutSeconds=300,
-                Retry=[
-                    {
-                        "ErrorEquals": [TranscriptionPending.name],
-                        "IntervalSeconds": config.transcription_poll_interval_seconds,
-                        "MaxAttempts": config.transcription_poll_attempts,
-                        "BackoffRate": 1.0,
-                    }
-                ],
-                Catch=catch_to_failure,
-            ),
+            **(_transcribe_on_workers(config) if config.transcribe_on_workers else _transcribe_here(config)),
             "RecordSuccess": _callback_step(
                 config.finalize_queue_url,
                 next_state="ShouldNotify",
@@ -227,6 +191,74 @@ def task_state_machine(config: TaskMachineConfig) -> dict[str, Any]:
             },
             "Done": {"Type": "Succeed"},
         },
+    }
+
+
+def _transcribe_here(config: TaskMachineConfig) -> dict[str, Any]:
+    """The Transcribe step's own code transcribes: AssemblyAI answers through its webhook (callback route),
+    polled when no answer came in time; without a key the step runs the offline engine itself."""
+    if config.transcribe_queue_url is None:
+        raise ValueError("the Transcribe step needs its queue (or transcribe_on_workers)")
+    queue = config.transcribe_queue_url
+    catch_to_failure = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RecordFailure"}]
+    return {
+        "Transcribe": _callback_step(
+            queue,
+            next_state="RecordSuccess",
+            result_path=None,
+            TimeoutSeconds=config.transcription_callback_timeout_seconds,
+            Retry=[
+                {
+                    "ErrorEquals": [WorkspaceBusy.name],
+                    "IntervalSeconds": config.slot_wait_interval_seconds,
+                    "MaxAttempts": config.slot_wait_attempts,
+                    "BackoffRate": 1.0,
+                }
+            ],
+            Catch=[
+                {"ErrorEquals": TIMEOUTS, "ResultPath": None, "Next": "StartPolling"},
+                *catch_to_failure,
+            ],
+        ),
+        "StartPolling": {
+            "Type": "Pass",
+            "Result": True,
+            "ResultPath": "$.poll",
+            "Next": "PollTranscript",
+        },
+        "PollTranscript": _callback_step(
+            queue,
+            next_state="RecordSuccess",
+            result_path=None,
+            TimeoutSeconds=300,
+            Retry=[
+                {
+                    "ErrorEquals": [TranscriptionPending.name],
+                    "IntervalSeconds": config.transcription_poll_interval_seconds,
+                    "MaxAttempts": config.transcription_poll_attempts,
+                    "BackoffRate": 1.0,
+                }
+            ],
+            Catch=catch_to_failure,
+        ),
+    }
+
+
+def _transcribe_on_workers(config: TaskMachineConfig) -> dict[str, Any]:
+    """The offline engine on the renderer workers: dispatched to the broker's transcribe stream and timed like a
+    render (heartbeat once a worker runs it; the render queue keeper heartbeats it while it waits)."""
+    return {
+        "Transcribe": _callback_step(
+            config.dispatch_queue_url,
+            next_state="RecordSuccess",
+            result_path=None,
+            HeartbeatSeconds=config.render_heartbeat_seconds,
+            TimeoutSeconds=config.render_timeout_seconds,
+            Catch=[
+                {"ErrorEquals": TIMEOUTS, "ResultPath": "$.error", "Next": "WorkerLost"},
+                {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RecordFailure"},
+            ],
+        )
     }
 
 

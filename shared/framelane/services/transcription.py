@@ -49,6 +49,14 @@ def transcribe_task(ctx: ServiceContext, payload: TaskExecutionInput, token: str
         return _assemblyai(ctx, job, payload.poll, token)
     if payload.poll:  # the offline run outlived the step's timeout and is still going
         raise TranscriptionPending("the offline engine is still transcribing")
+    return transcribe_offline_job(ctx, job)
+
+
+def transcribe_offline_job(ctx: ServiceContext, job: Job) -> StepOutcome:
+    """The offline engine in this process: the Transcribe step where the model stack is installed (the local
+    stack), or the renderer worker that took the task from the broker's transcribe stream (AWS without a key)."""
+    if job.source_key is None:
+        raise JobFailure(JobErrorCode.internal_error, "task was not ingested")
     started = transition(
         ctx,
         job,
@@ -73,7 +81,7 @@ def transcribe_task(ctx: ServiceContext, payload: TaskExecutionInput, token: str
         if working is None:
             raise TaskCancelled("task was cancelled")
         transcript = _offline(job.id, path, job.options)
-    return store_transcript(ctx, payload.workspace_id, job.id, transcript)
+    return store_transcript(ctx, job.workspace_id, job.id, transcript)
 
 
 def _hold_slot(ctx: ServiceContext, job: Job, *, poll: bool) -> None:

@@ -1,4 +1,5 @@
-"""The renderer backlog per task type: what autoscaling and alarms watch, and what wakes the SageMaker endpoint."""
+"""The broker backlog per task type (renders, and offline transcriptions where those go through the broker):
+what autoscaling and alarms watch, and what wakes the SageMaker endpoint."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from framelane.services.context import ServiceContext
 def stream_backlog(ctx: ServiceContext) -> dict[str, int]:
     if ctx.broker is None:
         return {}
-    return {t.value: ctx.broker.backlog(t) for t in TaskType if t.is_renderer}
+    return {t.value: ctx.broker.backlog(t) for t in TaskType}
 
 
 def endpoint_from_settings(ctx: ServiceContext) -> AsyncEndpoint | None:

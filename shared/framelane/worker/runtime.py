@@ -29,18 +29,21 @@ from framelane.models import Job, JobErrorCode, JobStatus, RenderMessage, StepOu
 from framelane.models.pipeline import unit_id
 from framelane.provenance.outputs import check_signing_setup
 from framelane.services.context import ServiceContext
+from framelane.services.jobs import load_job
 from framelane.services.render import RenderCancelled, render_segment, render_task, stitch_task
 from framelane.services.render_queue import render_answered
+from framelane.services.transcription import transcribe_offline_job
 
 logger = Logger(service=SERVICE, child=True)
 
-RENDERER_TASK_TYPES = [t for t in TaskType if t.is_renderer]
+# the renders, and the offline transcriptions that deployments without an AssemblyAI key send to the broker
+BROKER_TASK_TYPES = list(TaskType)
 
 
 @dataclass
 class WorkerConfig:
     consumer: str
-    task_types: list[TaskType] = field(default_factory=lambda: list(RENDERER_TASK_TYPES))
+    task_types: list[TaskType] = field(default_factory=lambda: list(BROKER_TASK_TYPES))
     block_ms: int = 1000
     visibility_timeout: float = 60
     max_attempts: int = 3
@@ -171,8 +174,11 @@ class RendererWorker:
         heartbeat = _Heartbeat(self, token, keepalive)
         heartbeat.start()
         try:
-            completed = self._render(message, job)
-        except RenderCancelled:
+            if job.task_type is TaskType.transcribe:
+                completed = self._transcribe(job)
+            else:
+                completed = self._render(message, job)
+        except (RenderCancelled, TaskCancelled):
             logger.info("cancelled", extra=log)
             self.ctx.sfn.fail(token, TaskCancelled.name, "task was cancelled")
             return True
@@ -193,6 +199,11 @@ class RendererWorker:
         )
         logger.info("completed", extra=log)
         return True
+
+    def _transcribe(self, job: Job) -> Job:
+        """An offline transcription from the broker: the same service the local Transcribe step runs."""
+        transcribe_offline_job(self.ctx, job)
+        return load_job(self.ctx, job.workspace_id, job.id)
 
     def _render(self, message: RenderMessage, job: Job) -> Job:
         """The unit's work: a whole task, one of its segments, or the stitch of its segments."""
