@@ -247,12 +247,12 @@ def _transcribe_here(config: TaskMachineConfig) -> dict[str, Any]:
 def _transcribe_on_workers(config: TaskMachineConfig) -> dict[str, Any]:
     """The offline engine on the renderer workers: dispatched to the broker's transcribe stream and timed like a
     render (heartbeat once a worker runs it; the render queue keeper heartbeats it while it waits)."""
+    task = {f"{name}.$": f"$.{name}" for name in task_fields()}
     return {
-        "Transcribe": _callback_step(
-            config.dispatch_queue_url,
-            next_state="RecordSuccess",
-            result_path=None,
-            HeartbeatSeconds=config.render_heartbeat_seconds,
+        "Transcribe": _render_step(
+            config,
+            task,
+            "RecordSuccess",
             TimeoutSeconds=config.render_timeout_seconds,
             Catch=[
                 {"ErrorEquals": TIMEOUTS, "ResultPath": "$.error", "Next": "WorkerLost"},
