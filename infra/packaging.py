@@ -22,10 +22,28 @@ DEPENDENCIES = REPO / "build" / "lambda-deps"
 LAMBDA_EXTRA = "lambda"
 # The Lambda python3.11 x86_64 runtime (Amazon Linux 2023, glibc 2.34): manylinux2014 wheels load there.
 PLATFORM = ("--platform", "manylinux2014_x86_64", "--implementation", "cp", "--python-version", "3.11")
-# Lambdas need neither the local stack nor the worker's frame pipeline (numpy, OpenCV): leave them out.
-_IGNORE = shutil.ignore_patterns(
-    "__pycache__", "*.pyc", "local", "runtime.py", "sagemaker.py", "engines", "pipeline.py", "samples.py"
-)
+PACKAGE = REPO / "shared" / "framelane"
+# Lambdas need neither the local stack nor the worker's frame pipeline (numpy, OpenCV): leave them out, by path
+# (models/pipeline.py, the Step Functions payloads, shares a name with media/pipeline.py and must stay).
+_LEFT_OUT = {
+    "local",
+    "engines",
+    "worker/runtime.py",
+    "worker/sagemaker.py",
+    "media/pipeline.py",
+    "media/samples.py",
+}
+
+
+def _ignore(directory: str, names: list[str]) -> set[str]:
+    folder = Path(directory).relative_to(PACKAGE)
+    return {
+        name
+        for name in names
+        if name == "__pycache__" or name.endswith(".pyc") or (folder / name).as_posix() in _LEFT_OUT
+    }
+
+
 _SELF = re.compile(r"^framelane\[(?P<extras>[^\]]+)\]$")
 
 
@@ -36,7 +54,7 @@ def function_code(name: str) -> Path:
         shutil.rmtree(target)
     target.mkdir(parents=True)
     shutil.copy(REPO / "functions" / name / "handler.py", target / "handler.py")
-    shutil.copytree(REPO / "shared" / "framelane", target / "framelane", ignore=_IGNORE)
+    shutil.copytree(PACKAGE, target / "framelane", ignore=_ignore)
     return target
 
 
