@@ -9,8 +9,7 @@ import pytest
 from aws_cdk import Stack
 from aws_cdk.assertions import Annotations, Match, Template
 
-from framelane.adapters.dynamodb import TTL_ATTRIBUTE
-from framelane.adapters.keys import TASK_INDEXES
+from framelane.adapters.keys import TASK_INDEXES, TTL_ATTRIBUTE
 from framelane.pipeline.asl import TIMEOUTS, task_state_machine, webhook_state_machine
 from infra.stack import FramelaneStack
 from tests.infra.assembly import Assembly, synth
