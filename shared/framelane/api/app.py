@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from framelane import __version__
 from framelane.api.console.routes import install_console
 from framelane.api.errors import CatchAllMiddleware, install_error_handlers
+from framelane.api.openapi import install_openapi
 from framelane.api.routes import admin, callbacks, health, sources, tasks, uploads, webhooks
 from framelane.config import Settings, get_settings
 from framelane.services.context import ServiceContext, build_context
@@ -24,4 +25,5 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
     for module in (tasks, sources, webhooks, uploads, health, admin, callbacks):
         app.include_router(module.router)
     install_console(app, app.state.ctx)
+    install_openapi(app)
     return app

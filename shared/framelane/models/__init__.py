@@ -33,7 +33,6 @@ from framelane.models.api import (
 )
 from framelane.models.common import (
     DYNAMODB_MAX_INTEGER,
-    DYNAMODB_MAX_MAGNITUDE,
     DYNAMODB_MIN_MAGNITUDE,
     MAX_METADATA_KEY_LENGTH,
     MAX_METADATA_KEYS,
@@ -47,6 +46,7 @@ from framelane.models.common import (
     SourceUrl,
     TaskType,
     Timestamp,
+    UniqueItems,
     WebhookUrl,
     format_timestamp,
     utc_now,
@@ -95,7 +95,6 @@ from framelane.models.webhooks import (
 
 __all__ = [
     "DYNAMODB_MAX_INTEGER",
-    "DYNAMODB_MAX_MAGNITUDE",
     "DYNAMODB_MIN_MAGNITUDE",
     "MAX_METADATA_KEYS",
     "MAX_METADATA_KEY_LENGTH",
@@ -154,6 +153,7 @@ __all__ = [
     "TranscriptGenerator",
     "TranscriptUtterance",
     "TranscriptWord",
+    "UniqueItems",
     "UploadCreateRequest",
     "UploadOut",
     "WebhookAttempt",

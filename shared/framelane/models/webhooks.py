@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from framelane.models.api import JobOut
-from framelane.models.common import MAX_URL_LENGTH, Timestamp, _check_http_url
+from framelane.models.common import MAX_URL_LENGTH, Timestamp, UniqueItems, _check_http_url
 
 
 class WebhookEvent(StrEnum):
@@ -25,7 +25,7 @@ class WebhookEndpointCreate(BaseModel):
         Field(min_length=1, max_length=MAX_URL_LENGTH, json_schema_extra={"format": "uri"}),
         AfterValidator(_check_http_url),
     ]
-    events: list[WebhookEvent] = Field(
+    events: Annotated[list[WebhookEvent], UniqueItems] = Field(
         default_factory=lambda: [WebhookEvent.task_completed, WebhookEvent.task_failed],
         min_length=1,
         max_length=3,
