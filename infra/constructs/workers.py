@@ -49,6 +49,28 @@ IMAGE_EXCLUDES = [  # .dockerignore rules: everything out, then the allowlist ba
 ]
 
 
+def _metric_query(
+    query_id: str, statistic: str, source: cloudwatch.Metric, dimensions: dict[str, str]
+) -> appscaling.CfnScalingPolicy.TargetTrackingMetricDataQueryProperty:
+    """One metric of a target-tracking policy's metric math, in CloudFormation's terms (not returned itself)."""
+    policy = appscaling.CfnScalingPolicy
+    return policy.TargetTrackingMetricDataQueryProperty(
+        id=query_id,
+        return_data=False,
+        metric_stat=policy.TargetTrackingMetricStatProperty(
+            stat=statistic,
+            metric=policy.TargetTrackingMetricProperty(
+                namespace=source.namespace,
+                metric_name=source.metric_name,
+                dimensions=[
+                    policy.TargetTrackingMetricDimensionProperty(name=name, value=value)
+                    for name, value in dimensions.items()
+                ],
+            ),
+        ),
+    )
+
+
 class Workers(Construct):
     def __init__(
         self,
@@ -189,9 +211,6 @@ class Workers(Construct):
         )
         self.scaling_target = target
         # CDK's target tracking takes no metric math: the policy in CloudFormation's own terms
-        stat = appscaling.CfnScalingPolicy.TargetTrackingMetricStatProperty
-        metric = appscaling.CfnScalingPolicy.TargetTrackingMetricProperty
-        dimension = appscaling.CfnScalingPolicy.TargetTrackingMetricDimensionProperty
         query = appscaling.CfnScalingPolicy.TargetTrackingMetricDataQueryProperty
         appscaling.CfnScalingPolicy(
             self,
@@ -205,32 +224,8 @@ class Workers(Construct):
                 scale_out_cooldown=60,
                 customized_metric_specification=appscaling.CfnScalingPolicy.CustomizedMetricSpecificationProperty(
                     metrics=[
-                        query(
-                            id="backlog",
-                            return_data=False,
-                            metric_stat=stat(
-                                stat="Maximum",
-                                metric=metric(
-                                    namespace=BACKLOG_METRIC.namespace,
-                                    metric_name=BACKLOG_METRIC.metric_name,
-                                    dimensions=[dimension(name="service", value="framelane-backlog")],
-                                ),
-                            ),
-                        ),
-                        query(
-                            id="workers",
-                            return_data=False,
-                            metric_stat=stat(
-                                stat="Average",
-                                metric=metric(
-                                    namespace=workers.namespace,
-                                    metric_name=workers.metric_name,
-                                    dimensions=[
-                                        dimension(name=k, value=v) for k, v in service_dimensions.items()
-                                    ],
-                                ),
-                            ),
-                        ),
+                        _metric_query("backlog", "Maximum", BACKLOG_METRIC, {"service": "framelane-backlog"}),
+                        _metric_query("workers", "Average", workers, service_dimensions),
                         query(
                             id="perworker",
                             expression="backlog / MAX([FILL(workers, 0), 1])",

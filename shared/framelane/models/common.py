@@ -64,35 +64,33 @@ def _check_http_url(value: str) -> str:
     return _check_url(value, frozenset({"http", "https"}))
 
 
+# What every URL field shares; each type below adds its schemes (checked) and its own description.
+_URL_RULES = Field(min_length=1, max_length=MAX_URL_LENGTH, json_schema_extra={"format": "uri"})
+
+HttpUrlStr = Annotated[str, _URL_RULES, AfterValidator(_check_http_url)]
+
 SourceUrl = Annotated[
     str,
+    _URL_RULES,
     Field(
-        min_length=1,
-        max_length=MAX_URL_LENGTH,
         description=(
             "Publicly accessible URL of the source video (http or https), or the `s3://` source_url returned by "
             "`POST /v1/uploads`."
         ),
         examples=["https://cdn.example.com/presenter.mp4"],
-        json_schema_extra={"format": "uri"},
     ),
     AfterValidator(_check_source_url),
 ]
 
-
 WebhookUrl = Annotated[
-    str,
+    HttpUrlStr,
     Field(
-        min_length=1,
-        max_length=MAX_URL_LENGTH,
         description=(
             "Per-request webhook URL. Overrides workspace-level webhooks for this job only. Receives "
             "task.completed, task.failed, and progress events."
         ),
         examples=["https://app.example.com/hooks/framelane"],
-        json_schema_extra={"format": "uri"},
     ),
-    AfterValidator(_check_http_url),
 ]
 
 
