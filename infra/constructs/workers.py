@@ -4,6 +4,8 @@ running the same image."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_autoscaling as autoscaling
@@ -431,28 +433,27 @@ class Workers(Construct):
             max_capacity=config.workers_max,
         )
         target.node.add_dependency(endpoint)
+
+        def endpoint_metric(name: str, **options: Any) -> cloudwatch.Metric:
+            return cloudwatch.Metric(
+                namespace="AWS/SageMaker",
+                metric_name=name,
+                dimensions_map={"EndpointName": endpoint.attr_endpoint_name},
+                statistic="Average",
+                **options,
+            )
+
         target.scale_to_track_metric(
             "BacklogPerInstance",
             target_value=float(config.backlog_per_worker),
-            custom_metric=cloudwatch.Metric(
-                namespace="AWS/SageMaker",
-                metric_name="ApproximateBacklogSizePerInstance",
-                dimensions_map={"EndpointName": endpoint.attr_endpoint_name},
-                statistic="Average",
-            ),
+            custom_metric=endpoint_metric("ApproximateBacklogSizePerInstance"),
             scale_in_cooldown=Duration.minutes(10),
             scale_out_cooldown=Duration.minutes(2),
         )
         # target tracking cannot leave zero instances: a step policy wakes the endpoint when work waits
         target.scale_on_metric(
             "WakeFromZero",
-            metric=cloudwatch.Metric(
-                namespace="AWS/SageMaker",
-                metric_name="HasBacklogWithoutCapacity",
-                dimensions_map={"EndpointName": endpoint.attr_endpoint_name},
-                statistic="Average",
-                period=Duration.minutes(1),
-            ),
+            metric=endpoint_metric("HasBacklogWithoutCapacity", period=Duration.minutes(1)),
             scaling_steps=[
                 appscaling.ScalingInterval(upper=0, change=0),
                 appscaling.ScalingInterval(lower=0.5, change=1),
