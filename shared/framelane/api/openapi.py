@@ -13,7 +13,6 @@ import re
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
@@ -30,13 +29,11 @@ _METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 def install_openapi(app: FastAPI) -> None:
     """Serve the completed document, and answer 405 with the path's full `Allow` list."""
 
+    generate = app.openapi  # FastAPI's own, with every setting of the app
+
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = complete_document(
-                get_openapi(
-                    title=app.title, version=app.version, description=app.description, routes=app.routes
-                )
-            )
+            app.openapi_schema = complete_document(generate())
         return app.openapi_schema
 
     async def method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
