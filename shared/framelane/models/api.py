@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from framelane.models.common import (
+    EchoedMetadata,
     JobErrorCode,
     JobStatus,
     Metadata,
@@ -192,7 +193,7 @@ class JobOut(BaseModel):
     )
     output: JobOutput | None = None
     error: JobError | None = None
-    metadata: Metadata = Field(
+    metadata: EchoedMetadata = Field(
         default_factory=dict,
         description="Caller-supplied key-value pairs echoed back on every webhook and response.",
         examples=[{"project_id": "proj_123", "user_ref": "usr_abc"}],

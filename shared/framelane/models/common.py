@@ -148,7 +148,9 @@ _METADATA_SCHEMA = {
     },
 }
 
-Metadata = Annotated[
+# Metadata as echoed back (jobs, webhooks): what was stored is not checked again, so a rule tightened later (as
+# the number range was) never makes a stored job unreadable; the schema still states the rules.
+EchoedMetadata = Annotated[
     dict[str, MetadataValue],
     Field(
         title="Metadata",
@@ -158,8 +160,9 @@ Metadata = Annotated[
         examples=[{"project_id": "proj_123"}],
         json_schema_extra=_METADATA_SCHEMA,
     ),
-    AfterValidator(_check_metadata),
 ]
+
+Metadata = Annotated[EchoedMetadata, AfterValidator(_check_metadata)]
 
 
 class TaskType(StrEnum):
