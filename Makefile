@@ -6,7 +6,7 @@ PORT ?= 8080
 # the CDK CLI pinned in package.json (3.x rejects aws-cdk-lib 2's assembly schema), installed by scripts/setup.sh
 CDK := node_modules/.bin/cdk
 
-.PHONY: setup demo local test lint typecheck unit integration bench soak soak-small clean synth deploy lambda-deps image-test
+.PHONY: setup demo local test lint typecheck unit integration bench fuzz soak soak-small clean synth deploy lambda-deps image-test
 
 setup:
 	@scripts/setup.sh dev
@@ -45,6 +45,15 @@ bench: setup
 	PYTHONPATH=. $(BIN)/python bench/provenance_bench.py
 	PYTHONPATH=. $(BIN)/python bench/long_video_bench.py
 	PYTHONPATH=. $(BIN)/python bench/fairness_bench.py
+
+# schemathesis against a fresh `framelane local`: every check, all four phases (examples, coverage, fuzzing,
+# stateful), FUZZ_EXAMPLES per operation and phase, a new seed each run (printed; FUZZ_SEED=N repeats one). The
+# script runs itself in a loopback-only network namespace (`unshare --net`, root). The suite runs a small budget.
+FUZZ_EXAMPLES ?= 200
+FUZZ_SEED ?=
+
+fuzz: setup
+	$(BIN)/python scripts/openapi_fuzz.py --max-examples $(FUZZ_EXAMPLES) $(if $(FUZZ_SEED),--seed $(FUZZ_SEED))
 
 # The large soak of issue 11 against a fresh `framelane local` (a quarter of an hour or more on 2 cores). The small
 # one is tests/integration/test_soak.py. Set LOOPBACK_ONLY to a wrapper that leaves the run only loopback (a

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aws_cdk import Annotations, Aspects, CfnOutput, Stack
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_secretsmanager as secretsmanager
 from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
@@ -16,6 +15,7 @@ from infra.constructs.functions import FunctionFactory
 from infra.constructs.network import Network
 from infra.constructs.observability import Observability
 from infra.constructs.orchestration import Orchestration
+from infra.constructs.secrets import generated_secret
 from infra.constructs.storage import Storage
 from infra.constructs.transcription import Transcription
 from infra.constructs.workers import Workers
@@ -32,21 +32,9 @@ class FramelaneStack(Stack):
         self.storage = Storage(self, "Storage", config=config)
         self.broker = Broker(self, "Broker", config=config, network=self.network)
         self.transcription = Transcription(self, "Transcription", config=config)
-        self.cursor_secret = secretsmanager.Secret(
-            self,
-            "CursorSecret",
-            description="HMAC key for pagination cursors",
-            generate_secret_string=secretsmanager.SecretStringGenerator(
-                exclude_punctuation=True, password_length=64
-            ),
-        )
-        self.admin_token = secretsmanager.Secret(
-            self,
-            "AdminToken",
-            description="Operator token for /admin routes (workspace creation)",
-            generate_secret_string=secretsmanager.SecretStringGenerator(
-                exclude_punctuation=True, password_length=48
-            ),
+        self.cursor_secret = generated_secret(self, "CursorSecret", "HMAC key for pagination cursors")
+        self.admin_token = generated_secret(
+            self, "AdminToken", "Operator token for /admin routes (workspace creation)", length=48
         )
         layer_dir, layer_built = dependencies_layer()
         if not layer_built:

@@ -7,12 +7,12 @@ from aws_cdk import SecretValue
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticache as elasticache
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra.config import StageConfig
 from infra.constructs.access import Environment
 from infra.constructs.network import Network
+from infra.constructs.secrets import generated_secret
 
 REDIS_PORT = 6380  # not the default port (AwsSolutions-AEC5)
 
@@ -23,14 +23,7 @@ class Broker(Construct):
         self.network = network
         self.limits_environment = config.limits_environment
         self.stream_prefix = f"framelane-{config.stage}:tasks"
-        self.auth = secretsmanager.Secret(
-            self,
-            "AuthToken",
-            description="Framelane Redis AUTH token",
-            generate_secret_string=secretsmanager.SecretStringGenerator(
-                exclude_punctuation=True, password_length=64
-            ),
-        )
+        self.auth = generated_secret(self, "AuthToken", "Framelane Redis AUTH token")
         self.security_group = ec2.SecurityGroup(
             self, "SecurityGroup", vpc=network.vpc, description="Framelane Redis", allow_all_outbound=False
         )

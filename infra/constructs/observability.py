@@ -148,23 +148,19 @@ class Observability(Construct):
             ),
             targets=[targets.SnsTopic(self.topic)],
         )
-        errors = cloudwatch.Metric(
-            namespace="AWS/ApiGateway",
-            metric_name="5xx",
-            statistic="Sum",
-            dimensions_map={"ApiId": api.http_api.api_id},
-            period=Duration.minutes(5),
-        )
-        requests = cloudwatch.Metric(
-            namespace="AWS/ApiGateway",
-            metric_name="Count",
-            statistic="Sum",
-            dimensions_map={"ApiId": api.http_api.api_id},
-            period=Duration.minutes(5),
-        )
+        api_sums = {
+            name: cloudwatch.Metric(
+                namespace="AWS/ApiGateway",
+                metric_name=metric_name,
+                statistic="Sum",
+                dimensions_map={"ApiId": api.http_api.api_id},
+                period=Duration.minutes(5),
+            )
+            for name, metric_name in (("errors", "5xx"), ("requests", "Count"))
+        }
         rate = cloudwatch.MathExpression(
             expression="IF(requests > 0, 100 * errors / requests, 0)",
-            using_metrics={"errors": errors, "requests": requests},
+            using_metrics=dict(api_sums),
             period=Duration.minutes(5),
             label="5xx %",
         )
@@ -179,7 +175,9 @@ class Observability(Construct):
 
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"framelane-{config.stage}")
         self.dashboard.add_widgets(
-            cloudwatch.GraphWidget(title="API requests and 5xx", left=[requests, errors], width=12),
+            cloudwatch.GraphWidget(
+                title="API requests and 5xx", left=[api_sums["requests"], api_sums["errors"]], width=12
+            ),
             cloudwatch.GraphWidget(title="Renderer backlog", left=[BACKLOG_METRIC], width=12),
             cloudwatch.GraphWidget(
                 title="Task executions",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
@@ -9,6 +11,18 @@ from constructs import Construct
 
 from framelane.adapters.keys import TASK_INDEXES, TTL_ATTRIBUTE
 from infra.config import StageConfig
+
+
+def _private_bucket(scope: Construct, construct_id: str, **options: Any) -> s3.Bucket:
+    """What both buckets are: encrypted, closed to the public, TLS only."""
+    return s3.Bucket(
+        scope,
+        construct_id,
+        encryption=s3.BucketEncryption.S3_MANAGED,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        enforce_ssl=True,
+        **options,
+    )
 
 
 class Storage(Construct):
@@ -36,23 +50,17 @@ class Storage(Construct):
                 sort_key=dynamodb.Attribute(name=sk, type=dynamodb.AttributeType.STRING),
                 projection_type=dynamodb.ProjectionType.ALL,
             )
-        self.access_logs = s3.Bucket(
+        self.access_logs = _private_bucket(
             self,
             "AccessLogs",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(90))],
             removal_policy=removal,
             auto_delete_objects=not config.retain_data,
         )
-        self.bucket = s3.Bucket(
+        self.bucket = _private_bucket(
             self,
             "Media",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix="media/",
             lifecycle_rules=[

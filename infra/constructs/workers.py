@@ -4,6 +4,8 @@ running the same image."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_autoscaling as autoscaling
@@ -49,6 +51,28 @@ IMAGE_EXCLUDES = [  # .dockerignore rules: everything out, then the allowlist ba
     "**/__pycache__",
     "**/*.pyc",
 ]
+
+
+def _metric_query(
+    query_id: str, statistic: str, source: cloudwatch.Metric, dimensions: dict[str, str]
+) -> appscaling.CfnScalingPolicy.TargetTrackingMetricDataQueryProperty:
+    """One metric of a target-tracking policy's metric math, in CloudFormation's terms (not returned itself)."""
+    policy = appscaling.CfnScalingPolicy
+    return policy.TargetTrackingMetricDataQueryProperty(
+        id=query_id,
+        return_data=False,
+        metric_stat=policy.TargetTrackingMetricStatProperty(
+            stat=statistic,
+            metric=policy.TargetTrackingMetricProperty(
+                namespace=source.namespace,
+                metric_name=source.metric_name,
+                dimensions=[
+                    policy.TargetTrackingMetricDimensionProperty(name=name, value=value)
+                    for name, value in dimensions.items()
+                ],
+            ),
+        ),
+    )
 
 
 class Workers(Construct):
@@ -209,9 +233,6 @@ class Workers(Construct):
         )
         self.scaling_target = target
         # CDK's target tracking takes no metric math: the policy in CloudFormation's own terms
-        stat = appscaling.CfnScalingPolicy.TargetTrackingMetricStatProperty
-        metric = appscaling.CfnScalingPolicy.TargetTrackingMetricProperty
-        dimension = appscaling.CfnScalingPolicy.TargetTrackingMetricDimensionProperty
         query = appscaling.CfnScalingPolicy.TargetTrackingMetricDataQueryProperty
         appscaling.CfnScalingPolicy(
             self,
@@ -225,32 +246,8 @@ class Workers(Construct):
                 scale_out_cooldown=60,
                 customized_metric_specification=appscaling.CfnScalingPolicy.CustomizedMetricSpecificationProperty(
                     metrics=[
-                        query(
-                            id="backlog",
-                            return_data=False,
-                            metric_stat=stat(
-                                stat="Maximum",
-                                metric=metric(
-                                    namespace=BACKLOG_METRIC.namespace,
-                                    metric_name=BACKLOG_METRIC.metric_name,
-                                    dimensions=[dimension(name="service", value="framelane-backlog")],
-                                ),
-                            ),
-                        ),
-                        query(
-                            id="workers",
-                            return_data=False,
-                            metric_stat=stat(
-                                stat="Average",
-                                metric=metric(
-                                    namespace=workers.namespace,
-                                    metric_name=workers.metric_name,
-                                    dimensions=[
-                                        dimension(name=k, value=v) for k, v in service_dimensions.items()
-                                    ],
-                                ),
-                            ),
-                        ),
+                        _metric_query("backlog", "Maximum", BACKLOG_METRIC, {"service": "framelane-backlog"}),
+                        _metric_query("workers", "Average", workers, service_dimensions),
                         query(
                             id="perworker",
                             expression="backlog / MAX([FILL(workers, 0), 1])",
@@ -473,28 +470,27 @@ class Workers(Construct):
             max_capacity=config.workers_max,
         )
         target.node.add_dependency(endpoint)
+
+        def endpoint_metric(name: str, **options: Any) -> cloudwatch.Metric:
+            return cloudwatch.Metric(
+                namespace="AWS/SageMaker",
+                metric_name=name,
+                dimensions_map={"EndpointName": endpoint.attr_endpoint_name},
+                statistic="Average",
+                **options,
+            )
+
         target.scale_to_track_metric(
             "BacklogPerInstance",
             target_value=float(config.backlog_per_worker),
-            custom_metric=cloudwatch.Metric(
-                namespace="AWS/SageMaker",
-                metric_name="ApproximateBacklogSizePerInstance",
-                dimensions_map={"EndpointName": endpoint.attr_endpoint_name},
-                statistic="Average",
-            ),
+            custom_metric=endpoint_metric("ApproximateBacklogSizePerInstance"),
             scale_in_cooldown=Duration.minutes(10),
             scale_out_cooldown=Duration.minutes(2),
         )
         # target tracking cannot leave zero instances: a step policy wakes the endpoint when work waits
         target.scale_on_metric(
             "WakeFromZero",
-            metric=cloudwatch.Metric(
-                namespace="AWS/SageMaker",
-                metric_name="HasBacklogWithoutCapacity",
-                dimensions_map={"EndpointName": endpoint.attr_endpoint_name},
-                statistic="Average",
-                period=Duration.minutes(1),
-            ),
+            metric=endpoint_metric("HasBacklogWithoutCapacity", period=Duration.minutes(1)),
             scaling_steps=[
                 appscaling.ScalingInterval(upper=0, change=0),
                 appscaling.ScalingInterval(lower=0.5, change=1),

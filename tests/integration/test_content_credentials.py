@@ -28,9 +28,14 @@ from framelane.media.samples import make_sample_clip
 from framelane.models import TaskType
 from framelane.provenance.credentials import SigningSetupError, load_identity
 from framelane.provenance.facts import engine_facts
-from framelane.provenance.manifest import ALGORITHMICALLY_ENHANCED, COMPOSITE_WITH_TRAINED, TaskFacts
+from framelane.provenance.manifest import (
+    ALGORITHMICALLY_ENHANCED,
+    COMPOSITE_WITH_TRAINED,
+    EngineFacts,
+    TaskFacts,
+)
 from framelane.provenance.outputs import check_signing_setup, provenance_for
-from framelane.provenance.signing import Provenance, SourceFile
+from framelane.provenance.signing import Provenance, SigningFailed, SourceFile
 from framelane.provenance.verify import verify_path
 from framelane.weights import SELFIE_SEGMENTATION, file_sha256
 from tests.support.certificates import issue, make_ca
@@ -253,3 +258,28 @@ def test_the_worker_trusts_the_configured_trust_anchors_and_refuses_a_missing_fi
         check_signing_setup(
             settings.model_copy(update={"c2pa_trust_anchors_file": str(tmp_path / "none.pem")})
         )
+
+
+@pytest.mark.parametrize("kind", ["embedded", "png_zip"])
+def test_a_failed_signing_leaves_the_output_as_it_was(
+    provenance: Provenance, clip: Path, tmp_path: Path, kind: str
+) -> None:
+    """The signed copy is written next to the output and only replaces it on success: a failure leaves neither
+    a half-signed output nor the partial file."""
+    facts = TaskFacts("task_test", TaskType.remove_background, {}, EngineFacts("test"), file_sha256(clip))
+    origin = SourceFile(str(clip), "video/mp4", "source")
+    if kind == "embedded":
+        target = tmp_path / "output.mp4"
+        target.write_bytes(b"not an mp4 at all" * 64)
+    else:
+        target = tmp_path / "output.zip"
+        with zipfile.ZipFile(target, "w") as archive:
+            archive.writestr("frame_000001.png", b"not a png" * 64)
+    before = target.read_bytes()
+    with pytest.raises(SigningFailed):
+        if kind == "embedded":
+            provenance.sign_embedded(facts, origin, str(target), "video/mp4")
+        else:
+            provenance.sign_png_zip(facts, origin, str(target))
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]

@@ -1,7 +1,10 @@
+import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
-from pydantic import ValidationError
+from jsonschema import Draft202012Validator
+from pydantic import BaseModel, ValidationError
 
 from framelane.models import (
     GazeRedirectRequest,
@@ -190,3 +193,75 @@ def test_metadata_numbers_in_range_are_kept() -> None:
         {"source_url": SOURCE, "metadata": {"a": 10**37, "b": 1.5e-10, "c": 0.0}}
     )
     assert body.metadata == {"a": 10**37, "b": 1.5e-10, "c": 0.0}
+
+
+@pytest.mark.parametrize(
+    ("model", "field", "value"),
+    [
+        (GazeRedirectRequest, "intensity", "false"),
+        (GazeRedirectRequest, "intensity", "true"),
+        (GazeRedirectRequest, "intensity", '"0.5"'),
+        (SuperResolutionRequest, "scale", "true"),
+        (SuperResolutionRequest, "scale", '"2"'),
+        (TranscribeRequest, "speaker_labels", "0"),
+        (TranscribeRequest, "speaker_labels", '"true"'),
+    ],
+)
+def test_numbers_and_booleans_are_strict(model: type[BaseModel], field: str, value: str) -> None:
+    """Found by the OpenAPI fuzz run: `"intensity": false` was accepted as 0.0, `"speaker_labels": 0` as false."""
+    with pytest.raises(ValidationError):
+        model.model_validate_json(f'{{"source_url": "{SOURCE}", "{field}": {value}}}')
+
+
+def test_integral_numbers_are_numbers() -> None:
+    body = SuperResolutionRequest.model_validate_json(f'{{"source_url": "{SOURCE}", "scale": 3}}')
+    assert body.scale == 3.0
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {"k" * 40: 1},
+        {"k" * 41: 1},
+        {"": 1},
+        {f"k{n}": n for n in range(50)},
+        {f"k{n}": n for n in range(51)},
+        {"s": "x" * 500},
+        {"s": "x" * 501},
+        {"n": 0},
+        {"n": -0.0},
+        {"n": 1e-130},
+        {"n": -1e-130},
+        {"n": 9e-131},
+        {"n": 10**38 - 1},
+        {"n": -(10**38 - 1)},
+        {"n": 10**38},
+        {"n": 1e38},
+        {"n": 1.5e38},
+        {"n": 1e125},
+        {"n": True},
+        {"n": None},
+    ],
+)
+def test_metadata_schema_states_exactly_what_is_accepted(metadata: dict[str, Any]) -> None:
+    """Found by the OpenAPI fuzz run: the key length and number rules were checked but not in the schema, and an
+    integer's limit depended on its JSON spelling (`1.5e38` passed, `150000…0` did not)."""
+    schema = GazeRedirectRequest.model_json_schema()
+    document = {"source_url": SOURCE, "metadata": metadata}
+    by_schema = Draft202012Validator(schema).is_valid(document)
+    try:
+        GazeRedirectRequest.model_validate_json(json.dumps(document))
+        by_model = True
+    except ValidationError:
+        by_model = False
+    assert by_schema == by_model
+
+
+def test_unique_items_are_enforced_not_just_documented() -> None:
+    """Found by the OpenAPI fuzz run: duplicate events were accepted (and silently merged)."""
+    with pytest.raises(ValidationError, match="unique"):
+        WebhookEndpointCreate.model_validate({"url": SOURCE, "events": ["task.failed", "task.failed"]})
+    with pytest.raises(ValidationError, match="unique"):
+        TranscribeRequest.model_validate({"source_url": SOURCE, "analysis": ["chapters", "chapters"]})
+    schema = WebhookEndpointCreate.model_json_schema()
+    assert schema["properties"]["events"]["uniqueItems"] is True

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from framelane import __version__
 from framelane.api.console.routes import install_console
 from framelane.api.errors import ERROR_RESPONSES, CatchAllMiddleware, install_error_handlers
+from framelane.api.openapi import install_openapi
 from framelane.api.rate_headers import RateLimitHeadersMiddleware
 from framelane.api.routes import admin, callbacks, health, sources, tasks, uploads, webhooks, workspace
 from framelane.config import Settings, get_settings
@@ -38,4 +39,5 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
     for module in (tasks, sources, webhooks, uploads, workspace, health, admin, callbacks):
         app.include_router(module.router)
     install_console(app, app.state.ctx)
+    install_openapi(app)
     return app

@@ -6,11 +6,12 @@ Field names, enums, ranges, defaults and examples follow the original API docs (
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from framelane.models.common import (
+    EchoedMetadata,
     JobErrorCode,
     JobStatus,
     Metadata,
@@ -18,6 +19,7 @@ from framelane.models.common import (
     SourceUrl,
     TaskType,
     Timestamp,
+    UniqueItems,
     WebhookUrl,
 )
 from framelane.models.credentials import ContentCredentials
@@ -71,6 +73,7 @@ class GazeRedirectRequest(RendererRequestBase):
         default=1,
         ge=0,
         le=1,
+        strict=True,  # a number, never `false` read as 0.0 or a numeric string
         description="Redirect strength: 0 = no change, 1 = full centre-screen gaze.",
         examples=[0.8],
     )
@@ -83,7 +86,9 @@ class SuperResolutionMode(StrEnum):
 
 
 class SuperResolutionRequest(RendererRequestBase):
-    scale: float = Field(default=2, ge=1, le=4, description="Upscaling factor, 1..4.", examples=[2])
+    scale: float = Field(
+        default=2, ge=1, le=4, strict=True, description="Upscaling factor, 1..4.", examples=[2]
+    )
     mode: SuperResolutionMode = Field(
         default=SuperResolutionMode.auto,
         description="`learned` (SPAN, a learned upscaler: sharper and closer to the truth; on a GPU worker about "
@@ -100,8 +105,8 @@ class TranscribeRequest(TaskRequestBase):
         description="Spoken language (e.g. `en`, `en_us`); detected automatically when omitted.",
         examples=["en"],
     )
-    speaker_labels: bool = Field(default=False, description="Label utterances by speaker.")
-    analysis: list[TranscriptAnalysis] = Field(
+    speaker_labels: bool = Field(default=False, strict=True, description="Label utterances by speaker.")
+    analysis: Annotated[list[TranscriptAnalysis], UniqueItems] = Field(
         default_factory=list,
         max_length=4,
         description="Optional analyses to run on the transcript.",
@@ -192,7 +197,7 @@ class JobOut(BaseModel):
     )
     output: JobOutput | None = None
     error: JobError | None = None
-    metadata: Metadata = Field(
+    metadata: EchoedMetadata = Field(
         default_factory=dict,
         description="Caller-supplied key-value pairs echoed back on every webhook and response.",
         examples=[{"project_id": "proj_123", "user_ref": "usr_abc"}],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, PlainSerializer
@@ -15,11 +15,10 @@ MAX_METADATA_KEYS = 50
 MAX_METADATA_KEY_LENGTH = 40
 MAX_METADATA_VALUE_LENGTH = 500
 
-# DynamoDB numbers (defined once: the metadata check and the DynamoDB adapter both use them): integers keep every
-# digit below 10**38 (38 significant digits); other numbers are 1e-130 .. 1e125 in size, or 0.
+# DynamoDB numbers (defined once: the metadata rule and the DynamoDB adapter both use them): integers keep every
+# digit below 10**38 (38 significant digits); a non-zero number is at least 1e-130 in size.
 DYNAMODB_MAX_INTEGER = 10**38
 DYNAMODB_MIN_MAGNITUDE = 1e-130
-DYNAMODB_MAX_MAGNITUDE = 1e125
 
 
 def utc_now() -> datetime:
@@ -65,37 +64,44 @@ def _check_http_url(value: str) -> str:
     return _check_url(value, frozenset({"http", "https"}))
 
 
+# What every URL field shares; each type below adds its schemes (checked) and its own description.
+_URL_RULES = Field(min_length=1, max_length=MAX_URL_LENGTH, json_schema_extra={"format": "uri"})
+
+HttpUrlStr = Annotated[str, _URL_RULES, AfterValidator(_check_http_url)]
+
 SourceUrl = Annotated[
     str,
+    _URL_RULES,
     Field(
-        min_length=1,
-        max_length=MAX_URL_LENGTH,
         description=(
             "Publicly accessible URL of the source video (http or https), or the `s3://` source_url returned by "
             "`POST /v1/uploads`."
         ),
         examples=["https://cdn.example.com/presenter.mp4"],
-        json_schema_extra={"format": "uri"},
     ),
     AfterValidator(_check_source_url),
 ]
 
-
 WebhookUrl = Annotated[
-    str,
+    HttpUrlStr,
     Field(
-        min_length=1,
-        max_length=MAX_URL_LENGTH,
         description=(
             "Per-request webhook URL. Overrides workspace-level webhooks for this job only. Receives "
             "task.completed, task.failed, and progress events."
         ),
         examples=["https://app.example.com/hooks/framelane"],
-        json_schema_extra={"format": "uri"},
     ),
-    AfterValidator(_check_http_url),
 ]
 
+
+def _check_unique(items: list[Any]) -> list[Any]:
+    """The schema's `uniqueItems` is a promise: a repeated item is refused, never silently kept or dropped."""
+    if len(set(items)) != len(items):
+        raise ValueError("items must be unique")
+    return items
+
+
+UniqueItems = AfterValidator(_check_unique)
 
 MetadataValue = str | int | float | bool | None
 
@@ -109,30 +115,54 @@ def _check_metadata(value: dict[str, MetadataValue]) -> dict[str, MetadataValue]
         if isinstance(item, str) and len(item) > MAX_METADATA_VALUE_LENGTH:
             raise ValueError(f"metadata string values are at most {MAX_METADATA_VALUE_LENGTH} characters")
         if isinstance(item, int | float) and not isinstance(item, bool) and not _storable_number(item):
-            raise ValueError(
-                "metadata numbers must be finite, under 1e38 for integers and 1e-130..1e125 in size"
-            )
+            raise ValueError("metadata numbers are under 1e38 in size, and 0 or at least 1e-130 in size")
     return value
 
 
 def _storable_number(number: float) -> bool:
-    """DynamoDB numbers: 38 significant digits, magnitude 1e-130 .. 1e125."""
-    if isinstance(number, int):
-        return abs(number) < DYNAMODB_MAX_INTEGER
+    """One rule for every number, whether JSON spelt it as an integer or not (so the schema can state it):
+    DynamoDB keeps 38 significant digits and nothing non-zero under 1e-130 in size."""
     return math.isfinite(number) and (
-        number == 0 or DYNAMODB_MIN_MAGNITUDE <= abs(number) < DYNAMODB_MAX_MAGNITUDE
+        number == 0 or DYNAMODB_MIN_MAGNITUDE <= abs(number) < DYNAMODB_MAX_INTEGER
     )
 
 
-Metadata = Annotated[
+# The metadata rules as JSON Schema, so that the OpenAPI document states them (checked by the fuzz run).
+_METADATA_SCHEMA = {
+    "maxProperties": MAX_METADATA_KEYS,
+    "propertyNames": {"minLength": 1, "maxLength": MAX_METADATA_KEY_LENGTH},
+    "additionalProperties": {
+        "anyOf": [
+            {"type": "string", "maxLength": MAX_METADATA_VALUE_LENGTH},
+            {
+                "type": "number",
+                "anyOf": [
+                    {"const": 0},
+                    {"minimum": DYNAMODB_MIN_MAGNITUDE, "exclusiveMaximum": DYNAMODB_MAX_INTEGER},
+                    {"maximum": -DYNAMODB_MIN_MAGNITUDE, "exclusiveMinimum": -DYNAMODB_MAX_INTEGER},
+                ],
+            },
+            {"type": "boolean"},
+            {"type": "null"},
+        ]
+    },
+}
+
+# Metadata as echoed back (jobs, webhooks): what was stored is not checked again, so a rule tightened later (as
+# the number range was) never makes a stored job unreadable; the schema still states the rules.
+EchoedMetadata = Annotated[
     dict[str, MetadataValue],
     Field(
         title="Metadata",
-        description="Arbitrary key-value pairs echoed back in all webhook payloads.",
+        description="Arbitrary key-value pairs echoed back in all webhook payloads: at most "
+        f"{MAX_METADATA_KEYS} keys of 1..{MAX_METADATA_KEY_LENGTH} characters; values are strings of at most "
+        f"{MAX_METADATA_VALUE_LENGTH} characters, numbers, booleans or null.",
         examples=[{"project_id": "proj_123"}],
+        json_schema_extra=_METADATA_SCHEMA,
     ),
-    AfterValidator(_check_metadata),
 ]
+
+Metadata = Annotated[EchoedMetadata, AfterValidator(_check_metadata)]
 
 
 class TaskType(StrEnum):

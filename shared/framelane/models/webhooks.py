@@ -5,10 +5,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from framelane.models.api import JobOut
-from framelane.models.common import MAX_URL_LENGTH, Timestamp, _check_http_url
+from framelane.models.common import HttpUrlStr, Timestamp, UniqueItems
 
 
 class WebhookEvent(StrEnum):
@@ -20,12 +20,8 @@ class WebhookEvent(StrEnum):
 class WebhookEndpointCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: Annotated[
-        str,
-        Field(min_length=1, max_length=MAX_URL_LENGTH, json_schema_extra={"format": "uri"}),
-        AfterValidator(_check_http_url),
-    ]
-    events: list[WebhookEvent] = Field(
+    url: HttpUrlStr
+    events: Annotated[list[WebhookEvent], UniqueItems] = Field(
         default_factory=lambda: [WebhookEvent.task_completed, WebhookEvent.task_failed],
         min_length=1,
         max_length=3,

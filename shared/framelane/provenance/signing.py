@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import os
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,16 +69,11 @@ class Provenance:
     def sign_embedded(self, facts: TaskFacts, source: SourceFile, target: str, mime: str) -> None:
         """Rewrite `target` with the manifest inside it (MP4, MOV, PNG)."""
         builder = self._builder(facts, source, Path(target).name, mime)
-        signed = f"{target}.signing"
         try:
-            with open(target, "rb") as original, open(signed, "w+b") as out:
+            with _replacing(target) as signed, open(target, "rb") as original, open(signed, "w+b") as out:
                 builder.sign(self._signer, mime, original, out)
-            os.replace(signed, target)
         except c2pa.C2paError as exc:
             raise SigningFailed(f"could not sign {Path(target).name}: {exc}") from exc
-        finally:
-            if os.path.exists(signed):
-                os.unlink(signed)
 
     def sign_sidecar(self, facts: TaskFacts, source: SourceFile, target: str, mime: str) -> bytes:
         """The manifest store for `target`, bound to a hash of its bytes; `target` is left as it is."""
@@ -92,10 +89,10 @@ class Provenance:
     def sign_png_zip(self, facts: TaskFacts, source: SourceFile, target: str) -> int:
         """Sign every PNG frame of the zip, in order; returns the number of frames."""
         ingredient = self._ingredient_archive(source, facts.source_sha256)
-        rewritten = f"{target}.signing"
         frames = 0
         try:
             with (
+                _replacing(target) as rewritten,
                 zipfile.ZipFile(target) as original,
                 zipfile.ZipFile(rewritten, "w", compression=zipfile.ZIP_STORED) as out,
             ):
@@ -112,12 +109,8 @@ class Provenance:
                         data = signed.getvalue()
                         frames += 1
                     out.writestr(info, data)
-            os.replace(rewritten, target)
         except c2pa.C2paError as exc:
             raise SigningFailed(f"could not sign the PNG frames: {exc}") from exc
-        finally:
-            if os.path.exists(rewritten):
-                os.unlink(rewritten)
         return frames
 
     def _builder(self, facts: TaskFacts, source: SourceFile, title: str, mime: str) -> c2pa.Builder:
@@ -137,3 +130,16 @@ class Provenance:
     def _add_source(builder: c2pa.Builder, source: SourceFile, sha256: str) -> None:
         with open(source.path, "rb") as handle:
             builder.add_ingredient(source_ingredient(source.title, sha256), source.mime, handle)
+
+
+@contextmanager
+def _replacing(target: str) -> Iterator[str]:
+    """A path to write the signed file to: it replaces `target` once the block ends without an error, and never
+    outlives a failure (a half-signed output is never left next to, or instead of, the original)."""
+    partial = f"{target}.signing"
+    try:
+        yield partial
+        os.replace(partial, target)
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)

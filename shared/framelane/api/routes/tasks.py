@@ -6,6 +6,7 @@ from fastapi import APIRouter, Body, Header, Query, Response
 
 from framelane.api.deps import ContextDep, CreatingWorkspace, CurrentWorkspace
 from framelane.api.errors import ERROR_RESPONSES
+from framelane.api.routes import TaskId
 from framelane.models import (
     REQUEST_MODEL_BY_TYPE,
     ContentCredentialsReport,
@@ -98,23 +99,25 @@ def list_tasks(
     return task_service.list_tasks(ctx, workspace, task_type=type, status=status, limit=limit, cursor=cursor)
 
 
-@router.get("/{task_id}", response_model=JobOut, summary="Get a task", responses={404: ERROR_RESPONSES[404]})
-def get_task(task_id: str, workspace: CurrentWorkspace, ctx: ContextDep) -> JobOut:
+@router.get(
+    "/{task_id:id}", response_model=JobOut, summary="Get a task", responses={404: ERROR_RESPONSES[404]}
+)
+def get_task(task_id: TaskId, workspace: CurrentWorkspace, ctx: ContextDep) -> JobOut:
     return task_service.get_task(ctx, workspace, task_id)
 
 
 @router.post(
-    "/{task_id}/cancel",
+    "/{task_id:id}/cancel",
     response_model=JobOut,
     summary="Cancel a task",
     responses={404: ERROR_RESPONSES[404], 409: ERROR_RESPONSES[409]},
 )
-def cancel_task(task_id: str, workspace: CurrentWorkspace, ctx: ContextDep) -> JobOut:
+def cancel_task(task_id: TaskId, workspace: CurrentWorkspace, ctx: ContextDep) -> JobOut:
     return task_service.cancel_task(ctx, workspace, task_id)
 
 
 @router.get(
-    "/{task_id}/transcript",
+    "/{task_id:id}/transcript",
     summary="Get a transcript",
     response_model=Transcript,
     responses={
@@ -127,7 +130,7 @@ def cancel_task(task_id: str, workspace: CurrentWorkspace, ctx: ContextDep) -> J
     },
 )
 def transcript(
-    task_id: str,
+    task_id: TaskId,
     workspace: CurrentWorkspace,
     ctx: ContextDep,
     format: Annotated[TranscriptFormat, Query(description="json, text, srt or vtt.")] = TranscriptFormat.json,
@@ -140,7 +143,7 @@ def transcript(
 
 
 @router.get(
-    "/{task_id}/credentials",
+    "/{task_id:id}/credentials",
     response_model=ContentCredentialsReport,
     summary="Get an output's Content Credentials",
     description="The C2PA manifest of a completed renderer task's output as validated right after signing: "
@@ -148,5 +151,5 @@ def transcript(
     "and ingredients.",
     responses={404: ERROR_RESPONSES[404]},
 )
-def credentials(task_id: str, workspace: CurrentWorkspace, ctx: ContextDep) -> ContentCredentialsReport:
+def credentials(task_id: TaskId, workspace: CurrentWorkspace, ctx: ContextDep) -> ContentCredentialsReport:
     return get_credentials(ctx, workspace, task_id)

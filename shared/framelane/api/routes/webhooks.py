@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query
 
 from framelane.api.deps import ContextDep, CurrentWorkspace
 from framelane.api.errors import ERROR_RESPONSES
+from framelane.api.routes import EndpointId
 from framelane.models import (
     Deleted,
     SigningSecret,
@@ -45,23 +46,23 @@ def signing_secret(workspace: CurrentWorkspace) -> SigningSecret:
 
 
 @router.delete(
-    "/{endpoint_id}",
+    "/{endpoint_id:id}",
     response_model=Deleted,
     summary="Delete a webhook endpoint",
     responses={404: ERROR_RESPONSES[404]},
 )
-def delete_endpoint(endpoint_id: str, workspace: CurrentWorkspace, ctx: ContextDep) -> Deleted:
+def delete_endpoint(endpoint_id: EndpointId, workspace: CurrentWorkspace, ctx: ContextDep) -> Deleted:
     return webhook_service.delete_endpoint(ctx, workspace, endpoint_id)
 
 
 @router.get(
-    "/{endpoint_id}/attempts",
+    "/{endpoint_id:id}/attempts",
     response_model=WebhookAttemptPage,
     summary="List an endpoint's delivery attempts",
     responses={400: ERROR_RESPONSES[400], 404: ERROR_RESPONSES[404], 422: ERROR_RESPONSES[422]},
 )
 def list_attempts(
-    endpoint_id: str,
+    endpoint_id: EndpointId,
     workspace: CurrentWorkspace,
     ctx: ContextDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
