@@ -1,4 +1,5 @@
-"""moto_server as `python -m moto.server` runs it, with DynamoDB requests serialized.
+"""moto_server as `python -m moto.server` runs it, with DynamoDB requests serialized and, given `--data-dir`,
+DynamoDB and S3 kept in a journal there (local/journal.py): replayed on start, appended to before answering.
 
 moto's TransactWriteItems deep-copies every table it touches without a lock, so a write arriving on another
 server thread meanwhile fails it with HTTP 500 ("dictionary changed size during iteration"). Real DynamoDB
@@ -13,25 +14,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import threading
-from collections.abc import Iterable
+import sys
+from pathlib import Path
 from typing import Any
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import run_simple
 
-
-class SerializedDynamoDB:
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.lock = threading.Lock()
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
-            result: Iterable[bytes] = self.app(environ, start_response)
-            return result
-        with self.lock:
-            return list(self.app(environ, start_response))
+from framelane.local.journal import Journal, JournaledApp, JournalError, compact, replay
 
 
 def _keep_task_failure_cause() -> None:
@@ -51,10 +41,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, required=True)
+    parser.add_argument("--journal-dir", type=Path, help="Keep DynamoDB and S3 here (replayed on start).")
     args = parser.parse_args()
     os.environ.setdefault("MOTO_PORT", str(args.port))
     _keep_task_failure_cause()
-    app = SerializedDynamoDB(DomainDispatcherApplication(create_backend_app))
+    moto = DomainDispatcherApplication(create_backend_app)
+    journal = None
+    if args.journal_dir is not None:
+        try:
+            replayed = replay(moto, args.journal_dir)
+            kept = compact(moto, args.journal_dir)
+        except JournalError as exc:
+            print(f"the data directory cannot be opened: {exc}", file=sys.stderr, flush=True)
+            raise SystemExit(3) from exc
+        print(f"journal: {replayed} records replayed, compacted to {kept}", flush=True)
+        journal = Journal(args.journal_dir)
+    app = JournaledApp(moto, journal)
     run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
 
 
