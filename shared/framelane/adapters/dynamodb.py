@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
@@ -277,6 +278,19 @@ class DynamoStore:
         items = self._client.query(**params)["Items"]
         jobs = [Job.model_validate(_from_item(item)) for item in items[:limit]]
         return jobs, len(items) > limit
+
+    def scan_tasks(self) -> Iterator[Job]:
+        """Every task of every workspace (a full scan: the local stack's restart, never a request path)."""
+        paginator = self._client.get_paginator("scan")
+        pages = paginator.paginate(
+            TableName=self.table_name,
+            FilterExpression="entity = :task",
+            ExpressionAttributeValues={":task": _s("task")},
+            ConsistentRead=True,
+        )
+        for page in pages:
+            for item in page["Items"]:
+                yield Job.model_validate(_from_item(item))
 
     @staticmethod
     def task_page_key(job: Job, *, task_type: TaskType | None, status: JobStatus | None) -> Key:

@@ -116,6 +116,17 @@ class RedisBroker:
         pipe.xdel(self.stream(task_type), entry_id)
         pipe.execute(raise_on_error=False)
 
+    def discard_stream(self, task_type: TaskType) -> int:
+        """Drop the stream, its entries and its group (made again on the next enqueue); returns the entries.
+        For the local stack's restart, when every entry's task token belongs to an execution that is gone."""
+        stream = self.stream(task_type)
+        pipe = self._redis.pipeline()
+        pipe.xlen(stream)
+        pipe.delete(stream)
+        length, _ = pipe.execute()
+        self._groups_ready.discard(task_type)
+        return int(length)
+
     def read(self, consumer: str, task_types: list[TaskType], block_ms: int) -> Delivery | None:
         """At most one new entry, from one stream, waiting up to `block_ms`.
 

@@ -108,6 +108,8 @@ def start_redis(
             "redis-server not found: install it (`apt-get install -y redis-server`, or `make setup`)"
         )
     port = port or free_port()
+    if data_dir is not None:
+        data_dir.mkdir(parents=True, exist_ok=True)
     argv = [
         binary,
         "--port",

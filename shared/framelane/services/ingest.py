@@ -26,6 +26,8 @@ def ingest(ctx: ServiceContext, payload: TaskExecutionInput) -> StepOutcome:
     job = load_job(ctx, payload.workspace_id, payload.task_id)
     if job.status.is_terminal:
         raise JobFailure("cancelled", f"task is {job.status}")
+    if job.media is not None and job.source_key is not None:  # already ingested: a re-driven execution
+        return StepOutcome(task_id=job.id, status=job.status)
     source = urlsplit(payload.source_url)
     with tempfile.TemporaryDirectory(prefix="framelane-ingest-") as workdir:
         local_path = os.path.join(workdir, "source")
