@@ -86,6 +86,27 @@ def _fast_dynamodb_results() -> None:
     moto_responses.method_names_from_class = functools.cache(moto_responses.method_names_from_class)  # type: ignore[attr-defined]
 
 
+def _parse_each_definition_once() -> None:
+    """moto's Step Functions parses the state machine's ASL with ANTLR (pure Python, about 80 ms of CPU) on every
+    StartExecution, in the server process every request shares: at a few creates a second the API's reads queued
+    behind it. The syntax tree depends on the definition only, so it is kept; the evaluation components are still
+    built fresh from it for every execution, as before, so executions share no state."""
+    from moto.stepfunctions.parser.asl.parse import asl_parser
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+    original = asl_parser.AmazonStateLanguageParser.parse
+
+    @functools.lru_cache(maxsize=64)
+    def tree_of(definition: str) -> Any:
+        return original(definition)[1]  # a definition that does not parse raises, and is not cached
+
+    def parse(definition: str) -> tuple[Any, Any]:
+        tree = tree_of(definition)
+        return Preprocessor().visit(tree), tree
+
+    asl_parser.AmazonStateLanguageParser.parse = staticmethod(parse)  # type: ignore[method-assign]
+
+
 def _base64_bytes(value: object) -> str:
     if isinstance(value, bytes | bytearray):
         return base64.b64encode(value).decode()
@@ -101,6 +122,7 @@ def main() -> None:
     os.environ.setdefault("MOTO_PORT", str(args.port))
     _keep_task_failure_cause()
     _fast_dynamodb_results()
+    _parse_each_definition_once()
     moto = DomainDispatcherApplication(create_backend_app)
     journal = None
     if args.journal_dir is not None:
