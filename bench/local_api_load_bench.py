@@ -147,6 +147,16 @@ class Load:
                 turn += 1
 
 
+def stack_cpu_seconds(state: dict[str, Any]) -> dict[str, float]:
+    """User + system CPU so far of each of the stack's processes: the pollers' (`framelane local`), every child."""
+    processes = {"pollers": state["pid"], **state["children"]}
+    used = {}
+    for name, pid in processes.items():
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        used[name] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    return used
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))] * 1000 if ordered else float("nan")
@@ -179,7 +189,11 @@ async def main_async(args: argparse.Namespace) -> None:
             await run(load, 1, args.single_seconds, [op])
             p50 = fmt(percentile(load.latencies[op], 0.5))
             rows.append((f"1 client {op} p50", p50, BEFORE[f"1 client {op} p50"]))
+        cpu_before = stack_cpu_seconds(state)
         wall = await run(load, args.clients, args.seconds, ["create", "list", "get"])
+        cpu_after = stack_cpu_seconds(state)
+        by_process = {name: cpu_after[name] - cpu_before[name] for name in cpu_after}
+        cpu = sum(by_process.values())
         every = [value for values in load.latencies.values() for value in values]
         rows.append((f"{args.clients} clients req/s", f"{len(every) / wall:.0f}", BEFORE["32 clients req/s"]))
         rows.append((f"{args.clients} clients p95 (all)", fmt(percentile(every, 0.95)), "-"))
@@ -201,6 +215,16 @@ async def main_async(args: argparse.Namespace) -> None:
         for name, now, before in rows:
             print(f"  {name:28} {now:>10} {before:>18}")
         print(f"  target: {TARGET}")
+        per_request = cpu / max(1, len(every)) * 1000
+        print(
+            f"  the stack's CPU per mixed request: {per_request:.1f} ms (all its processes, {cpu:.1f} s over "
+            f"{len(every)} requests): on {os.cpu_count()} idle cores at most ~{os.cpu_count() * 1000 / per_request:.0f} "
+            "req/s; this machine's other load shows in the latencies above, not here"
+        )
+        shares = ", ".join(
+            f"{name} {seconds / max(1, len(every)) * 1000:.1f} ms" for name, seconds in by_process.items()
+        )
+        print(f"  per process: {shares}")
         if load.errors:
             print(f"  errors: {load.errors}")
         await report_terminal(load, args.drain_seconds)

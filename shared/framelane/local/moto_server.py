@@ -107,6 +107,40 @@ def _parse_each_definition_once() -> None:
     asl_parser.AmazonStateLanguageParser.parse = staticmethod(parse)  # type: ignore[method-assign]
 
 
+def _reuse_step_functions_clients() -> None:
+    """moto's Step Functions built a new boto3 client (loading its service model from disk) for every SQS message
+    a callback step sent; the clients are kept per region and service instead (boto3 clients are thread-safe)."""
+    import sys
+
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (  # noqa: F401 (loads it)
+        state_task_service_sqs,
+    )
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    original = boto_client.boto_client_for
+    clients: dict[tuple[str, str], Any] = {}
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        # the original signs with fixed test credentials whatever `state_credentials` says
+        if (region, service) not in clients:
+            clients[(region, service)] = original(region, service, state_credentials)
+        return clients[(region, service)]
+
+    for name, module in list(sys.modules.items()):
+        if (
+            name.startswith("moto.stepfunctions.parser")
+            and getattr(module, "boto_client_for", None) is original
+        ):
+            module.boto_client_for = boto_client_for  # type: ignore[attr-defined]
+
+
+class _QuietRequestHandler(MotoRequestHandler):
+    """No access log line per request: writing it cost the server a tenth of its time under load."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
 def _base64_bytes(value: object) -> str:
     if isinstance(value, bytes | bytearray):
         return base64.b64encode(value).decode()
@@ -123,6 +157,7 @@ def main() -> None:
     _keep_task_failure_cause()
     _fast_dynamodb_results()
     _parse_each_definition_once()
+    _reuse_step_functions_clients()
     moto = DomainDispatcherApplication(create_backend_app)
     journal = None
     if args.journal_dir is not None:
@@ -135,7 +170,7 @@ def main() -> None:
         print(f"journal: {replayed} records replayed, compacted to {kept}", flush=True)
         journal = Journal(args.journal_dir)
     app = JournaledApp(moto, journal)
-    run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    run_simple(args.host, args.port, app, threaded=True, request_handler=_QuietRequestHandler)
 
 
 if __name__ == "__main__":
