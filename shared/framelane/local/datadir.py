@@ -140,6 +140,8 @@ def ephemeral() -> Iterator[DataDir]:
 
 def export_archive(path: Path, archive: Path) -> int:
     """A .tar.gz of a stopped stack's data directory; returns the bytes written."""
+    if not path.is_dir():
+        raise DataDirError(f"{path} does not exist: nothing to export (pass --data-dir)")
     check_format(path)
     data = DataDir(path)
     with locked(data), tarfile.open(archive, "w:gz") as out:
