@@ -21,7 +21,7 @@ from framelane.cli import cli as cli_group
 from framelane.local.processes import free_port
 from framelane.media.samples import make_sample_clip
 from tests.integration.test_local_stack_cli import FRAMELANE, LocalStack, _wait_status, cli, running_local
-from tests.support.servers import loopback_server
+from tests.support.servers import Recorded, loopback_server
 
 TERMINAL = {"completed", "failed", "cancelled"}
 
@@ -57,8 +57,18 @@ def test_sigkill_restart_keeps_state_and_finishes_work_in_flight_once(tmp_path: 
     home = tmp_path / "home"
     clip = make_sample_clip(tmp_path / "clip.mp4", seconds=0.2, width=64, height=48, audio=False)
     body: dict[str, Any] = {"scale": 2, "mode": "fast"}
+    flaky_down = [True]  # this receiver fails until the restart: its delivery waits for a retry when killed
+    flaky_answered: list[str] = []
+
+    def flaky(request: Recorded) -> tuple[int, dict[str, str], bytes]:
+        if flaky_down[0]:
+            return 500, {}, b"down"
+        flaky_answered.append(json.loads(request.body)["data"]["id"])
+        return 200, {}, b"ok"
+
     with loopback_server() as receiver:
         hook = receiver.respond("/hook", lambda _: (200, {}, b"ok"))
+        flaky_hook = receiver.respond("/flaky", flaky)
         with running_local(home, "--workers", "1") as first:
             dev_key = first.wait_for_line("API key:").split("API key:")[1].strip()
             created = json.loads(cli(first.env, "workspace", "create", "acme", "--json").stdout)
@@ -67,7 +77,8 @@ def test_sigkill_restart_keeps_state_and_finishes_work_in_flight_once(tmp_path: 
                 headers={"Authorization": f"Bearer {created['api_key']}"},
                 timeout=30,
             )
-            assert api.post("/v1/webhooks", json={"url": hook}).status_code == 201
+            for url in (hook, flaky_hook):
+                assert api.post("/v1/webhooks", json={"url": url}).status_code == 201
             upload = api.post("/v1/uploads", json={"content_type": "video/mp4"}).json()
             put = httpx.put(
                 upload["upload_url"], content=clip.read_bytes(), headers=upload["headers"], timeout=30
@@ -79,6 +90,7 @@ def test_sigkill_restart_keeps_state_and_finishes_work_in_flight_once(tmp_path: 
             done = _wait_status(api, done["id"], TERMINAL, timeout=120)
             assert done["status"] == "completed", done
             output = httpx.get(done["output"]["url"], timeout=30).content
+            _wait_until(lambda: len(receiver.received("/flaky")) >= 1)  # attempt 1 failed, a retry is due
 
             os.kill(first.state["children"]["worker-1"], signal.SIGSTOP)  # renders now wait in the queue
             waiting = api.post("/v1/tasks/super-resolution", json=body).json()
@@ -87,6 +99,7 @@ def test_sigkill_restart_keeps_state_and_finishes_work_in_flight_once(tmp_path: 
             assert acknowledged.status_code == 202
             _kill_whole_stack(first)  # at once after the 202: that write must not be lost
 
+        flaky_down[0] = False
         with running_local(home, "--workers", "1") as second:
             assert second.wait_for_line("API key:").split("API key:")[1].strip() == dev_key
             second.wait_for_line("2 unfinished task(s) resumed")
@@ -108,9 +121,11 @@ def test_sigkill_restart_keeps_state_and_finishes_work_in_flight_once(tmp_path: 
                 )
             deadline_ids = {done["id"], waiting["id"], acknowledged.json()["id"]}
             _wait_until(lambda: set(_completed_events(receiver.received("/hook"))) == deadline_ids)
+            _wait_until(lambda: set(flaky_answered) == deadline_ids)
             second.process.send_signal(signal.SIGTERM)  # a clean stop this time
             assert second.process.wait(timeout=60) == 0
         assert _completed_events(receiver.received("/hook")) == sorted(deadline_ids)  # each delivered once
+        assert sorted(flaky_answered) == sorted(deadline_ids)  # the interrupted delivery went on, once
 
     exported = cli(
         {**os.environ, "FRAMELANE_HOME": str(home)}, "local", "export", str(tmp_path / "backup.tgz")

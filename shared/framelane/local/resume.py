@@ -9,7 +9,8 @@ moto's memory only, so every task token from the previous run is dead. Before an
   the render writes the same output key, and finalize's conditional transition keeps one terminal state, so a
   resumed task ends once, with one output;
 - tasks that ended shortly before the stop are notified again: `notify` starts each destination's delivery once
-  (it records the start), so this only delivers the webhooks the previous run never started.
+  (it records the start), so this only starts the webhooks the previous run never started, and goes on with those
+  it started but had neither delivered nor given up (their executions were lost, mid-attempt or between retries).
 """
 
 from __future__ import annotations
@@ -53,9 +54,8 @@ def resume_in_flight(ctx: ServiceContext) -> ResumeReport:
             report.resumed += 1
         elif job.status in _EVENTS and job.updated_at >= recent:
             event = _EVENTS[job.status]
-            report.notified += notify(
-                ctx, NotifyMessage(task_id=job.id, workspace_id=job.workspace_id, event=event)
-            )
+            message = NotifyMessage(task_id=job.id, workspace_id=job.workspace_id, event=event)
+            report.notified += notify(ctx, message, resume_started=True)
     if report.resumed or report.stale_entries or report.notified:
         logger.info("resumed work from the previous run", extra=report.__dict__)
     return report
