@@ -143,7 +143,7 @@ def test_sigkill_restart_keeps_state_and_finishes_work_in_flight_once(tmp_path: 
     assert refused.returncode != 0 and "is not empty" in refused.stderr
 
 
-def _wait_until(condition: Any, timeout: float = 30) -> None:
+def _wait_until(condition: Any, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
