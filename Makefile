@@ -6,7 +6,7 @@ PORT ?= 8080
 # the CDK CLI pinned in package.json (3.x rejects aws-cdk-lib 2's assembly schema), installed by scripts/setup.sh
 CDK := node_modules/.bin/cdk
 
-.PHONY: setup demo local test lint typecheck unit integration bench fuzz soak soak-small clean synth deploy lambda-deps image-test
+.PHONY: setup demo local test lint typecheck unit integration bench bench-local fuzz soak soak-small clean synth deploy lambda-deps image-test
 
 setup:
 	@scripts/setup.sh dev
@@ -67,6 +67,10 @@ soak: setup
 
 soak-small: setup
 	$(LOOPBACK_ONLY) $(BIN)/framelane soak --tasks 30 --workers 2 --timeout 170
+
+# Issue 17's load on the local API: 1 client, then 32 mixed for 40 s, against a real `framelane local --ephemeral`.
+bench-local: setup
+	PYTHONPATH=. $(LOOPBACK_ONLY) $(BIN)/python bench/local_api_load_bench.py
 
 # The Lambda layer: pyproject's `lambda` extra, built for the Lambda platform (pip, no Docker); a no-op when
 # build/lambda-deps already holds that build.

@@ -52,7 +52,7 @@ def cli(ctx: click.Context, api_url: str | None, api_key: str | None) -> None:
     ctx.obj = {"api_url": api_url, "api_key": api_key}
 
 
-@cli.command()
+@cli.group(invoke_without_command=True)
 @click.option("--port", default=8080, show_default=True, help="API port on 127.0.0.1.")
 @click.option(
     "--workers",
@@ -60,19 +60,68 @@ def cli(ctx: click.Context, api_url: str | None, api_key: str | None) -> None:
     help="Renderer worker processes (default: one per two cores; 0: only workers that join with "
     "`framelane worker`).",
 )
-@click.option("--demo", is_flag=True, help="Run the demo against the fresh stack, then stop.")
-def local(port: int, workers: int | None, demo: bool) -> None:
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    help="Where the stack keeps its state (default: $FRAMELANE_HOME/data).",
+)
+@click.option("--ephemeral", is_flag=True, help="Keep no state: a throwaway data directory, removed on exit.")
+@click.option("--demo", is_flag=True, help="Run the demo against a fresh (ephemeral) stack, then stop.")
+@click.pass_context
+def local(
+    ctx: click.Context, port: int, workers: int | None, data_dir: Path | None, ephemeral: bool, demo: bool
+) -> None:
     """Run redis-server, moto_server, the API and renderer workers on loopback, supervised, in the foreground
-    (Ctrl-C stops all)."""
+    (Ctrl-C stops all). State survives restarts in the data directory."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from framelane.local.datadir import DataDirError
     from framelane.local.demo import run_demo
     from framelane.local.processes import ServiceStartError
     from framelane.local.stack import run_local
 
     try:
-        status = run_local(port, workers, on_ready=run_demo if demo else None, echo=click.echo)
-    except ServiceStartError as exc:
+        status = run_local(
+            port,
+            workers,
+            on_ready=run_demo if demo else None,
+            echo=click.echo,
+            data_dir=data_dir,
+            ephemeral=ephemeral or (demo and data_dir is None),
+        )
+    except (ServiceStartError, DataDirError) as exc:
         raise click.ClickException(str(exc)) from exc
     sys.exit(status)
+
+
+@local.command("export")
+@click.argument("archive", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Default: $FRAMELANE_HOME/data.")
+def local_export(archive: Path, data_dir: Path | None) -> None:
+    """Back up a stopped stack's data directory into ARCHIVE (.tar.gz)."""
+    from framelane.local.datadir import DataDirError, default_data_dir, export_archive
+
+    source = data_dir or default_data_dir()
+    try:
+        size = export_archive(source, archive)
+    except DataDirError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"exported {source} to {archive} ({size} bytes)")
+
+
+@local.command("import")
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Default: $FRAMELANE_HOME/data.")
+def local_import(archive: Path, data_dir: Path | None) -> None:
+    """Restore ARCHIVE (from `framelane local export`) into an empty data directory."""
+    from framelane.local.datadir import DataDirError, default_data_dir, import_archive
+
+    target = data_dir or default_data_dir()
+    try:
+        import_archive(archive, target)
+    except DataDirError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"restored {archive} into {target}; start it with `framelane local --data-dir {target}`")
 
 
 def _start_worker(start: Callable[[], RendererWorker]) -> RendererWorker:

@@ -125,6 +125,12 @@ class Settings(BaseSettings):
     render_queue_keeper_interval: float = Field(
         default=60, description="Seconds between render queue keeper passes in the local stack's pollers."
     )
+    auth_cache_seconds: float = Field(
+        default=5,
+        ge=0,
+        description="How long a process remembers which workspace an API key belongs to (0: never). A key revoked "
+        "through another process keeps working at most this long there.",
+    )
 
     # fairness between workspaces (docs/OPERATIONS.md "Limits"); each can be overridden per workspace
     rate_limit_create_per_minute: int = Field(

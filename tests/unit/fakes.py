@@ -4,6 +4,7 @@ ConditionFailed, newest-first listings, idempotency claims), and nothing more.""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -26,6 +27,8 @@ from framelane.services.context import ServiceContext
 
 
 class FakeStore:
+    table_name = "fake-table"
+
     def __init__(self) -> None:
         self.tasks: dict[tuple[str, str], Job] = {}
         self.workspaces: dict[str, Workspace] = {}
@@ -76,6 +79,9 @@ class FakeStore:
 
     def task_page_key(self, job: Job, *, task_type: TaskType | None, status: JobStatus | None) -> Key:
         return {"after": job.id}
+
+    def scan_tasks(self) -> Iterator[Job]:
+        return iter(list(self.tasks.values()))
 
     def transition_task(self, to: Job, changed: set[str], *, from_statuses: set[JobStatus]) -> Job:
         stored = self.tasks.get((to.workspace_id, to.id))
@@ -172,6 +178,9 @@ class FakeStore:
 
     def record_webhook_attempt(self, attempt: WebhookAttempt) -> None:
         self.attempts.append(attempt)
+
+    def event_attempts(self, workspace_id: str, event_id: str) -> list[WebhookAttempt]:
+        return [a for a in self.attempts if a.event_id == event_id]
 
     def query_endpoint_attempts(
         self, workspace_id: str, endpoint_id: str, *, limit: int, start_key: Key | None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
@@ -266,6 +267,19 @@ class DynamoStore:
         jobs = [Job.model_validate(_from_item(item)) for item in items[:limit]]
         return jobs, len(items) > limit
 
+    def scan_tasks(self) -> Iterator[Job]:
+        """Every task of every workspace (a full scan: the local stack's restart, never a request path)."""
+        paginator = self._client.get_paginator("scan")
+        pages = paginator.paginate(
+            TableName=self.table_name,
+            FilterExpression="entity = :task",
+            ExpressionAttributeValues={":task": _s("task")},
+            ConsistentRead=True,
+        )
+        for page in pages:
+            for item in page["Items"]:
+                yield Job.model_validate(_from_item(item))
+
     @staticmethod
     def task_page_key(job: Job, *, task_type: TaskType | None, status: JobStatus | None) -> Key:
         """The ExclusiveStartKey that continues a listing after `job`."""
@@ -464,6 +478,19 @@ class DynamoStore:
                 **_to_attr_values(attempt.model_dump(mode="json")),
             },
         )
+
+    def event_attempts(self, workspace_id: str, event_id: str) -> list[WebhookAttempt]:
+        """Every recorded attempt to deliver one event, to any destination (a few per destination)."""
+        pages = self._client.get_paginator("query").paginate(
+            TableName=self.table_name,
+            KeyConditionExpression="PK = :pk AND begins_with(SK, :prefix)",
+            ExpressionAttributeValues={
+                ":pk": _s(keys.webhook_attempts(workspace_id)["PK"]),
+                ":prefix": _s(f"{keys.DELIVERY_PREFIX}{event_id}#"),
+            },
+            ConsistentRead=True,
+        )
+        return [WebhookAttempt.model_validate(_from_item(item)) for page in pages for item in page["Items"]]
 
     def query_endpoint_attempts(
         self, workspace_id: str, endpoint_id: str, *, limit: int, start_key: Key | None

@@ -316,6 +316,23 @@ class RedisBroker:
     def _ring(self) -> None:
         self._redis.xadd(self._doorbell, {"ring": "1"}, maxlen=DOORBELL_MAX_LENGTH, approximate=True)
 
+    def discard_streams(self) -> int:
+        """Drop every workspace's streams (entries and groups, made again on the next enqueue) and the slot holds
+        of transcriptions; returns the entries dropped. For the local stack's restart, when every entry's task
+        token belongs to an execution that is gone. Quota overrides and the dead-letter stream stay."""
+        streams = [
+            str(key)
+            for task_type in TaskType
+            for key in self._redis.scan_iter(match=f"{self.stream_prefix}:{task_type}:*", _type="STREAM")
+        ]
+        holds = [str(key) for key in self._redis.scan_iter(match=f"{self.stream_prefix}:holds:*")]
+        pipe = self._redis.pipeline()
+        for stream in streams:
+            pipe.xlen(stream)
+        pipe.delete(self._workspaces, *streams, *holds)
+        *lengths, _ = pipe.execute()
+        return sum(int(length) for length in lengths)
+
     def read(self, consumer: str, task_types: list[TaskType], block_ms: int) -> Delivery | None:
         """At most one entry, waiting up to `block_ms`: the next workspace's in round-robin order that has a
         free slot. With nothing to take, a plain XREAD on the doorbell (rung by every enqueue and every freed

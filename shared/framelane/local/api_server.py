@@ -22,7 +22,11 @@ def main() -> None:
     args = parser.parse_args()
     settings = Settings()
     uvicorn.run(
-        create_app(settings, build_context(settings)), host=LOOPBACK, port=args.port, log_level="warning"
+        create_app(settings, build_context(settings)),
+        host=LOOPBACK,
+        port=args.port,
+        log_level="warning",
+        access_log=False,  # a line per request is the API's own cost under load; errors are still logged
     )
 
 

@@ -1,4 +1,5 @@
-"""moto_server as `python -m moto.server` runs it, with DynamoDB requests serialized.
+"""moto_server as `python -m moto.server` runs it, with DynamoDB requests serialized and, given `--data-dir`,
+DynamoDB and S3 kept in a journal there (local/journal.py): replayed on start, appended to before answering.
 
 moto's TransactWriteItems deep-copies every table it touches without a lock, so a write arriving on another
 server thread meanwhile fails it with HTTP 500 ("dictionary changed size during iteration"). Real DynamoDB
@@ -12,26 +13,18 @@ moto's SendTaskFailure handler also drops the `cause` (the human-readable messag
 from __future__ import annotations
 
 import argparse
+import base64
+import functools
+import json
 import os
-import threading
-from collections.abc import Iterable
+import sys
+from pathlib import Path
 from typing import Any
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import run_simple
 
-
-class SerializedDynamoDB:
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.lock = threading.Lock()
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
-            result: Iterable[bytes] = self.app(environ, start_response)
-            return result
-        with self.lock:
-            return list(self.app(environ, start_response))
+from framelane.local.journal import Journal, JournaledApp, JournalError, compact, replay
 
 
 def _keep_task_failure_cause() -> None:
@@ -47,15 +40,137 @@ def _keep_task_failure_cause() -> None:
     StepFunctionResponse.send_task_failure = send_task_failure  # type: ignore[method-assign]
 
 
+# Operations whose results are items, counts, keys and capacity: plain JSON, the same bytes either way.
+_ITEM_OPERATIONS = {
+    "GetItem",
+    "PutItem",
+    "UpdateItem",
+    "DeleteItem",
+    "Query",
+    "Scan",
+    "BatchGetItem",
+    "BatchWriteItem",
+    "TransactGetItems",
+    "TransactWriteItems",
+}
+
+
+def _fast_dynamodb_results() -> None:
+    """moto 5.2 shapes every response with a generic, model-driven serializer that costs more than the operation
+    itself (a GetItem about 10 ms of CPU, a 50-item Query over 100 ms); the local API's reads waited on it. DynamoDB
+    item results are already wire-format JSON, so they are dumped directly: the output shape's members, bytes as
+    base64, as the serializer does (tests/unit/test_moto_fast_path.py compares the two). Anything else, or a
+    result holding a type JSON lacks (timestamps), goes through moto's serializer unchanged."""
+    from moto import backends
+    from moto.core import responses as moto_responses
+    from moto.dynamodb.responses import DynamoResult
+
+    original = DynamoResult.execute_result
+
+    def execute_result(self: DynamoResult, context: Any) -> Any:
+        operation = context.operation_model
+        if operation.name not in _ITEM_OPERATIONS or not isinstance(self.result, dict):
+            return original(self, context)
+        members = operation.output_shape.members
+        try:
+            body = json.dumps({k: v for k, v in self.result.items() if k in members}, default=_base64_bytes)
+        except TypeError:
+            return original(self, context)
+        return 200, {"Content-Type": "application/x-amz-json-1.0"}, body
+
+    DynamoResult.execute_result = execute_result  # type: ignore[method-assign,assignment]
+    # per request, the dispatcher lists moto's package directory and every handler lists its class's methods;
+    # neither changes while the server runs
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
+    moto_responses.method_names_from_class = functools.cache(moto_responses.method_names_from_class)  # type: ignore[attr-defined]
+
+
+def _parse_each_definition_once() -> None:
+    """moto's Step Functions parses the state machine's ASL with ANTLR (pure Python, about 80 ms of CPU) on every
+    StartExecution, in the server process every request shares: at a few creates a second the API's reads queued
+    behind it. The syntax tree depends on the definition only, so it is kept; the evaluation components are still
+    built fresh from it for every execution, as before, so executions share no state."""
+    from moto.stepfunctions.parser.asl.parse import asl_parser
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+    original = asl_parser.AmazonStateLanguageParser.parse
+
+    @functools.lru_cache(maxsize=64)
+    def tree_of(definition: str) -> Any:
+        return original(definition)[1]  # a definition that does not parse raises, and is not cached
+
+    def parse(definition: str) -> tuple[Any, Any]:
+        tree = tree_of(definition)
+        return Preprocessor().visit(tree), tree
+
+    asl_parser.AmazonStateLanguageParser.parse = staticmethod(parse)  # type: ignore[method-assign]
+
+
+def _reuse_step_functions_clients() -> None:
+    """moto's Step Functions built a new boto3 client (loading its service model from disk) for every SQS message
+    a callback step sent; the clients are kept per region and service instead (boto3 clients are thread-safe)."""
+    import sys
+
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (  # noqa: F401 (loads it)
+        state_task_service_sqs,
+    )
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    original = boto_client.boto_client_for
+    clients: dict[tuple[str, str], Any] = {}
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        # the original signs with fixed test credentials whatever `state_credentials` says
+        if (region, service) not in clients:
+            clients[(region, service)] = original(region, service, state_credentials)
+        return clients[(region, service)]
+
+    for name, module in list(sys.modules.items()):
+        if (
+            name.startswith("moto.stepfunctions.parser")
+            and getattr(module, "boto_client_for", None) is original
+        ):
+            module.boto_client_for = boto_client_for  # type: ignore[attr-defined]
+
+
+class _QuietRequestHandler(MotoRequestHandler):
+    """No access log line per request: writing it cost the server a tenth of its time under load."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+def _base64_bytes(value: object) -> str:
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, required=True)
+    parser.add_argument("--journal-dir", type=Path, help="Keep DynamoDB and S3 here (replayed on start).")
     args = parser.parse_args()
     os.environ.setdefault("MOTO_PORT", str(args.port))
     _keep_task_failure_cause()
-    app = SerializedDynamoDB(DomainDispatcherApplication(create_backend_app))
-    run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    _fast_dynamodb_results()
+    _parse_each_definition_once()
+    _reuse_step_functions_clients()
+    moto = DomainDispatcherApplication(create_backend_app)
+    journal = None
+    if args.journal_dir is not None:
+        try:
+            replayed = replay(moto, args.journal_dir)
+            kept = compact(moto, args.journal_dir)
+        except JournalError as exc:
+            print(f"the data directory cannot be opened: {exc}", file=sys.stderr, flush=True)
+            raise SystemExit(3) from exc
+        print(f"journal: {replayed} records replayed, compacted to {kept}", flush=True)
+        journal = Journal(args.journal_dir)
+    app = JournaledApp(moto, journal)
+    run_simple(args.host, args.port, app, threaded=True, request_handler=_QuietRequestHandler)
 
 
 if __name__ == "__main__":

@@ -96,14 +96,20 @@ def _wait(
     raise ServiceStartError(f"{name} did not become ready in {timeout:.0f}s; log: {log_path}")
 
 
-def start_redis(log_dir: Path, timeout: float = 20, port: int | None = None) -> ChildService:
-    """On `port` (a restart keeps the URL every client holds), else on a free one."""
+def start_redis(
+    log_dir: Path, timeout: float = 20, port: int | None = None, data_dir: Path | None = None
+) -> ChildService:
+    """On `port` (a restart keeps the URL every client holds), else on a free one. With `data_dir`, the streams
+    persist in an append-only file there: Redis writes it before replying and fsyncs it every second, so a
+    killed redis-server loses nothing it acknowledged (a power cut at most the last second)."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise ServiceStartError(
             "redis-server not found: install it (`apt-get install -y redis-server`, or `make setup`)"
         )
     port = port or free_port()
+    if data_dir is not None:
+        data_dir.mkdir(parents=True, exist_ok=True)
     argv = [
         binary,
         "--port",
@@ -112,10 +118,9 @@ def start_redis(log_dir: Path, timeout: float = 20, port: int | None = None) -> 
         LOOPBACK,
         "--save",
         "",
-        "--appendonly",
-        "no",
+        *(["--appendonly", "yes", "--appendfsync", "everysec"] if data_dir else ["--appendonly", "no"]),
         "--dir",
-        str(log_dir),
+        str(data_dir or log_dir),
         "--protected-mode",
         "yes",
     ]
@@ -130,11 +135,15 @@ def start_redis(log_dir: Path, timeout: float = 20, port: int | None = None) -> 
     return ChildService("redis", f"redis://{LOOPBACK}:{port}/0", process, log_path)
 
 
-def start_moto(log_dir: Path, timeout: float = 60) -> ChildService:
-    """moto in server mode, with Step Functions executing state machines for real (DESIGN §4)."""
+def start_moto(log_dir: Path, timeout: float = 60, journal_dir: Path | None = None) -> ChildService:
+    """moto in server mode, with Step Functions executing state machines for real (DESIGN §4); with
+    `journal_dir`, DynamoDB and S3 are replayed from and journaled to it (local/journal.py)."""
     port = free_port()
     env = {**os.environ, "MOTO_PORT": str(port)}
     argv = [sys.executable, "-m", "framelane.local.moto_server", "-H", LOOPBACK, "-p", str(port)]
+    if journal_dir is not None:
+        journal_dir.mkdir(parents=True, exist_ok=True)
+        argv += ["--journal-dir", str(journal_dir)]
     process, log_path = _spawn("moto", argv, env, log_dir)
     url = f"http://{LOOPBACK}:{port}"
 

@@ -1,20 +1,22 @@
 """`framelane local`: redis-server, moto_server, the API and N renderer workers as supervised child processes on
-loopback, the SQS pollers in this process, in the foreground."""
+loopback, the SQS pollers in this process, in the foreground; its state in a data directory (local/datadir.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import secrets
 import signal
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from framelane.config import Settings
+from framelane.errors import Unauthorized
+from framelane.local import datadir
 from framelane.local.bootstrap import bootstrap_stores
 from framelane.local.processes import (
     LOOPBACK,
@@ -26,12 +28,13 @@ from framelane.local.processes import (
     start_redis,
     start_worker,
 )
+from framelane.local.resume import resume_in_flight
 from framelane.local.runtime import start_pipeline_runtime, with_local_pipeline
 from framelane.local.supervisor import Supervisor
-from framelane.services.context import build_context
-from framelane.services.workspaces import create_workspace
+from framelane.services.context import ServiceContext, build_context
+from framelane.services.workspaces import authenticate, create_workspace
 
-STATE_FILE = Path(os.environ.get("FRAMELANE_HOME", Path.home() / ".framelane")) / "local.json"
+STATE_FILE = datadir.framelane_home() / "local.json"
 # Settings a joining worker does not need: kept out of the state file's worker environment.
 _NOT_FOR_WORKERS = {"FRAMELANE_ADMIN_TOKEN", "FRAMELANE_CURSOR_SECRET", "FRAMELANE_ASSEMBLYAI_API_KEY"}
 
@@ -59,16 +62,41 @@ def _port_is_free(port: int) -> bool:
         return sock.connect_ex((LOOPBACK, port)) != 0
 
 
+@contextlib.contextmanager
+def _data_directory(data_dir: Path | None, ephemeral: bool) -> Iterator[datadir.DataDir]:
+    if ephemeral:
+        with datadir.ephemeral() as data:
+            yield data
+        return
+    data = datadir.prepare(data_dir or datadir.default_data_dir())
+    with datadir.locked(data):
+        yield data
+
+
 def run_local(
     port: int,
     workers: int | None = None,
     on_ready: Callable[[str, str], int] | None = None,
     echo: Callable[[str], None] = print,
+    data_dir: Path | None = None,
+    ephemeral: bool = False,
 ) -> int:
-    """Serve until SIGINT/SIGTERM (or until `on_ready(api_url, dev_key)` returns); every child is stopped."""
+    """Serve until SIGINT/SIGTERM (or until `on_ready(api_url, dev_key)` returns); every child is stopped.
+    State lives in `data_dir` (default under FRAMELANE_HOME), or in a throwaway directory when `ephemeral`."""
     if not _port_is_free(port):
         raise ServiceStartError(f"port {port} on {LOOPBACK} is in use; pick another with --port")
-    workers = default_workers() if workers is None else workers
+    with _data_directory(data_dir, ephemeral) as data:
+        return _run(data, port, default_workers() if workers is None else workers, on_ready, echo, ephemeral)
+
+
+def _run(
+    data: datadir.DataDir,
+    port: int,
+    workers: int,
+    on_ready: Callable[[str, str], int] | None,
+    echo: Callable[[str], None],
+    ephemeral: bool,
+) -> int:
     log_dir = STATE_FILE.parent / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
@@ -78,17 +106,23 @@ def run_local(
     runtime = None
     outcome = {"status": 0}
     try:
+        # moto first: replaying its journal is what finds a damaged directory, before anything else writes there
+        moto_service = supervisor.add(
+            "moto", partial(start_moto, log_dir, journal_dir=data.aws), restart=False
+        )
         redis_port = free_port()
-        redis_service = supervisor.add("redis", partial(start_redis, log_dir, port=redis_port))
-        moto_service = supervisor.add("moto", partial(start_moto, log_dir), restart=False)
+        redis_service = supervisor.add(
+            "redis", partial(start_redis, log_dir, port=redis_port, data_dir=data.redis)
+        )
         api_url = f"http://{LOOPBACK}:{port}"
         own = [f"{LOOPBACK}:{redis_port}", moto_service.url.removeprefix("http://"), f"{LOOPBACK}:{port}"]
+        own_secrets = data.secrets()
         os.environ.update(
             {
                 **aws_environment(moto_service.url),
                 "FRAMELANE_REDIS_URL": redis_service.url,
-                "FRAMELANE_ADMIN_TOKEN": secrets.token_urlsafe(24),
-                "FRAMELANE_CURSOR_SECRET": secrets.token_urlsafe(32),
+                "FRAMELANE_ADMIN_TOKEN": own_secrets["admin_token"],
+                "FRAMELANE_CURSOR_SECRET": own_secrets["cursor_secret"],
                 **outbound_environment(dict(os.environ), own),
             }
         )
@@ -103,14 +137,15 @@ def run_local(
             }
         )
         ctx = build_context(settings)
+        resumed = resume_in_flight(ctx)
         runtime = start_pipeline_runtime(ctx, engines=None)
-        dev = create_workspace(ctx, "dev")
+        dev_workspace, dev_key = _dev_workspace(ctx, data)
         supervisor.add("api", partial(start_api, log_dir, port))
         for number in range(1, workers + 1):
             supervisor.add(f"worker-{number}", partial(start_worker, log_dir, f"local-worker-{number}"))
         state.update(
             api_url=api_url,
-            api_key=dev.api_key,
+            api_key=dev_key,
             admin_token=settings.admin_token,
             redis_url=redis_service.url,
             moto_url=moto_service.url,
@@ -127,13 +162,18 @@ def run_local(
         supervisor.start()
         echo(f"Framelane ready at {api_url}  (redis {redis_service.url}, moto {moto_service.url})")
         echo(f"{workers} worker process(es), supervised; logs in {log_dir}")
-        echo(f"dev workspace {dev.workspace_id}  API key: {dev.api_key}")
+        echo(
+            "data: throwaway (--ephemeral), removed on exit"
+            if ephemeral
+            else f"data in {data.path} ({resumed.resumed} unfinished task(s) resumed)"
+        )
+        echo(f"dev workspace {dev_workspace}  API key: {dev_key}")
         echo(f"Console: {api_url}/console  (sign in with the key above)")
         if on_ready is None:
             echo("Ctrl-C stops everything.")
         else:
             threading.Thread(
-                target=_run_ready, args=(on_ready, api_url, dev.api_key, outcome, stop, echo), daemon=True
+                target=_run_ready, args=(on_ready, api_url, dev_key, outcome, stop, echo), daemon=True
             ).start()
         while not stop.wait(0.5):
             pass
@@ -146,6 +186,19 @@ def run_local(
         STATE_FILE.unlink(missing_ok=True)
         echo("Framelane stopped.")
     return outcome["status"]
+
+
+def _dev_workspace(ctx: ServiceContext, data: datadir.DataDir) -> tuple[str, str]:
+    """The dev workspace of the first start, as long as its key still works; otherwise a new one."""
+    kept = data.secrets()
+    if "dev_api_key" in kept:
+        try:
+            return authenticate(ctx, kept["dev_api_key"]).id, kept["dev_api_key"]
+        except Unauthorized:
+            pass  # rotated or revoked since: make a new dev workspace
+    dev = create_workspace(ctx, "dev")
+    data.save_secrets({**kept, "dev_workspace_id": dev.workspace_id, "dev_api_key": dev.api_key})
+    return dev.workspace_id, dev.api_key
 
 
 def _run_ready(

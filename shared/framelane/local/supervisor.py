@@ -1,8 +1,9 @@
 """Keeps the local stack's child processes alive: a child that exits is logged and, where that is safe,
 started again (same port, same consumer name) with a backoff so a child that cannot start does not spin.
 
-moto_server is not restarted: its tables, buckets, queues and executions live in its memory, and a fresh one
-would serve an empty stack. Its death is logged loudly instead; the operator restarts `framelane local`.
+moto_server is not restarted: its tables and objects come back from the journal, but its queues and executions
+live in its memory only, and the running pollers and API hold its URL. Its death is logged loudly instead; the
+operator restarts `framelane local`, which resumes unfinished tasks.
 """
 
 from __future__ import annotations
@@ -86,8 +87,8 @@ class Supervisor:
             if not child.reported:
                 child.reported = True
                 self.echo(
-                    f"!!! {name} (pid {child.service.process.pid}) exited with {code}: its state is lost and it "
-                    f"is not restarted; stop and restart `framelane local` (log: {child.service.log_path})"
+                    f"!!! {name} (pid {child.service.process.pid}) exited with {code} and is not restarted; "
+                    f"stop and restart `framelane local` (log: {child.service.log_path})"
                 )
             return
         if not child.reported:

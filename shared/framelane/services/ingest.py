@@ -12,6 +12,7 @@ from framelane.media.probe import NotMedia, probe
 from framelane.media.segments import plan_cuts
 from framelane.models import (
     IngestOutcome,
+    Job,
     JobErrorCode,
     JobStatus,
     MediaInfo,
@@ -35,6 +36,8 @@ def ingest(ctx: ServiceContext, payload: TaskExecutionInput) -> IngestOutcome:
     job = load_job(ctx, payload.workspace_id, payload.task_id)
     if job.status.is_terminal:
         raise TaskCancelled(f"task is {job.status}")
+    if job.media is not None and job.source_key is not None:  # already ingested: a re-driven execution
+        return _outcome(job, job.segments)
     source = urlsplit(payload.source_url)
     with tempfile.TemporaryDirectory(prefix="framelane-ingest-") as workdir:
         local_path = os.path.join(workdir, "source")
@@ -60,9 +63,13 @@ def ingest(ctx: ServiceContext, payload: TaskExecutionInput) -> IngestOutcome:
     )
     if queued is None:
         raise TaskCancelled("task was cancelled during ingest")
+    return _outcome(queued, segments)
+
+
+def _outcome(job: Job, segments: list[Segment] | None) -> IngestOutcome:
     return IngestOutcome(
         task_id=job.id,
-        status=queued.status,
+        status=job.status,
         segmented=segments is not None,
         segments=[s.index for s in segments or []],
     )

@@ -5,7 +5,14 @@ from __future__ import annotations
 import hashlib
 
 from framelane.ids import new_id
-from framelane.models import NotifyMessage, WebhookDeliveryInput, WebhookEvent, WebhookPayload, utc_now
+from framelane.models import (
+    NotifyMessage,
+    WebhookAttempt,
+    WebhookDeliveryInput,
+    WebhookEvent,
+    WebhookPayload,
+    utc_now,
+)
 from framelane.services.context import ServiceContext
 from framelane.services.jobs import present
 
@@ -17,12 +24,15 @@ def event_id(task_id: str, event: WebhookEvent) -> str:
     return "evt_" + hashlib.sha256(f"{task_id}:{event}".encode()).hexdigest()[:26]
 
 
-def notify(ctx: ServiceContext, message: NotifyMessage) -> int:
+def notify(ctx: ServiceContext, message: NotifyMessage, *, resume_started: bool = False) -> int:
     """Start deliveries; the per-request webhook_url overrides workspace endpoints. Returns how many started.
 
     A terminal event is recorded per destination, and only once its delivery has started: a Notify that
     fails midway is redelivered and starts the destinations it missed, none twice (the execution name is
     the delivery id too, so even a start whose record was lost is not repeated).
+
+    `resume_started` is for the local stack's restart, whose delivery executions are gone: a started delivery
+    that was neither delivered nor given up is started again at its next attempt (same webhook-id).
     """
     job = ctx.store.get_task(message.workspace_id, message.task_id)
     if job is None:
@@ -42,23 +52,39 @@ def notify(ctx: ServiceContext, message: NotifyMessage) -> int:
     )
     terminal = message.event is not WebhookEvent.task_progress
     body = payload.model_dump_json()
+    attempts = ctx.store.event_attempts(job.workspace_id, payload.id) if resume_started else []
     started = 0
     for endpoint_id, url in destinations:
         delivery_id = f"{payload.id}-{endpoint_id or 'request'}"
+        attempt: int | None = 1
         if terminal and ctx.store.delivery_started(job.workspace_id, delivery_id):
-            continue
+            mine = [a for a in attempts if a.endpoint_id == endpoint_id]
+            attempt = _next_attempt(ctx, mine) if resume_started else None
+            if attempt is None:
+                continue
         delivery = WebhookDeliveryInput(
             workspace_id=message.workspace_id,
             endpoint_id=endpoint_id,
             url=url,
             event_id=payload.id,
             body=body,
+            attempt=attempt,
         )
         ctx.sfn.start_webhook_delivery(delivery_id, delivery.model_dump_json())
         if terminal:
             ctx.store.record_delivery_started(job.workspace_id, delivery_id)
         started += 1
     return started
+
+
+def _next_attempt(ctx: ServiceContext, attempts: list[WebhookAttempt]) -> int | None:
+    """The attempt an interrupted delivery goes on with; None when it was delivered or given up."""
+    last = max((a.attempt for a in attempts), default=0)
+    if any(a.delivered or a.status_code == 410 for a in attempts) or last > len(
+        ctx.settings.webhook_retry_schedule
+    ):
+        return None
+    return last + 1
 
 
 def emit_progress(ctx: ServiceContext, workspace_id: str, task_id: str) -> bool:

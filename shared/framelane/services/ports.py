@@ -3,6 +3,7 @@ StepFunctions) implement them; unit tests swap in the in-memory fakes of tests/u
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Protocol
 
 from framelane.adapters.dynamodb import IdempotencyRecord, Key
@@ -36,6 +37,8 @@ class TaskStore(Protocol):
     ) -> tuple[list[Job], bool]: ...
 
     def task_page_key(self, job: Job, *, task_type: TaskType | None, status: JobStatus | None) -> Key: ...
+
+    def scan_tasks(self) -> Iterator[Job]: ...
 
     def transition_task(self, to: Job, changed: set[str], *, from_statuses: set[JobStatus]) -> Job: ...
 
@@ -89,6 +92,8 @@ class WebhookStore(Protocol):
         self, workspace_id: str, endpoint_id: str, *, limit: int, start_key: Key | None
     ) -> tuple[list[WebhookAttempt], Key | None]: ...
 
+    def event_attempts(self, workspace_id: str, event_id: str) -> list[WebhookAttempt]: ...
+
 
 class RenderDispatchStore(Protocol):
     def put_render_dispatch(self, record: RenderDispatch, ttl_seconds: int) -> None: ...
@@ -104,6 +109,8 @@ class RenderDispatchStore(Protocol):
 
 class Store(TaskStore, IdempotencyStore, AccountStore, WebhookStore, RenderDispatchStore, Protocol):
     """Everything the single table holds, as the services see it."""
+
+    table_name: str
 
     def create_table(self) -> None: ...
 

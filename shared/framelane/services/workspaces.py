@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
 
 from framelane.errors import NotFound, Unauthorized
 from framelane.ids import new_secret, new_webhook_secret, new_workspace_id
@@ -11,6 +13,12 @@ from framelane.services.context import ServiceContext
 
 API_KEY_PREFIX = "fl_"
 MAX_API_KEY_LENGTH = 256
+_RECENT_KEYS_MAX = 10_000
+
+# (table, key hash) → (monotonic expiry, workspace): every request authenticates, and two reads per request were a
+# third of a GET's cost. Bounded in time by `auth_cache_seconds` and in size by clearing when full.
+_recent_keys: dict[tuple[str, str], tuple[float, Workspace]] = {}
+_recent_keys_lock = threading.Lock()
 
 
 def hash_api_key(api_key: str) -> str:
@@ -35,7 +43,10 @@ def issue_api_key(ctx: ServiceContext, workspace_id: str) -> WorkspaceCreated:
 
 
 def revoke_api_key(ctx: ServiceContext, api_key: str) -> None:
-    if not ctx.store.delete_api_key(hash_api_key(api_key)):
+    key_hash = hash_api_key(api_key)
+    with _recent_keys_lock:
+        _recent_keys.pop((ctx.store.table_name, key_hash), None)
+    if not ctx.store.delete_api_key(key_hash):
         raise NotFound("no such API key")
 
 
@@ -58,8 +69,19 @@ def authenticate(ctx: ServiceContext, api_key: str | None) -> Workspace:
         raise Unauthorized("missing bearer API key")
     if len(api_key) > MAX_API_KEY_LENGTH or not api_key.startswith(API_KEY_PREFIX):
         raise Unauthorized("invalid API key")
-    record = ctx.store.get_api_key(hash_api_key(api_key))
+    cache_key = (ctx.store.table_name, hash_api_key(api_key))
+    now = time.monotonic()
+    with _recent_keys_lock:
+        recent = _recent_keys.get(cache_key)
+    if recent is not None and recent[0] > now:
+        return recent[1]
+    record = ctx.store.get_api_key(cache_key[1])
     workspace = None if record is None else ctx.store.get_workspace(record.workspace_id)
     if workspace is None:
         raise Unauthorized("invalid API key")
+    if ctx.settings.auth_cache_seconds > 0:
+        with _recent_keys_lock:
+            if len(_recent_keys) >= _RECENT_KEYS_MAX:
+                _recent_keys.clear()
+            _recent_keys[cache_key] = (now + ctx.settings.auth_cache_seconds, workspace)
     return workspace

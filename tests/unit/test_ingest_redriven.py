@@ -1,0 +1,48 @@
+"""A re-driven execution (the local stack's restart) passes Ingest for a task whose source was already copied and
+probed, whatever its live status: without that, a task left `processing` failed Ingest's queued transition and
+never ended."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from framelane.models import Job, JobStatus, MediaInfo, StepOutcome, TaskExecutionInput, TaskType, utc_now
+from framelane.services.ingest import ingest
+
+
+class OneTaskStore:
+    def __init__(self, job: Job) -> None:
+        self.job = job
+
+    def get_task(self, workspace_id: str, task_id: str) -> Job | None:
+        return self.job if (workspace_id, task_id) == (self.job.workspace_id, self.job.id) else None
+
+
+class NoBlobs:
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"ingest touched the media store ({name}) for a task it had already ingested")
+
+
+@pytest.mark.parametrize("status", [JobStatus.queued, JobStatus.processing])
+def test_an_ingested_task_passes_ingest_without_fetching_again(status: JobStatus) -> None:
+    now = utc_now()
+    media = MediaInfo(duration=1, width=64, height=48, fps=25, has_video=True, has_audio=False, size_bytes=10)
+    job = Job(
+        id="task_1",
+        workspace_id="ws_1",
+        status=status,
+        created_at=now,
+        updated_at=now,
+        task_type=TaskType.super_resolution,
+        source_url="http://127.0.0.1:9/gone.mp4",
+        source_key="sources/ws_1/task_1",
+        media=media,
+    )
+    ctx: Any = SimpleNamespace(store=OneTaskStore(job), blobs=NoBlobs())
+    payload = TaskExecutionInput(
+        task_id="task_1", workspace_id="ws_1", task_type=TaskType.super_resolution, source_url=job.source_url
+    )
+    assert ingest(ctx, payload) == StepOutcome(task_id="task_1", status=status)
