@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from framelane.models import Job, JobStatus, MediaInfo, StepOutcome, TaskExecutionInput, TaskType, utc_now
+from framelane.models import IngestOutcome, Job, JobStatus, MediaInfo, TaskExecutionInput, TaskType, utc_now
 from framelane.services.ingest import ingest
 
 
@@ -45,4 +45,6 @@ def test_an_ingested_task_passes_ingest_without_fetching_again(status: JobStatus
     payload = TaskExecutionInput(
         task_id="task_1", workspace_id="ws_1", task_type=TaskType.super_resolution, source_url=job.source_url
     )
-    assert ingest(ctx, payload) == StepOutcome(task_id="task_1", status=status)
+    assert ingest(ctx, payload) == IngestOutcome(
+        task_id="task_1", status=status, segmented=False, segments=[]
+    )
