@@ -623,7 +623,7 @@ def _drive(
     keys = _output_keys(state["moto_url"], bucket)
     problems = _violations(tasks, keys, deliveries)
     if config.long_every:
-        problems += _segment_violations(tasks, keys, state["moto_url"], bucket, config.long_clip)
+        problems += _segment_violations(tasks, state["moto_url"], bucket, config.long_clip)
     ids = Counter((d.destination, d.task_id, d.webhook_id, d.event_type) for d in deliveries)
     return SoakReport(
         config=config,
@@ -762,7 +762,7 @@ def _violations(tasks: list[SoakTask], keys: list[str], deliveries: list[_Delive
 
 
 def _segment_violations(
-    tasks: list[SoakTask], keys: list[str], moto_url: str, bucket: str, long_clip: tuple[float, int, int, int]
+    tasks: list[SoakTask], moto_url: str, bucket: str, long_clip: tuple[float, int, int, int]
 ) -> list[str]:
     """Each completed long task's output holds every source frame once, in order; no segment part is left."""
     problems: list[str] = []
@@ -774,16 +774,12 @@ def _segment_violations(
         label = f"{task.id} ({task.task_type}, long)"
         if any(f"/{task.id}/" in key for key in left):
             problems.append(f"{label} left segment parts behind")
-        outputs = [
-            key
-            for key in keys
-            if key.split("/")[2:3] == [task.id] and _is_rendered_output(key.split("/")[-1])
-        ]
-        if len(outputs) != 1:
+        url = (task.job.get("output") or {}).get("url")
+        if not url:
             continue  # counted by _violations
-        response = httpx.get(f"{moto_url}/{bucket}/{outputs[0]}", timeout=60)
+        response = httpx.get(url, timeout=60)  # the presigned link the API hands out
         response.raise_for_status()
-        with tempfile.NamedTemporaryFile(suffix="." + outputs[0].rsplit(".", 1)[-1]) as local:
+        with tempfile.NamedTemporaryFile(suffix="." + url.split("?")[0].rsplit(".", 1)[-1]) as local:
             local.write(response.content)
             local.flush()
             with av.open(local.name) as container:

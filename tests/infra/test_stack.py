@@ -92,6 +92,7 @@ def test_bucket_encrypted_private_with_lifecycle_and_upload_notifications(templa
                         Match.object_like({"Prefix": "sources/", "ExpirationInDays": 7}),
                         Match.object_like({"Prefix": "uploads/", "ExpirationInDays": 7}),
                         Match.object_like({"Prefix": "outputs/", "ExpirationInDays": 30}),
+                        Match.object_like({"Prefix": "segments/", "ExpirationInDays": 1}),
                     ]
                 )
             },
