@@ -116,3 +116,16 @@ def test_client_gives_up_after_its_retries(stack: Stack, limited: tuple[Settings
         with pytest.raises(ApiError, match="429 rate_limited"):
             client.list_tasks()
     assert waits == []
+
+
+def test_every_operation_documents_429_with_retry_after(limited: tuple[Settings, list[str]]) -> None:
+    _, urls = limited
+    document = httpx.get(urls[0] + "/openapi.json").json()
+    operations = [op for path in document["paths"].values() for op in path.values()]
+    assert len(operations) > 10 and "/v1/workspace" in document["paths"]
+    for operation in operations:
+        refused = operation["responses"]["429"]
+        assert "Retry-After" in refused["headers"], operation["operationId"]
+        assert refused["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/ErrorResponse"
+        }
