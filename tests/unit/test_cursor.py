@@ -1,3 +1,8 @@
+import base64
+import hashlib
+import hmac
+import json
+
 import pytest
 
 from framelane.errors import InvalidCursor
@@ -10,7 +15,43 @@ FILTERS: dict[str, str | None] = {"type": None, "status": "queued"}
 def test_round_trip() -> None:
     cursor = encode_cursor(POSITION, workspace_id="ws_1", filters=FILTERS, secret="s")
     assert decode_cursor(cursor, workspace_id="ws_1", filters=FILTERS, secret="s") == POSITION
-    assert "WS#" not in cursor  # opaque
+
+
+def test_format_is_the_documented_one() -> None:
+    """README: a base64url position, signed with HMAC-SHA256 over the position, the workspace and the filters.
+
+    Worked out here independently, so a change to any part of the format (padding, key order, the signed text)
+    shows up: cursors already handed out must keep decoding after a deploy.
+    """
+    cursor = encode_cursor(POSITION, workspace_id="ws_1", filters=FILTERS, secret="s")
+    body = base64.urlsafe_b64encode(b'{"PK":"WS#ws_1","SK":"TASK#task_01"}').rstrip(b"=").decode()
+    scope = '{"filters":{"status":"queued","type":null},"ws":"ws_1"}'
+    mac = hmac.new(b"s", f"{body}.{scope}".encode(), hashlib.sha256).digest()
+    assert cursor == f"{body}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
+    assert "=" not in cursor
+
+
+def test_signature_of_another_body_is_rejected() -> None:
+    """A valid body with the signature of another position (same scope) is refused, not decoded."""
+    first = encode_cursor(POSITION, workspace_id="ws_1", filters=FILTERS, secret="s")
+    second = encode_cursor(
+        {"PK": "WS#ws_1", "SK": "TASK#z"}, workspace_id="ws_1", filters=FILTERS, secret="s"
+    )
+    with pytest.raises(InvalidCursor):
+        decode_cursor(
+            f"{first.split('.')[0]}.{second.split('.')[1]}", workspace_id="ws_1", filters=FILTERS, secret="s"
+        )
+
+
+@pytest.mark.parametrize("position", [[1, 2], "text", 7, None])
+def test_a_signed_body_that_is_not_an_object_is_rejected(position: object) -> None:
+    """Only a signed JSON object is a position; a validly signed list or scalar (say, an old format) is not."""
+    body = base64.urlsafe_b64encode(json.dumps(position).encode()).rstrip(b"=").decode()
+    scope = '{"filters":{"status":"queued","type":null},"ws":"ws_1"}'
+    mac = hmac.new(b"s", f"{body}.{scope}".encode(), hashlib.sha256).digest()
+    cursor = f"{body}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
+    with pytest.raises(InvalidCursor, match="cursor is invalid"):
+        decode_cursor(cursor, workspace_id="ws_1", filters=FILTERS, secret="s")
 
 
 def test_tampered_body_is_rejected() -> None:
