@@ -50,8 +50,9 @@ def test_a_signed_body_that_is_not_an_object_is_rejected(position: object) -> No
     scope = '{"filters":{"status":"queued","type":null},"ws":"ws_1"}'
     mac = hmac.new(b"s", f"{body}.{scope}".encode(), hashlib.sha256).digest()
     cursor = f"{body}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
-    with pytest.raises(InvalidCursor, match="cursor is invalid"):
+    with pytest.raises(InvalidCursor) as failure:
         decode_cursor(cursor, workspace_id="ws_1", filters=FILTERS, secret="s")
+    assert failure.value.message == "cursor is invalid"
 
 
 def test_tampered_body_is_rejected() -> None:
@@ -86,3 +87,19 @@ def test_cursor_is_bound_to_workspace_filters_and_secret(
 def test_garbage_is_rejected(garbage: str) -> None:
     with pytest.raises(InvalidCursor):
         decode_cursor(garbage, workspace_id="ws_1", filters=FILTERS, secret="s")
+
+
+@pytest.mark.parametrize("size", range(12))
+def test_positions_of_every_length_round_trip(size: int) -> None:
+    """base64url without padding: every body and signature length must decode again (padding restored)."""
+    position = {"PK": "WS#ws_1", "SK": "TASK#" + "x" * size}
+    cursor = encode_cursor(position, workspace_id="ws_1", filters=FILTERS, secret="s")
+    assert decode_cursor(cursor, workspace_id="ws_1", filters=FILTERS, secret="s") == position
+
+
+@pytest.mark.parametrize("signature", ["A", "AAAAA", "*"])
+def test_a_signature_that_is_not_base64_is_rejected(signature: str) -> None:
+    body = encode_cursor(POSITION, workspace_id="ws_1", filters=FILTERS, secret="s").split(".")[0]
+    with pytest.raises(InvalidCursor) as failure:
+        decode_cursor(f"{body}.{signature}", workspace_id="ws_1", filters=FILTERS, secret="s")
+    assert failure.value.message == "cursor is invalid, or was issued for another query"
