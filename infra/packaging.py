@@ -23,9 +23,30 @@ LAMBDA_EXTRA = "lambda"
 # The Lambda python3.11 x86_64 runtime (Amazon Linux 2023, glibc 2.34): manylinux2014 wheels load there.
 PLATFORM = ("--platform", "manylinux2014_x86_64", "--implementation", "cp", "--python-version", "3.11")
 # Lambdas need neither the local stack nor the worker's frame pipeline (numpy, OpenCV): leave them out.
-_IGNORE = shutil.ignore_patterns(
-    "__pycache__", "*.pyc", "local", "runtime.py", "sagemaker.py", "engines", "pipeline.py", "samples.py"
+# Paths, not bare names: `models/pipeline.py` (step payloads) must stay while `media/pipeline.py` goes.
+_LEFT_OUT = frozenset(
+    {
+        "local",
+        "engines",
+        "worker/runtime.py",
+        "worker/sagemaker.py",
+        "media/pipeline.py",
+        "media/samples.py",
+        "services/render.py",
+    }
 )
+SOURCE = REPO / "shared" / "framelane"
+
+
+def _ignore(directory: str, names: list[str]) -> set[str]:
+    here = Path(directory).relative_to(SOURCE)
+    return {
+        name
+        for name in names
+        if name == "__pycache__" or name.endswith(".pyc") or (here / name).as_posix() in _LEFT_OUT
+    }
+
+
 _SELF = re.compile(r"^framelane\[(?P<extras>[^\]]+)\]$")
 
 
@@ -36,7 +57,7 @@ def function_code(name: str) -> Path:
         shutil.rmtree(target)
     target.mkdir(parents=True)
     shutil.copy(REPO / "functions" / name / "handler.py", target / "handler.py")
-    shutil.copytree(REPO / "shared" / "framelane", target / "framelane", ignore=_IGNORE)
+    shutil.copytree(SOURCE, target / "framelane", ignore=_ignore)
     return target
 
 

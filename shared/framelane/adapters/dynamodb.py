@@ -23,6 +23,8 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from framelane.models import (
+    DYNAMODB_MAX_INTEGER,
+    DYNAMODB_MIN_MAGNITUDE,
     ApiKeyRecord,
     Job,
     JobStatus,
@@ -42,8 +44,8 @@ TABLE_KEY_ATTRIBUTES = ("PK", "SK")
 TASK_INDEXES = {"GSI1": ("GSI1PK", "GSI1SK"), "GSI2": ("GSI2PK", "GSI2SK"), "GSI3": ("GSI3PK", "GSI3SK")}
 TTL_ATTRIBUTE = "expires_at_epoch"
 
-_MAX_INT = Decimal(10) ** 38
-_MIN_MAGNITUDE = Decimal("1e-130")
+_MAX_INT = Decimal(DYNAMODB_MAX_INTEGER)
+_MIN_MAGNITUDE = Decimal(repr(DYNAMODB_MIN_MAGNITUDE))
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
