@@ -2,6 +2,7 @@
 
 import pytest
 
+from framelane.errors import JobFailure, NotFound
 from framelane.models import JobErrorCode
 from framelane.services.finalize import job_error
 
@@ -36,3 +37,20 @@ def test_unknown_names_are_internal_errors_without_the_cause(name: str) -> None:
     error = job_error(name, "Traceback (most recent call last): arn:aws:lambda:secret")
     assert error.code is JobErrorCode.internal_error
     assert error.message == "the task failed unexpectedly"
+
+
+def test_exceptions_carry_their_code_and_message() -> None:
+    """Logs print str(exc); the API and the job record read .code and .message."""
+    failure = JobFailure("no_face_detected", "no face in any frame")
+    assert (failure.code, failure.message, str(failure)) == (
+        "no_face_detected",
+        "no face in any frame",
+        "no_face_detected: no face in any frame",
+    )
+    missing = NotFound("task task_1 not found")
+    assert (missing.code, missing.status_code, missing.message, str(missing)) == (
+        "not_found",
+        404,
+        "task task_1 not found",
+        "task task_1 not found",
+    )

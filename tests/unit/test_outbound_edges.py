@@ -107,3 +107,33 @@ def test_an_endpoint_without_a_host_does_not_hide_the_ones_after_it() -> None:
     )
     with pytest.raises(BlockedAddress, match="own service ports"):
         policy.resolve("127.0.0.1", 8080)
+
+
+def test_unassigned_ipv6_space_is_refused() -> None:
+    """ipaddress calls 4000::/3 global, but it is reserved (unassigned): nothing legitimate lives there."""
+    assert ipaddress.ip_address("4000::1").is_global
+    assert not PUBLIC.is_allowed(ipaddress.ip_address("4000::1"))
+
+
+def test_endpoints_without_a_port_use_their_scheme_default() -> None:
+    policy = OutboundPolicy.from_settings(
+        Settings(
+            outbound_policy="allowlist",
+            allowed_networks=("0.0.0.0/0",),
+            aws_endpoint_url="http://127.0.0.1",
+            redis_url="redis://127.0.0.1/0",
+            denied_endpoints="",  # type: ignore[arg-type]
+        )
+    )
+    for port in (80, 6379):
+        with pytest.raises(BlockedAddress, match="own service ports"):
+            policy.resolve("127.0.0.1", port)
+    assert policy.resolve("127.0.0.1", 443) == [ipaddress.ip_address("127.0.0.1")]
+
+
+def test_the_system_resolver_answers_for_a_name() -> None:
+    """`localhost` comes from /etc/hosts (no network): the name itself is looked up, on the asked port."""
+    policy = OutboundPolicy(mode="allowlist", allowed_networks=networks(["127.0.0.1/32"]))
+    assert policy.resolve("localhost", 8080) == [ipaddress.ip_address("127.0.0.1")]
+    with pytest.raises(BlockedAddress):
+        PUBLIC.resolve("localhost", 8080)
