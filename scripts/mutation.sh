@@ -16,3 +16,4 @@ cp pyproject.toml "$STAGE/"
 cd "$STAGE"
 nice -n 19 "$REPO/.venv/bin/mutmut" run --max-children 1 "$@" || true
 "$REPO/.venv/bin/mutmut" results
+"$REPO/.venv/bin/mutmut" results --all true | "$REPO/.venv/bin/python" "$REPO/scripts/mutation_score.py"

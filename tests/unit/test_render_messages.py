@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 from framelane.adapters.redis_streams import RedisBroker
-from framelane.models import RenderMessage, TaskType
+from framelane.models import RenderDispatch, RenderMessage, TaskType
 from framelane.worker.runtime import _named_task
 
 GOOD = RenderMessage(
@@ -37,3 +38,16 @@ def test_the_task_a_broken_entry_names() -> None:
     )
     for raw in ["{not json", "[]", json.dumps({"task_id": "task_1"}), json.dumps({"task_token": ""})]:
         assert _named_task(raw) is None
+
+
+def test_a_lost_entry_is_rebuilt_from_its_dispatch_record() -> None:
+    """The keeper re-adds an entry Redis lost from the DynamoDB record: the same message, token included."""
+    record = RenderDispatch(
+        task_id="task_1",
+        workspace_id="ws_1",
+        task_type=TaskType.gaze_redirect,
+        task_token="tok",
+        dispatched_at=datetime(2026, 1, 1, tzinfo=UTC),
+        entry_id="1-0",
+    )
+    assert record.message() == GOOD
