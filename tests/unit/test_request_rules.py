@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from framelane.models import GazeRedirectRequest, SuperResolutionRequest, format_timestamp
+from framelane.models import GazeRedirectRequest, SuperResolutionRequest, format_timestamp, utc_now
 
 SOURCE = "https://cdn.example.com/a.mp4"
 
@@ -116,3 +116,8 @@ def test_timestamps_are_utc_whatever_the_machine_clock() -> None:
     assert (
         format_timestamp(datetime(2024, 7, 1, 23, 59, 59, 999_999, tzinfo=UTC)) == "2024-07-01T23:59:59.999Z"
     )
+
+
+def test_now_is_timezone_aware_utc() -> None:
+    """Stored timestamps compare with aware datetimes (TTLs, retry times): a naive `now` would raise there."""
+    assert utc_now().utcoffset() == timedelta(0)
