@@ -137,3 +137,41 @@ def test_the_system_resolver_answers_for_a_name() -> None:
     assert policy.resolve("localhost", 8080) == [ipaddress.ip_address("127.0.0.1")]
     with pytest.raises(BlockedAddress):
         PUBLIC.resolve("localhost", 8080)
+
+
+@pytest.mark.parametrize(
+    "aws,redis,port",
+    [
+        ("https://127.0.0.1", "redis://127.0.0.1:6390/0", 443),
+        ("http://127.0.0.1:5001", "rediss://127.0.0.1/0", 6379),
+        ("http://localhost.:5001", "redis://127.0.0.1:6390/0", 5001),  # a trailing dot is still localhost
+    ],
+)
+def test_every_scheme_default_and_spelling_of_the_stack_is_denied(aws: str, redis: str, port: int) -> None:
+    policy = OutboundPolicy.from_settings(
+        Settings(
+            outbound_policy="allowlist",
+            allowed_networks=("0.0.0.0/0",),
+            aws_endpoint_url=aws,
+            redis_url=redis,
+        )
+    )
+    with pytest.raises(BlockedAddress, match="own service ports"):
+        policy.resolve("127.0.0.1", port)
+
+
+def test_an_endpoint_given_by_another_name_denies_no_port_wholesale() -> None:
+    """Only localhost names are taken; another name must not turn into "every address on that port"."""
+    policy = OutboundPolicy.from_settings(
+        Settings(
+            outbound_policy="allowlist",
+            allowed_networks=("0.0.0.0/0",),
+            aws_endpoint_url="http://moto.internal:5001",
+        )
+    )
+    assert policy.resolve("93.184.216.34", 5001) == [ipaddress.ip_address("93.184.216.34")]
+
+
+def test_networks_accept_host_bits() -> None:
+    """`10.1.2.3/16` in FRAMELANE_ALLOWED_NETWORKS means 10.1.0.0/16 (an operator's typo must not stop the API)."""
+    assert networks(["10.1.2.3/16"]) == (ipaddress.ip_network("10.1.0.0/16"),)
