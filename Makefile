@@ -6,7 +6,7 @@ PORT ?= 8080
 # the CDK CLI pinned in package.json (3.x rejects aws-cdk-lib 2's assembly schema), installed by scripts/setup.sh
 CDK := node_modules/.bin/cdk
 
-.PHONY: setup demo local test lint typecheck unit integration bench bench-local fuzz soak soak-small clean synth deploy lambda-deps image-test
+.PHONY: setup demo local test lint typecheck unit integration bench bench-local fuzz soak soak-small clean synth deploy lambda-deps image-test mutation
 
 setup:
 	@scripts/setup.sh dev
@@ -95,3 +95,9 @@ deploy: setup lambda-deps
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# Mutation testing (mutmut 3) of services/, security/, errors and models, driven by tests/unit; docs/quality/mutation.md
+# holds the last report. Takes long on 2 cores: MUTANTS narrows it, e.g. MUTANTS='framelane.security.*'.
+MUTANTS ?=
+mutation: setup
+	scripts/mutation.sh $(MUTANTS)

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,20 @@ def wait_for_task(
             return dict(job)
         time.sleep(0.2)
     raise AssertionError(f"task {task_id} still {job['status']} after {timeout}s: {job}")
+
+
+def wait_for_job(
+    api: httpx.Client, task_id: str, condition: Callable[[dict[str, Any]], bool], *, timeout: float, what: str
+) -> dict[str, Any]:
+    """Poll the task until `condition` holds; AssertionError naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job: dict[str, Any] = api.get(f"/v1/tasks/{task_id}").json()
+        if condition(job):
+            return job
+        if time.monotonic() > deadline:
+            raise AssertionError(f"task {task_id} not {what} after {timeout}s: {job}")
+        time.sleep(0.1)
 
 
 @contextmanager

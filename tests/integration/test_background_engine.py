@@ -18,6 +18,7 @@ from framelane.engines.base import load_registry
 from framelane.media.samples import make_sample_clip
 from framelane.services.context import ServiceContext
 from framelane.weights import SELFIE_SEGMENTATION, locate
+from tests.support.media import clip_of, rgba_frames
 from tests.support.servers import loopback_server
 
 from .pipeline_helpers import thread_worker, wait_for_task
@@ -160,3 +161,32 @@ def test_worker_writes_vp9_with_alpha(
                 alphas.append(frame.to_ndarray(format="rgba")[..., 3])
     assert len(alphas) == 25
     assert np.mean([(a < 26).mean() for a in alphas]) >= 0.95  # a scene without a person: transparent
+
+
+def test_worker_cuts_out_a_person(papi: httpx.Client, pipeline_ctx: ServiceContext, tmp_path: Path) -> None:
+    """The real engine through the real worker, on a person: what the user sees in the WebM is the person
+    opaque and the scene around transparent (places picked by eye on the photo, not by the model)."""
+    scene = np.zeros((240, 320, 3), np.uint8)
+    scene[:] = [30, 120, 200]
+    scene[20:220, 60:260] = cv2.resize(data.astronaut(), (200, 200), interpolation=cv2.INTER_AREA)
+    clip = clip_of([scene] * 6, tmp_path / "person.mp4")
+    with loopback_server() as origin, thread_worker(pipeline_ctx, "real-background", load_registry("")):
+        created = papi.post(
+            "/v1/tasks/remove-background", json={"source_url": origin.serve_bytes("/p.mp4", clip)}
+        )
+        job = wait_for_task(papi, created.json()["id"], timeout=120)
+    assert job["status"] == "completed", job
+    out = tmp_path / "out.webm"
+    out.write_bytes(httpx.get(job["output"]["url"]).content)
+    frames = rgba_frames(out)
+    assert len(frames) == 6
+    for alpha in (frame[..., 3].astype(int) for frame in frames[1:]):  # the first frame fades in (hysteresis)
+        face, suit = (
+            alpha[20 + 28 : 20 + 60, 60 + 72 : 60 + 102],
+            alpha[20 + 110 : 20 + 170, 60 + 30 : 60 + 110],
+        )
+        assert (face > 200).mean() >= 0.95 and (suit > 200).mean() >= 0.95
+        surround = np.ones(alpha.shape, bool)
+        surround[20:220, 60:260] = False
+        shuttle = alpha[20 + 10 : 20 + 80, 60 + 145 : 60 + 175]  # the photo's own background
+        assert (alpha[surround] < 26).mean() >= 0.97 and (shuttle < 26).mean() >= 0.9

@@ -138,15 +138,27 @@ def test_concurrent_creates_with_distinct_keys_all_succeed(
     with ThreadPoolExecutor(
         max_workers=8
     ) as pool:  # a fuller table makes moto's deep copy long enough to collide
-        list(pool.map(lambda i: api.post(ROUTE, json=BODY), range(400)))
+        warm_up = list(pool.map(lambda i: api.post(ROUTE, json=BODY).status_code, range(400)))
+    assert warm_up == [202] * 400
 
-    def send(i: int) -> int:
-        return post(api, f"distinct-{i}").status_code
+    def send(i: int) -> tuple[int, str]:
+        response = post(api, f"distinct-{i}")
+        return response.status_code, response.json().get("id", "")
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        codes = list(pool.map(send, range(80)))
-    assert codes == [202] * 80
-    assert len(api.get("/v1/tasks", params={"limit": 200, "status": "ingesting"}).json()["data"]) == 200
+        results = list(pool.map(send, range(80)))
+    assert [code for code, _ in results] == [202] * 80
+    keyed = {task_id for _, task_id in results}
+    assert len(keyed) == 80  # one task per key, none shared
+    stored: set[str] = set()
+    cursor = None
+    for _ in range(10):  # 480 tasks: three pages of 200
+        page = api.get("/v1/tasks", params={"limit": 200, **({"cursor": cursor} if cursor else {})}).json()
+        stored |= {task["id"] for task in page["data"]}
+        cursor = page["next_cursor"]
+        if not page["has_more"]:
+            break
+    assert len(stored) == 480 and keyed <= stored
 
 
 def test_retry_after_a_crash_adopts_the_task_the_crashed_request_stored(

@@ -115,5 +115,8 @@ def test_errors_keep_their_shape_through_lambda(handler_module: ModuleType) -> N
     unauthorized = handler_module.handler(v2_event("GET", "/v1/tasks", "fl_wrong"), LAMBDA_CONTEXT)
     assert unauthorized["statusCode"] == 401
     assert json.loads(unauthorized["body"])["error"]["code"] == "unauthorized"
+    assert unauthorized["headers"]["www-authenticate"] == "Bearer"
     health = handler_module.handler(v1_event("GET", "/healthz", ""), LAMBDA_CONTEXT)
     assert health["statusCode"] == 200
+    report = json.loads(health["body"])  # the stores were really probed through the Lambda's context
+    assert report["status"] == "ok" and {"dynamodb": "ok", "s3": "ok"}.items() <= report["checks"].items()

@@ -1,3 +1,5 @@
+import hashlib
+
 from framelane.models import GazeRedirectRequest, SuperResolutionRequest
 from framelane.services.fingerprint import request_fingerprint
 
@@ -25,3 +27,13 @@ def test_any_difference_changes_it() -> None:
     assert request_fingerprint("op", SuperResolutionRequest(source_url=SOURCE)) != request_fingerprint(
         "op", GazeRedirectRequest(source_url=SOURCE)
     )
+
+
+def test_the_canonical_form_is_stable() -> None:
+    """Fingerprints are stored with idempotency keys for 24 h: a deploy must not change how one is computed."""
+    body = GazeRedirectRequest(source_url=SOURCE, intensity=0.5)
+    canonical = (
+        '{"body":{"intensity":0.5,"metadata":{},"source_url":"https://cdn.example.com/a.mp4",'
+        '"webhook_url":null},"operation":"op"}'
+    )
+    assert request_fingerprint("op", body) == hashlib.sha256(canonical.encode()).hexdigest()

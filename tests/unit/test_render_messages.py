@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 from framelane.adapters.redis_streams import RedisBroker
-from framelane.models import RenderMessage, TaskType
+from framelane.models import RenderDispatch, RenderMessage, TaskType
 from framelane.worker.runtime import _named_task
 
 GOOD = RenderMessage(
@@ -51,3 +52,16 @@ def test_a_broken_segment_entry_names_its_unit() -> None:
     assert _named_task(json.dumps({**broken, "segment": 2})) == ("task_1#s2", "tok")
     assert _named_task(json.dumps({**broken, "segment": 2, "stitch": True})) == ("task_1#stitch", "tok")
     assert GOOD.model_copy(update={"segment": 0}).unit_id == "task_1#s0" and GOOD.unit_id == "task_1"
+
+
+def test_a_lost_entry_is_rebuilt_from_its_dispatch_record() -> None:
+    """The keeper re-adds an entry Redis lost from the DynamoDB record: the same message, token included."""
+    record = RenderDispatch(
+        task_id="task_1",
+        workspace_id="ws_1",
+        task_type=TaskType.gaze_redirect,
+        task_token="tok",
+        dispatched_at=datetime(2026, 1, 1, tzinfo=UTC),
+        entry_id="1-0",
+    )
+    assert record.message() == GOOD
