@@ -28,10 +28,10 @@ from framelane.models import TaskType
 from framelane.pipeline.asl import TaskMachineConfig
 from framelane.services.context import ServiceContext, build_context
 from framelane.services.workspaces import create_workspace
-from framelane.transcription.wer import word_error_rate
 from framelane.worker.backlog import stream_backlog
 from infra.config import KEEPER_INTERVAL_SECONDS, StageConfig
 from tests.support.servers import LoopbackServer, loopback_server
+from tests.support.wer import word_error_rate
 
 from .conftest import Stack, serve_app
 from .pipeline_helpers import thread_worker, wait_for_task
