@@ -39,7 +39,7 @@ def run(api_url: str, admin_token: str, task_type: str, timeout: float) -> bool:
     with FramelaneClient(api_url, created.api_key) as client, tempfile.TemporaryDirectory() as tmp:
         clip = make_sample_clip(Path(tmp) / "smoke.mp4")
         upload = client.create_upload()
-        client.upload_file(upload, clip.read_bytes())
+        client.upload_file(upload, str(clip))
         _say("upload", source_url=upload.source_url, bytes=clip.stat().st_size)
         job, _ = client.create_task(task_type, {"source_url": upload.source_url, "metadata": {"smoke": True}})
         _say("task", id=job.id, status=job.status.value)

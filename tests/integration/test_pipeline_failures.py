@@ -126,7 +126,7 @@ def test_webhook_deliveries_never_reach_the_canaries(
     # not while the first may still be on its way
     completed = event_id(job["id"], WebhookEvent.task_completed)
     deadline = time.monotonic() + 30
-    while len(attempts := pipeline_ctx.store.list_webhook_attempts(job["workspace_id"], completed)) < 2:
+    while len(attempts := pipeline_ctx.store.event_attempts(job["workspace_id"], completed)) < 2:
         assert time.monotonic() < deadline, attempts
         time.sleep(0.2)
     assert [(a.status_code, a.delivered) for a in attempts[:2]] == [(307, False), (307, False)]

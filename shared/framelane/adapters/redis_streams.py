@@ -38,7 +38,8 @@ CONNECT_RETRIES = 6  # about 10 s of jittered backoff before a call gives up (th
 HEALTH_CHECK_SECONDS = 15
 DEAD_LETTER_MAX_LENGTH = 10_000
 DOORBELL_MAX_LENGTH = 100
-RENDERER_TYPES = [t for t in TaskType if t.is_renderer]
+# every type the broker carries: the renders, and the offline transcriptions of deployments without AssemblyAI
+BROKER_TYPES = list(TaskType)
 
 # KEYS: stream, workspaces (zset), doorbell. ARGV: group, message, max length, workspace id, quota ('' = keep),
 # doorbell max length.
@@ -57,7 +58,7 @@ return id
 # Every entry carries `seq` (one counter per broker): stream ids of different streams can tie within a
 # millisecond, and the take script keeps a workspace's order across its task types by it.
 # Shared by the take, usage and hold scripts: a workspace's (running, waiting, stream entries) over every
-# renderer type.
+# broker type.
 # Running also counts the live slot holds of its transcriptions (`<prefix>:holds:<workspace>`, a sorted set of
 # task ids scored by when the hold expires), so renders and transcriptions share the quota.
 _USAGE_FN = """
@@ -86,7 +87,7 @@ local function usage(prefix, group, ws, types)
 end
 """
 
-# KEYS: workspaces (zset). ARGV: prefix, group, consumer, default quota, count of all renderer types, those
+# KEYS: workspaces (zset). ARGV: prefix, group, consumer, default quota, count of all broker types, those
 # types, then the types this worker serves. Returns {type, workspace, entry id, message} or nil.
 _TAKE = (
     _USAGE_FN
@@ -149,7 +150,7 @@ return nil
 )
 
 # KEYS: the workspace's holds. ARGV: prefix, group, workspace, quota, task id, ttl ms, force ('1': renew or take
-# whatever the quota), renderer types. Returns 1 when the task holds a slot now.
+# whatever the quota), broker types. Returns 1 when the task holds a slot now.
 _HOLD = (
     _USAGE_FN
     + """
@@ -168,7 +169,7 @@ return 0
 """
 )
 
-# KEYS: none. ARGV: prefix, group, workspace, renderer types. Returns {running, waiting}.
+# KEYS: none. ARGV: prefix, group, workspace, broker types. Returns {running, waiting}.
 _USAGE = (
     _USAGE_FN
     + """
@@ -345,8 +346,8 @@ class RedisBroker:
 
     def take(self, consumer: str, task_types: list[TaskType]) -> Delivery | None:
         """One entry without waiting, or None when every workspace with work is at its quota (or none has)."""
-        args: list[Any] = [self.stream_prefix, GROUP, consumer, self.default_quota, len(RENDERER_TYPES)]
-        result: Any = self._take(keys=[self._workspaces], args=[*args, *RENDERER_TYPES, *task_types])
+        args: list[Any] = [self.stream_prefix, GROUP, consumer, self.default_quota, len(BROKER_TYPES)]
+        result: Any = self._take(keys=[self._workspaces], args=[*args, *BROKER_TYPES, *task_types])
         if not result:
             return None
         task_type, workspace_id, entry_id, raw = result
@@ -355,7 +356,7 @@ class RedisBroker:
         )
 
     def usage(self, workspace_id: str) -> Usage:
-        result: Any = self._usage(keys=[], args=[self.stream_prefix, GROUP, workspace_id, *RENDERER_TYPES])
+        result: Any = self._usage(keys=[], args=[self.stream_prefix, GROUP, workspace_id, *BROKER_TYPES])
         return Usage(running=int(result[0]), waiting=int(result[1]))
 
     def hold_slot(
@@ -374,7 +375,7 @@ class RedisBroker:
             ttl_ms,
             "1" if force else "0",
         ]
-        result: Any = self._hold(keys=[self._holds(workspace_id)], args=[*args, *RENDERER_TYPES])
+        result: Any = self._hold(keys=[self._holds(workspace_id)], args=[*args, *BROKER_TYPES])
         return bool(result)
 
     def release_slot(self, workspace_id: str, task_id: str) -> None:
