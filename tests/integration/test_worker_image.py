@@ -12,6 +12,7 @@ Either way the OS layer (CUDA base image, apt packages) is not exercised here; h
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import os
 import re
 import signal
@@ -20,10 +21,10 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-import redis
 from packaging.requirements import Requirement
 
 from framelane.local.processes import aws_environment, free_port
@@ -143,18 +144,27 @@ def test_worker_command_joins_every_stream_and_stops_on_sigterm(
     prefix = f"flimage{free_port()}:tasks"
     log = logs / "worker.log"
     process = _run("worker", _environment(stack, image_venv, prefix), log)
-    client = redis.Redis.from_url(stack.redis.url, decode_responses=True)
-    streams = [f"{prefix}:{t.value}" for t in TaskType]  # the renders and (offline on AWS) transcriptions
     deadline = time.monotonic() + 120
     try:
-        while not all(client.exists(s) for s in streams):
+        # streams are per task type and workspace, made by the first enqueue: the worker says what it serves
+        while (started := _logged(log, "worker started")) is None:
             assert process.poll() is None, log.read_text()[-3000:]
             assert time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(0.2)
-        assert all(client.xinfo_groups(s) for s in streams)
+        # the renders and (offline on AWS) transcriptions
+        assert sorted(started["task_types"]) == sorted(t.value for t in TaskType)
     finally:
         status = _stop(process, log)
     assert status == 0, log.read_text()[-3000:]
+
+
+def _logged(log: Path, message: str) -> dict[str, Any] | None:
+    """The first JSON log line with this message, if the process wrote it yet."""
+    for line in log.read_text().splitlines():
+        if line.startswith("{") and json.loads(line).get("message") == message:
+            record: dict[str, Any] = json.loads(line)
+            return record
+    return None
 
 
 def test_serve_command_answers_ping_like_sagemaker_expects(

@@ -2,6 +2,7 @@
 
 import pytest
 
+from framelane.api.errors import domain_status
 from framelane.errors import JobFailure, NotFound
 from framelane.models import JobErrorCode
 from framelane.services.finalize import job_error
@@ -41,14 +42,14 @@ def test_unknown_names_are_internal_errors_without_the_cause(name: str) -> None:
 
 def test_exceptions_carry_their_code_and_message() -> None:
     """Logs print str(exc); the API and the job record read .code and .message."""
-    failure = JobFailure("no_face_detected", "no face in any frame")
+    failure = JobFailure(JobErrorCode.no_face_detected, "no face in any frame")
     assert (failure.code, failure.message, str(failure)) == (
         "no_face_detected",
         "no face in any frame",
         "no_face_detected: no face in any frame",
     )
     missing = NotFound("task task_1 not found")
-    assert (missing.code, missing.status_code, missing.message, str(missing)) == (
+    assert (missing.code, domain_status(missing), missing.message, str(missing)) == (
         "not_found",
         404,
         "task task_1 not found",
