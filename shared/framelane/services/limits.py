@@ -22,6 +22,7 @@ from framelane.models import (
     WorkspaceUsage,
 )
 from framelane.services.context import ServiceContext
+from framelane.services.workspaces import forget_workspace
 
 logger = Logger(service="framelane-limits")
 
@@ -101,6 +102,7 @@ def update_workspace_limits(
     merged = workspace.limits.model_copy(update=changes.model_dump(include=changes.model_fields_set))
     if not ctx.store.set_workspace_limits(workspace_id, merged):
         raise NotFound(f"workspace {workspace_id} not found")
+    forget_workspace(workspace_id)
     limits = effective_limits(ctx.settings, merged)
     if ctx.limiter is not None:
         for kind in RequestClass:

@@ -42,6 +42,14 @@ def issue_api_key(ctx: ServiceContext, workspace_id: str) -> WorkspaceCreated:
     return WorkspaceCreated(workspace_id=workspace_id, api_key=api_key)
 
 
+def forget_workspace(workspace_id: str) -> None:
+    """The workspace changed (its limits): this process reads it again at the next request, not after the
+    auth cache's seconds. Other processes see the change when their cached entry expires."""
+    with _recent_keys_lock:
+        for cache_key in [k for k, (_, workspace) in _recent_keys.items() if workspace.id == workspace_id]:
+            del _recent_keys[cache_key]
+
+
 def revoke_api_key(ctx: ServiceContext, api_key: str) -> None:
     key_hash = hash_api_key(api_key)
     with _recent_keys_lock:
