@@ -157,6 +157,73 @@ def stack_cpu_seconds(state: dict[str, Any]) -> dict[str, float]:
     return used
 
 
+def own_cpu_seconds() -> float:
+    """The bench client's own CPU (it shares the machine's cores with the stack)."""
+    times = os.times()
+    return times.user + times.system
+
+
+async def wait_until_idle(state: dict[str, Any], deadline_seconds: float) -> None:
+    """Until the stack's processes stop using CPU (the pipeline behind the creations has run), bounded."""
+    deadline = time.monotonic() + deadline_seconds
+    previous = sum(stack_cpu_seconds(state).values())
+    while time.monotonic() < deadline:
+        await asyncio.sleep(1)
+        now = sum(stack_cpu_seconds(state).values())
+        if now - previous < 0.03:
+            return
+        previous = now
+
+
+async def cpu_budget(
+    load: Load, state: dict[str, Any], requests: int, clients: int
+) -> dict[str, dict[str, float]]:
+    """CPU milliseconds per request of each kind, per process (the stack's and the bench's own): `requests`
+    requests from `clients` concurrent clients, then (creations) until the pipeline behind them is idle. CPU
+    time, unlike latency, does not depend on what else the shared machine runs."""
+    budget: dict[str, dict[str, float]] = {}
+    for op in ("create", "get", "list"):
+        await wait_until_idle(state, 30)
+        stack_before, own_before = stack_cpu_seconds(state), own_cpu_seconds()
+        async with httpx.AsyncClient(base_url=load.api, headers=load.headers, timeout=60) as client:
+            await asyncio.gather(
+                *(_requests(load, client, op, share) for share in _shares(requests, clients))
+            )
+        own = own_cpu_seconds() - own_before
+        await wait_until_idle(state, 60)
+        stack_after = stack_cpu_seconds(state)
+        budget[op] = {
+            name: (stack_after[name] - stack_before[name]) * 1000 / requests for name in stack_after
+        }
+        budget[op]["bench client"] = own * 1000 / requests
+    return budget
+
+
+def _shares(requests: int, clients: int) -> list[int]:
+    return [requests // clients + (1 if number < requests % clients else 0) for number in range(clients)]
+
+
+async def _requests(load: Load, client: httpx.AsyncClient, op: str, count: int) -> None:
+    for _ in range(count):
+        await load.one(client, op)
+
+
+def print_budget(budget: dict[str, dict[str, float]], requests: int, clients: int) -> None:
+    names = list(next(iter(budget.values())))
+    print(f"\nCPU ms per request by kind ({requests} requests each, {clients} clients; creations until idle)")
+    print(f"  {'':8}" + "".join(f"{name:>14}" for name in [*names, "total"]))
+    for op, row in budget.items():
+        cells = [*(row[name] for name in names), sum(row.values())]
+        print(f"  {op:8}" + "".join(f"{value:>14.1f}" for value in cells))
+    mixed = {name: sum(row[name] for row in budget.values()) / len(budget) for name in names}
+    total = sum(mixed.values())
+    print(
+        f"  {'mixed':8}"
+        + "".join(f"{value:>14.1f}" for value in [*mixed.values(), total])
+        + f"   → at most ~{(os.cpu_count() or 1) * 1000 / total:.0f} req/s on {os.cpu_count()} idle cores"
+    )
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))] * 1000 if ordered else float("nan")
@@ -189,6 +256,13 @@ async def main_async(args: argparse.Namespace) -> None:
             await run(load, 1, args.single_seconds, [op])
             p50 = fmt(percentile(load.latencies[op], 0.5))
             rows.append((f"1 client {op} p50", p50, BEFORE[f"1 client {op} p50"]))
+        if args.budget_requests:
+            print_budget(
+                await cpu_budget(load, state, args.budget_requests, args.budget_clients),
+                args.budget_requests,
+                args.budget_clients,
+            )
+            await wait_until_idle(state, 30)
         cpu_before = stack_cpu_seconds(state)
         wall = await run(load, args.clients, args.seconds, ["create", "list", "get"])
         cpu_after = stack_cpu_seconds(state)
@@ -215,6 +289,7 @@ async def main_async(args: argparse.Namespace) -> None:
         for name, now, before in rows:
             print(f"  {name:28} {now:>10} {before:>18}")
         print(f"  target: {TARGET}")
+        print("  load average (1, 5, 15 min) at the end: " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
         per_request = cpu / max(1, len(every)) * 1000
         print(
             f"  the stack's CPU per mixed request: {per_request:.1f} ms (all its processes, {cpu:.1f} s over "
@@ -253,6 +328,10 @@ def main() -> None:
     parser.add_argument("--single-seconds", type=float, default=5)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--drain-seconds", type=float, default=180)
+    parser.add_argument(
+        "--budget-requests", type=int, default=200, help="per kind, for the CPU budget table (0: skip it)"
+    )
+    parser.add_argument("--budget-clients", type=int, default=8)
     args = parser.parse_args()
     asyncio.run(main_async(args))
 

@@ -93,3 +93,107 @@ def test_item_results_are_the_json_moto_would_serialize(monkeypatch: pytest.Monk
     assert {"GetItem", "Query", "Scan", "PutItem", "UpdateItem", "DeleteItem", "BatchGetItem"} <= set(
         compared
     )
+
+
+def _query_pages(app: Any, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every page of a Query, following LastEvaluatedKey."""
+    pages: list[dict[str, Any]] = []
+    start: dict[str, Any] | None = None
+    while True:
+        request = {**body, **({"ExclusiveStartKey": start} if start else {})}
+        status, _, chunks = call(app, dynamodb_environ("DynamoDB_20120810.Query", json.dumps(request)))
+        assert status.startswith("200"), b"".join(chunks)
+        pages.append(json.loads(b"".join(chunks)))
+        start = pages[-1].get("LastEvaluatedKey")
+        if not start or len(pages) > 50:
+            return pages
+
+
+def test_queries_reading_one_partition_answer_the_pages_moto_would(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.dynamodb.models.table import Table
+
+    monkeypatch.setenv("MOTO_PORT", "5000")
+    monkeypatch.setattr(Table, "query", Table.query)  # both undone after the test
+    monkeypatch.setattr(Table, "all_items", Table.all_items)
+    original = (Table.query, Table.all_items)
+    moto_server._query_reads_one_partition()
+    fast = (Table.query, Table.all_items)
+    app = DomainDispatcherApplication(create_backend_app)
+    table = {
+        "TableName": "q",
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"} for a in ("PK", "SK", "G", "GS")],
+        "KeySchema": [
+            {"AttributeName": "PK", "KeyType": "HASH"},
+            {"AttributeName": "SK", "KeyType": "RANGE"},
+        ],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": "byG",
+                "KeySchema": [
+                    {"AttributeName": "G", "KeyType": "HASH"},
+                    {"AttributeName": "GS", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    }
+    puts = []
+    for number in range(60):
+        partition = ("WS#a", "WS#b", "WS#c")[number % 3]
+        item = {"PK": {"S": partition}, "SK": {"S": f"TASK#{number * 7 % 60:03d}"}, "n": {"N": str(number)}}
+        if number % 4:  # some items are not in the index
+            item |= {"G": {"S": f"{partition}#{number % 2}"}, "GS": {"S": f"TASK#{number:03d}"}}
+        puts.append(item)
+    puts.append({"PK": {"S": "WS#a"}, "SK": {"S": "KEY#1"}})  # another kind of item in a task's partition
+    for operation, body in [
+        ("CreateTable", table),
+        *(("PutItem", {"TableName": "q", "Item": i}) for i in puts),
+    ]:
+        status, _, chunks = call(app, dynamodb_environ(f"DynamoDB_20120810.{operation}", json.dumps(body)))
+        assert status.startswith("200"), b"".join(chunks)
+    base = {
+        "TableName": "q",
+        "KeyConditionExpression": "PK = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": "WS#a"}},
+    }
+    queries = [
+        base,
+        {**base, "ScanIndexForward": False, "Limit": 3},
+        {
+            **base,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :t)",
+            "ExpressionAttributeValues": {":pk": {"S": "WS#b"}, ":t": {"S": "TASK#"}},
+            "ScanIndexForward": False,
+            "Limit": 4,
+        },
+        {
+            **base,
+            "Limit": 5,
+            "FilterExpression": "n > :five",
+            "ExpressionAttributeValues": {":pk": {"S": "WS#a"}, ":five": {"N": "5"}},
+        },
+        {**base, "ExpressionAttributeValues": {":pk": {"S": "WS#nobody"}}},
+        {
+            "TableName": "q",
+            "IndexName": "byG",
+            "KeyConditionExpression": "G = :g AND begins_with(GS, :t)",
+            "ExpressionAttributeValues": {":g": {"S": "WS#c#1"}, ":t": {"S": "TASK#"}},
+            "ScanIndexForward": False,
+            "Limit": 2,
+        },
+        {
+            "TableName": "q",
+            "IndexName": "byG",
+            "KeyConditionExpression": "G = :g",
+            "ExpressionAttributeValues": {":g": {"S": "WS#b#0"}},
+            "Limit": 3,
+        },
+    ]
+    for body in queries:
+        Table.query, Table.all_items = fast  # type: ignore[method-assign]
+        answered = _query_pages(app, body)
+        Table.query, Table.all_items = original  # type: ignore[method-assign]
+        assert answered == _query_pages(app, body), body
+        assert sum(len(page["Items"]) for page in answered) == sum(page["Count"] for page in answered)
+    assert len(_query_pages(app, queries[1])) > 3  # the paging itself was compared

@@ -18,6 +18,7 @@ import functools
 import json
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,61 @@ def _fast_dynamodb_results() -> None:
     modules = tuple(backends.list_of_moto_modules())
     backends.list_of_moto_modules = lambda: modules
     moto_responses.method_names_from_class = functools.cache(moto_responses.method_names_from_class)  # type: ignore[attr-defined]
+
+
+_query_keys = threading.local()  # the key conditions of the Query this thread is answering, if any
+
+
+def _query_reads_one_partition() -> None:
+    """moto's Query sorts every item of the table (all workspaces, comparing through DynamoType) and then keeps
+    those with the queried hash key: a list of 50 tasks cost 60 ms of moto's CPU at 1,000 items and grew with
+    the table. While a Query runs, `all_items` hands it only the items its hash key conditions can match, in the
+    order it would have sorted them; moto then applies every condition, filter and limit itself, unchanged
+    (tests/unit/test_moto_fast_path.py compares pages with moto's own on the same table). Keys that are not
+    strings take moto's path."""
+    from moto.dynamodb.models.table import Table
+
+    original_query, original_all_items = Table.query, Table.all_items
+
+    def query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
+        if index_name:
+            _query_keys.conditions = list(kwargs.get("hash_key_conditions") or [])
+        else:
+            _query_keys.conditions = [(self.hash_key_attr, hash_key)]
+        try:
+            return original_query(self, hash_key, *args, **kwargs)
+        finally:
+            _query_keys.conditions = None
+
+    def all_items(self: Table) -> Any:
+        conditions = getattr(_query_keys, "conditions", None)
+        if (
+            not conditions
+            or not self.range_key_attr
+            or any(v is None or v.type != "S" for _, v in conditions)
+        ):
+            return original_all_items(self)
+        if len(conditions) == 1 and conditions[0][0] == self.hash_key_attr:
+            candidates = list(self.items.get(conditions[0][1], {}).values())
+        else:
+            candidates = [
+                item
+                for partition in self.items.values()
+                for item in partition.values()
+                if all(_same_string(item.attrs.get(name), value.value) for name, value in conditions)
+            ]
+        if any(item.hash_key.type != "S" or item.range_key.type != "S" for item in candidates):
+            return original_all_items(self)
+        # moto's order: (hash, range) through DynamoType, which for strings is the strings' order
+        return sorted(candidates, key=lambda item: (item.hash_key.value, item.range_key.value))
+
+    Table.query = query  # type: ignore[method-assign]
+    Table.all_items = all_items  # type: ignore[method-assign]
+
+
+def _same_string(attribute: Any, value: str) -> bool:
+    return attribute is not None and attribute.type == "S" and attribute.value == value
 
 
 def _parse_each_definition_once() -> None:
@@ -156,6 +212,7 @@ def main() -> None:
     os.environ.setdefault("MOTO_PORT", str(args.port))
     _keep_task_failure_cause()
     _fast_dynamodb_results()
+    _query_reads_one_partition()
     _parse_each_definition_once()
     _reuse_step_functions_clients()
     moto = DomainDispatcherApplication(create_backend_app)
