@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import argparse
 import base64
+import copy
 import functools
 import json
 import os
+import pickle
 import sys
 import threading
 from pathlib import Path
@@ -96,7 +98,12 @@ def _query_reads_one_partition() -> None:
     the table. While a Query runs, `all_items` hands it only the items its hash key conditions can match, in the
     order it would have sorted them; moto then applies every condition, filter and limit itself, unchanged
     (tests/unit/test_moto_fast_path.py compares pages with moto's own on the same table). Keys that are not
-    strings take moto's path."""
+    strings take moto's path.
+
+    A Query of the table itself without a projection also answers with the stored items rather than deep copies
+    of them (a third of a 50-task list's cost): its response turns them into JSON right away, and nothing writes
+    meanwhile (DynamoDB requests are serialized, local/journal.py)."""
+    from moto.dynamodb.models import table as table_module
     from moto.dynamodb.models.table import Table
 
     original_query, original_all_items = Table.query, Table.all_items
@@ -107,10 +114,11 @@ def _query_reads_one_partition() -> None:
             _query_keys.conditions = list(kwargs.get("hash_key_conditions") or [])
         else:
             _query_keys.conditions = [(self.hash_key_attr, hash_key)]
+        _query_keys.shares_items = not index_name and not args[5]  # args[5]: the projection expressions
         try:
             return original_query(self, hash_key, *args, **kwargs)
         finally:
-            _query_keys.conditions = None
+            _query_keys.conditions, _query_keys.shares_items = None, False
 
     def all_items(self: Table) -> Any:
         conditions = getattr(_query_keys, "conditions", None)
@@ -134,8 +142,18 @@ def _query_reads_one_partition() -> None:
         # moto's order: (hash, range) through DynamoType, which for strings is the strings' order
         return sorted(candidates, key=lambda item: (item.hash_key.value, item.range_key.value))
 
+    class QueryCopies:
+        """`copy` as moto's table module sees it: a sharing Query's results are not deep-copied."""
+
+        copy = staticmethod(copy.copy)
+
+        @staticmethod
+        def deepcopy(value: Any, memo: Any = None) -> Any:
+            return value if getattr(_query_keys, "shares_items", False) else copy.deepcopy(value, memo)
+
     Table.query = query  # type: ignore[method-assign]
     Table.all_items = all_items  # type: ignore[method-assign]
+    table_module.copy = QueryCopies  # type: ignore[assignment]
 
 
 def _same_string(attribute: Any, value: str) -> bool:
@@ -143,24 +161,41 @@ def _same_string(attribute: Any, value: str) -> bool:
 
 
 def _parse_each_definition_once() -> None:
-    """moto's Step Functions parses the state machine's ASL with ANTLR (pure Python, about 80 ms of CPU) on every
-    StartExecution, in the server process every request shares: at a few creates a second the API's reads queued
-    behind it. The syntax tree depends on the definition only, so it is kept; the evaluation components are still
-    built fresh from it for every execution, as before, so executions share no state."""
+    """moto's Step Functions parses the state machine's ASL with ANTLR (pure Python, about 80 ms of CPU) and then
+    builds its evaluation components from the syntax tree (about 18 ms more) on every StartExecution, in the
+    server process every request shares: at a few creates a second the API's reads queued behind it. Both depend
+    on the definition only, so the components are built once and kept pickled; every execution gets its own copy
+    (an unpickling, about 1 ms), so executions share no state, as before. A definition whose components do not
+    pickle has them built fresh each time."""
     from moto.stepfunctions.parser.asl.parse import asl_parser
     from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 
     original = asl_parser.AmazonStateLanguageParser.parse
 
     @functools.lru_cache(maxsize=64)
-    def tree_of(definition: str) -> Any:
-        return original(definition)[1]  # a definition that does not parse raises, and is not cached
+    def parsed(definition: str) -> tuple[Any, bytes | None]:
+        tree = original(definition)[1]  # a definition that does not parse raises, and is not cached
+        try:
+            return tree, pickle.dumps(Preprocessor().visit(tree))
+        except (pickle.PicklingError, TypeError, AttributeError):
+            return tree, None
 
     def parse(definition: str) -> tuple[Any, Any]:
-        tree = tree_of(definition)
-        return Preprocessor().visit(tree), tree
+        tree, components = parsed(definition)
+        return (Preprocessor().visit(tree) if components is None else pickle.loads(components)), tree  # noqa: S301 (pickled by this process)
 
     asl_parser.AmazonStateLanguageParser.parse = staticmethod(parse)  # type: ignore[method-assign]
+
+
+def _parse_each_json_path_once() -> None:
+    """Every state's InputPath, ResultPath and Parameters binding built a new jsonpath-ng parser (its PLY tables
+    and all) to parse its path, per execution, per state. A parsed path is an immutable expression (find and
+    update read it, they change the data), so each distinct path is parsed once."""
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    json_path.parse = functools.lru_cache(maxsize=1024)(json_path.parse)  # type: ignore[attr-defined]
+    result_path.parse = functools.lru_cache(maxsize=1024)(result_path.parse)  # type: ignore[attr-defined]
 
 
 def _reuse_step_functions_clients() -> None:
@@ -214,6 +249,7 @@ def main() -> None:
     _fast_dynamodb_results()
     _query_reads_one_partition()
     _parse_each_definition_once()
+    _parse_each_json_path_once()
     _reuse_step_functions_clients()
     moto = DomainDispatcherApplication(create_backend_app)
     journal = None
