@@ -6,6 +6,7 @@ The key design (and the one place that builds keys) is framelane.adapters.keys.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,6 +41,29 @@ _MAX_INT = Decimal(DYNAMODB_MAX_INTEGER)
 _MIN_MAGNITUDE = Decimal(repr(DYNAMODB_MIN_MAGNITUDE))
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
+
+
+# Reads whose items botocore would walk attribute by attribute against the service model.
+_ITEM_READS = {"GetItem": "Item", "Query": "Items", "Scan": "Items"}
+_BINARY = re.compile(rb'"BS?"\s*:')  # a binary value's type (or a map key that looks like one)
+
+
+def _items_as_sent(
+    operation_model: Any, response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any
+) -> None:
+    """Hand botocore's parser the response without its items, and the items as the wire's JSON: the parser's
+    model-driven walk cost about half of a 50-task list's CPU in the API, for the same dicts (string, number,
+    bool, null, list, map and set values are already what it would return). A response that may hold binary
+    values (botocore decodes their base64) or is not a success is parsed by botocore as it stands."""
+    body = response_dict.get("body")
+    if response_dict.get("status_code") != 200 or not isinstance(body, bytes) or _BINARY.search(body):
+        return
+    document = json.loads(body)
+    field = _ITEM_READS[operation_model.name]
+    if field not in document:
+        return
+    customized_response_dict[field] = document.pop(field)
+    response_dict["body"] = json.dumps(document).encode()
 
 
 class ConditionFailed(Exception):
@@ -105,6 +129,10 @@ class DynamoStore:
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
         self.table_name = table_name
+        for operation in _ITEM_READS:
+            client.meta.events.register(
+                f"before-parse.dynamodb.{operation}", _items_as_sent, unique_id=f"framelane-{operation}"
+            )
 
     # --- table lifecycle (local stack and tests; CDK owns it on AWS) ------------------------------------
 
