@@ -83,6 +83,12 @@ def trickle_for(client: httpx.Client, seconds: float) -> Trickle:
     return trickle
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU so far of a process (CPU time does not depend on what else the machine runs)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def burst(url: str, key: str, creations: int) -> tuple[list[int], float]:
     """Workspace A's burst, in a process of its own: `creations` creations from 8 threads."""
     with (
@@ -115,9 +121,12 @@ def rate_limits(settings: Settings, log_dir: Path, creations: int, a_limits: dic
             thread = threading.Thread(target=trickle.run)
             thread.start()
             with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as other:
+                other.submit(time.sleep, 0).result()  # the process is up before the API's CPU is counted
+                api_cpu = cpu_seconds(api.process.pid)
                 burst_statuses, burst_seconds = other.submit(
                     burst, api.url, workspace_a.api_key, creations
                 ).result()
+                api_cpu = cpu_seconds(api.process.pid) - api_cpu
             time.sleep(max(0.0, 2 - burst_seconds))  # at least a couple of seconds of B under load
             trickle.stop.set()
             thread.join()
@@ -142,6 +151,10 @@ def rate_limits(settings: Settings, log_dir: Path, creations: int, a_limits: dic
     print(
         f"  B latency under burst: p50 {statistics.median(trickle.latencies):6.1f} ms  "
         f"p95 {p95(trickle.latencies):6.1f} ms  → p95 ratio {p95(trickle.latencies) / p95(solo.latencies):.2f}×"
+    )
+    print(
+        f"  the API's CPU during A's burst: {api_cpu:.1f} s, {api_cpu * 1000 / (creations + len(trickle.statuses)):.1f} ms "
+        "per request (A's and B's)"
     )
     print("  load average (1, 5, 15 min): " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
 

@@ -293,7 +293,7 @@ async def main_async(args: argparse.Namespace) -> None:
         per_request = cpu / max(1, len(every)) * 1000
         print(
             f"  the stack's CPU per mixed request: {per_request:.1f} ms (all its processes, {cpu:.1f} s over "
-            f"{len(every)} requests): on {os.cpu_count()} idle cores at most ~{os.cpu_count() * 1000 / per_request:.0f} "
+            f"{len(every)} requests): on {os.cpu_count()} idle cores at most ~{(os.cpu_count() or 1) * 1000 / per_request:.0f} "
             "req/s; this machine's other load shows in the latencies above, not here"
         )
         shares = ", ".join(

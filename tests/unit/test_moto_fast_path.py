@@ -157,7 +157,7 @@ def test_queries_reading_one_partition_answer_the_pages_moto_would(monkeypatch: 
         "KeyConditionExpression": "PK = :pk",
         "ExpressionAttributeValues": {":pk": {"S": "WS#a"}},
     }
-    queries = [
+    queries: list[dict[str, Any]] = [
         {**base, "ProjectionExpression": "SK"},  # first: a projection must not change the stored items
         base,
         {**base, "ScanIndexForward": False, "Limit": 3},

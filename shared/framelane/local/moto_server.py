@@ -153,7 +153,7 @@ def _query_reads_one_partition() -> None:
 
     Table.query = query  # type: ignore[method-assign]
     Table.all_items = all_items  # type: ignore[method-assign]
-    table_module.copy = QueryCopies  # type: ignore[assignment]
+    table_module.copy = QueryCopies  # type: ignore[assignment,attr-defined]
 
 
 def _same_string(attribute: Any, value: str) -> bool:
