@@ -84,9 +84,12 @@ def trickle_for(client: httpx.Client, seconds: float) -> Trickle:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU so far of a process (CPU time does not depend on what else the machine runs)."""
+    """User + system CPU so far of a process and its children (uvicorn's workers); CPU time, unlike latency,
+    does not depend on what else the machine runs."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(int(child)) for child in children)
 
 
 def burst(url: str, key: str, creations: int) -> tuple[list[int], float]:
@@ -100,13 +103,15 @@ def burst(url: str, key: str, creations: int) -> tuple[list[int], float]:
         return statuses, time.perf_counter() - started
 
 
-def rate_limits(settings: Settings, log_dir: Path, creations: int, a_limits: dict[str, int]) -> None:
+def rate_limits(
+    settings: Settings, log_dir: Path, creations: int, a_limits: dict[str, int], api_workers: int
+) -> None:
     """The API in its own process, as `framelane local` runs it, and A's burst in another: the API's CPU is
     shared with A's clients only through the machine, not through one interpreter's lock (the bench's clients
     are elsewhere in any real deployment)."""
     ctx = build_context(settings)
     workspace_a, workspace_b = (create_workspace(ctx, name) for name in ("A", "B"))
-    api = start_api(log_dir, free_port())
+    api = start_api(log_dir, free_port(), workers=api_workers)
     try:
         admin = {"Authorization": f"Bearer {settings.admin_token}"}
         httpx.patch(
@@ -133,7 +138,7 @@ def rate_limits(settings: Settings, log_dir: Path, creations: int, a_limits: dic
     finally:
         api.stop()
     print(
-        f"rate limits: A create {a_limits['create_per_minute']}/min, burst {a_limits['create_burst']} "
+        f"rate limits ({api_workers} API process(es)): A create {a_limits['create_per_minute']}/min, burst {a_limits['create_burst']} "
         f"(operator override); B the defaults, create {settings.rate_limit_create_per_minute}/min, burst "
         f"{settings.rate_limit_create_burst}, requests {settings.rate_limit_requests_per_minute}/min"
     )
@@ -224,6 +229,7 @@ def main() -> None:
         help="A's creation refill, set through the operator API: below what A's burst asks for, so A gets 429s.",
     )
     parser.add_argument("--a-create-burst", type=int, default=20, help="A's creation bucket's size.")
+    parser.add_argument("--api-workers", type=int, default=1, help="API processes (uvicorn workers).")
     parser.add_argument("--renders", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--render-seconds", type=float, default=0.2)
@@ -241,7 +247,7 @@ def main() -> None:
         settings = Settings()
         bootstrap_stores(build_context(settings))
         a_limits = {"create_per_minute": args.a_create_per_minute, "create_burst": args.a_create_burst}
-        rate_limits(settings, Path(tmp), args.creations, a_limits)
+        rate_limits(settings, Path(tmp), args.creations, a_limits, args.api_workers)
         print(f"render scheduling ({args.renders} of A's renders queued first, {args.workers} workers)")
         for fair in (True, False):
             scheduling(redis_service.url, args.renders, args.workers, args.render_seconds, fair)

@@ -163,9 +163,18 @@ def start_moto(log_dir: Path, timeout: float = 60, journal_dir: Path | None = No
     return ChildService("moto", url, process, log_path)
 
 
-def start_api(log_dir: Path, port: int, timeout: float = 60) -> ChildService:
-    """The API under uvicorn in its own process, configured by the FRAMELANE_* environment it inherits."""
-    argv = [sys.executable, "-m", "framelane.local.api_server", "--port", str(port)]
+def start_api(log_dir: Path, port: int, timeout: float = 60, workers: int = 1) -> ChildService:
+    """The API under uvicorn in its own process (`workers` > 1: that many processes on the port), configured by
+    the FRAMELANE_* environment it inherits."""
+    argv = [
+        sys.executable,
+        "-m",
+        "framelane.local.api_server",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
     process, log_path = _spawn("api", argv, None, log_dir)
     url = f"http://{LOOPBACK}:{port}"
 
