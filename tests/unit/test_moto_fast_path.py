@@ -110,11 +110,13 @@ def _query_pages(app: Any, body: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def test_queries_reading_one_partition_answer_the_pages_moto_would(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.dynamodb.models import table as table_module
     from moto.dynamodb.models.table import Table
 
     monkeypatch.setenv("MOTO_PORT", "5000")
-    monkeypatch.setattr(Table, "query", Table.query)  # both undone after the test
+    monkeypatch.setattr(Table, "query", Table.query)  # all three undone after the test
     monkeypatch.setattr(Table, "all_items", Table.all_items)
+    monkeypatch.setattr(table_module, "copy", table_module.copy)  # type: ignore[attr-defined]
     original = (Table.query, Table.all_items)
     moto_server._query_reads_one_partition()
     fast = (Table.query, Table.all_items)
