@@ -175,6 +175,7 @@ def render_segment(
                 empty_marker(job, index), f"{found_nothing.code}\n{found_nothing.message}".encode()
             )
         ctx.blobs.upload_file(target, part)
+    logger.info("segment rendered", extra={"task_id": job.id, "segment": index})  # the soak counts these
     progress.finished()
 
 
