@@ -775,7 +775,7 @@ def _violations(tasks: list[SoakTask], keys: list[str], deliveries: list[_Delive
 def _segment_renders(log_dir: Path) -> Counter[tuple[str, int]]:
     """How often each segment was rendered to the end, from every worker's log (restarted workers append)."""
     renders: Counter[tuple[str, int]] = Counter()
-    for log in sorted(log_dir.glob("worker-*.log")):
+    for log in sorted(log_dir.glob("local-worker-*.log")):
         for line in log.read_text(errors="replace").splitlines():
             if '"segment rendered"' not in line:
                 continue

@@ -90,12 +90,12 @@ def test_a_segment_rendered_to_the_end_twice_is_reported(tmp_path: Path) -> None
     logs = tmp_path / "logs"
     logs.mkdir()
     line = '{{"level":"INFO","message":"segment rendered","task_id":"{}","segment":{}}}'
-    (logs / "worker-1.log").write_text(
+    (logs / "local-worker-1.log").write_text(
         "\n".join(
             [line.format("long", 0), line.format("long", 1), "not json", '{"message":"segment rendered"']
         )
     )
-    (logs / "worker-2.log").write_text(line.format("long", 1) + "\n" + line.format("other", 0) + "\n")
+    (logs / "local-worker-2.log").write_text(line.format("long", 1) + "\n" + line.format("other", 0) + "\n")
     (logs / "moto.log").write_text(line.format("long", 0))  # not a worker's
     renders = _segment_renders(logs)
     assert renders == Counter({("long", 0): 1, ("long", 1): 2, ("other", 0): 1})
