@@ -20,7 +20,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,18 +30,13 @@ from pathlib import Path
 import av
 import httpx
 import numpy as np
-import uvicorn
 
+from bench.in_process_stack import in_process_api
 from bench.quality_report import fetch_footage
-from framelane.api.app import create_app
 from framelane.config import Settings
 from framelane.engines.face import FaceLandmarker
-from framelane.local.bootstrap import bootstrap_stores
-from framelane.local.processes import aws_environment, free_port, running_services
-from framelane.local.runtime import start_pipeline_runtime, with_local_pipeline
 from framelane.media.samples import make_sample_clip
-from framelane.services.context import ServiceContext, build_context
-from framelane.services.workspaces import create_workspace
+from framelane.services.context import ServiceContext
 from tests.support.servers import loopback_server
 
 REPO = Path(__file__).resolve().parents[1]
@@ -81,40 +75,6 @@ def looped_real_clip(path: Path, seconds: float) -> Path:
         for packet in video.encode():
             out.mux(packet)
     return path
-
-
-@contextmanager
-def local_stack(workdir: Path, segment: float) -> Iterator[tuple[ServiceContext, httpx.Client, Settings]]:
-    with running_services(workdir) as (redis_service, moto_service):
-        os.environ.update(aws_environment(moto_service.url))
-        settings = Settings(
-            aws_endpoint_url=moto_service.url,
-            redis_url=redis_service.url,
-            outbound_policy="allowlist",
-            allowed_networks=("127.0.0.1/32",),
-            segment_threshold_seconds=segment,
-            segment_seconds=segment,
-            max_source_bytes=500_000_000,
-        )
-        bootstrap_stores(build_context(settings))
-        settings = with_local_pipeline(settings)
-        ctx = build_context(settings)
-        runtime = start_pipeline_runtime(ctx, engines=None)
-        port = free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(create_app(settings, ctx), host="127.0.0.1", port=port, log_level="warning")
-        )
-        threading.Thread(target=server.run, daemon=True).start()
-        while not server.started:
-            time.sleep(0.05)
-        key = create_workspace(ctx, "bench").api_key
-        try:
-            headers = {"Authorization": f"Bearer {key}"}
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30) as api:
-                yield ctx, api, settings
-        finally:
-            runtime.stop()
-            server.should_exit = True
 
 
 @contextmanager
@@ -276,7 +236,15 @@ def main() -> None:
         f"long render in segments: {args.seconds:g} s at 25 fps, segments of ~{args.segment:g} s at keyframes every "
         f"{KEYFRAME_INTERVAL / 25:g} s, warm-up 2 s, Map MaxConcurrency 4; {os.cpu_count()} CPU cores"
     )
-    with local_stack(workdir, args.segment) as (ctx, api, settings), loopback_server() as origin:
+    stack = in_process_api(
+        workdir,
+        None,  # the workers are processes, started per run
+        segment_threshold_seconds=args.segment,
+        segment_seconds=args.segment,
+        max_source_bytes=500_000_000,
+    )
+    with stack as (ctx, api), loopback_server() as origin:
+        settings = ctx.settings
         for name, clip, route, suffix, alpha, irises in sources:
             url = origin.serve_bytes(f"/{clip.name}", clip.read_bytes())
             print(f"\n{name}")

@@ -110,6 +110,8 @@ class SoakReport:
     duplicate_deliveries: int
     wall_seconds: float
     violations: list[str]
+    # (task id, segment) → times a worker rendered it to the end (its `segment rendered` log lines)
+    segment_renders: Counter[tuple[str, int]] = field(default_factory=Counter)
 
     def latencies(self, task_type: str | None = None) -> list[float]:
         """POST → completed, from the task's own created_at/completed_at."""
@@ -152,6 +154,12 @@ class SoakReport:
             f"{60 * completed / max(self.wall_seconds, 1e-9):.1f} completed tasks/min; "
             f"webhook deliveries {self.deliveries} ({self.duplicate_deliveries} repeated with the same webhook-id)"
         )
+        if self.segment_renders:
+            repeated = sum(count - 1 for count in self.segment_renders.values())
+            lines.append(
+                f"segments rendered {sum(self.segment_renders.values())} "
+                f"({len(self.segment_renders)} distinct, {repeated} rendered again)"
+            )
         lines.extend(f"stack: {line}" for line in self.restarts)
         lines.append(f"violations: {len(self.violations)}")
         lines.extend(f"  - {violation}" for violation in self.violations)
@@ -622,8 +630,10 @@ def _drive(
     bucket = state["worker_environment"].get("FRAMELANE_BUCKET", "framelane-media")
     keys = _output_keys(state["moto_url"], bucket)
     problems = _violations(tasks, keys, deliveries)
+    renders = _segment_renders(stack.home / "logs")
     if config.long_every:
         problems += _segment_violations(tasks, state["moto_url"], bucket, config.long_clip)
+        problems += _repeated_segments(tasks, renders)
     ids = Counter((d.destination, d.task_id, d.webhook_id, d.event_type) for d in deliveries)
     return SoakReport(
         config=config,
@@ -634,6 +644,7 @@ def _drive(
         duplicate_deliveries=sum(count - 1 for count in ids.values()),
         wall_seconds=wall,
         violations=problems + _slot_leaks(usage),
+        segment_renders=renders,
     )
 
 
@@ -759,6 +770,33 @@ def _violations(tasks: list[SoakTask], keys: list[str], deliveries: list[_Delive
                     f"expected one {wanted_type}"
                 )
     return problems
+
+
+def _segment_renders(log_dir: Path) -> Counter[tuple[str, int]]:
+    """How often each segment was rendered to the end, from every worker's log (restarted workers append)."""
+    renders: Counter[tuple[str, int]] = Counter()
+    for log in sorted(log_dir.glob("local-worker-*.log")):
+        for line in log.read_text(errors="replace").splitlines():
+            if '"segment rendered"' not in line:
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # a line cut short by a SIGKILL
+            if record.get("message") == "segment rendered":
+                renders[(str(record["task_id"]), int(record["segment"]))] += 1
+    return renders
+
+
+def _repeated_segments(tasks: list[SoakTask], renders: Counter[tuple[str, int]]) -> list[str]:
+    """A segment rendered to the end more than once: a worker lost after it finished (or a duplicate delivery)
+    made another render it again instead of answering from the stored part."""
+    labels = {task.id: f"{task.id} ({task.task_type}, long)" for task in tasks}
+    return [
+        f"{labels.get(task_id, task_id)}: segment {index} rendered {count} times"
+        for (task_id, index), count in sorted(renders.items())
+        if count > 1
+    ]
 
 
 def _segment_violations(

@@ -5,6 +5,7 @@ compared with an unsegmented render of the same source (frame count, timestamps,
 from __future__ import annotations
 
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 
 from framelane.adapters.aws import sfn_client
+from framelane.adapters.redis_streams import GROUP, Delivery, RedisBroker
 from framelane.api.app import create_app
 from framelane.config import Settings
 from framelane.engines.base import EngineRegistry, load_registry
@@ -25,10 +27,12 @@ from framelane.media.formats import VP9_ALPHA_WEBM
 from framelane.media.pipeline import render
 from framelane.media.samples import make_sample_clip
 from framelane.models import TaskType, WorkspaceCreated
+from framelane.services import render as render_service
 from framelane.services.context import ServiceContext, build_context
-from framelane.services.render import render_segment
+from framelane.services.render import render_segment as runtime_render_segment
 from framelane.services.workspaces import create_workspace
 from framelane.worker import runtime
+from framelane.worker.runtime import RendererWorker, worker_from_settings
 from tests.support.engines import InvertEngine, register
 from tests.support.servers import loopback_server
 
@@ -181,33 +185,109 @@ def _units(ctx: ServiceContext, task_id: str) -> list[str]:
     return [r.unit_id for r in ctx.store.list_render_dispatches() if r.task_id == task_id]
 
 
-@pytest.mark.skip(
-    reason="open finding (issue 16): passes alone and with its module, fails inside the full suite (segments "
-    "rendered again after a worker is killed mid-segment); skipped until traced, see the session-4 note"
-)
-def test_a_worker_killed_mid_segment_costs_only_its_segment(
-    seg_api: httpx.Client, seg_ctx: ServiceContext, clip: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    rendered: list[int] = []  # the segments of this task the survivor (a thread of this process) renders
-    task: list[str] = []
+@pytest.fixture
+def segment_renders(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """(task id, segment) of each segment a worker thread of this process really renders (frames decoded and
+    encoded), in order; a delivery that only answers for a segment rendered before is not one."""
+    renders: list[tuple[str, int]] = []
+    unit = threading.local()
 
-    def recording(*args: Any, **kwargs: Any) -> None:
-        if task and args[2].id == task[0]:  # other tests' tasks may still be rendering in this process
-            rendered.append(args[3])
-        render_segment(*args, **kwargs)
+    def delivered(*args: Any, **kwargs: Any) -> None:
+        unit.current = (args[2].id, args[3])  # ctx, engines, job, index, stopping
+        runtime_render_segment(*args, **kwargs)
 
-    monkeypatch.setattr(runtime, "render_segment", recording)
+    def rendering(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("segment") is not None:
+            renders.append(unit.current)
+        return render(*args, **kwargs)
+
+    monkeypatch.setattr(runtime, "render_segment", delivered)
+    monkeypatch.setattr(render_service, "render", rendering)
+    return renders
+
+
+def _invert_registry() -> EngineRegistry:
     registry = EngineRegistry()
     for task_type in (TaskType.gaze_redirect, TaskType.remove_background):
         registry.register(task_type, lambda options, media: InvertEngine(0.0))
+    return registry
+
+
+def _parts(workspace_id: str, task_id: str) -> list[str]:
+    return [f"segments/{workspace_id}/{task_id}/part-{i:05d}.mp4" for i in range(4)]
+
+
+class _LostBeforeAck:
+    """The broker as seen by a worker that dies right after answering its first unit's token, before the ACK:
+    the entry stays pending under its name, as a SIGKILL in that gap leaves it."""
+
+    def __init__(self, broker: RedisBroker, worker: RendererWorker) -> None:
+        self._broker, self._worker = broker, worker
+        self.lost: list[Delivery] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._broker, name)
+
+    def ack(self, delivery: Delivery) -> None:
+        self.lost.append(delivery)
+        self._worker.stopping.set()
+
+
+def test_a_segment_answered_but_never_acked_is_not_rendered_again(
+    seg_api: httpx.Client,
+    seg_ctx: ServiceContext,
+    clip: Path,
+    segment_renders: list[tuple[str, int]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The entry of a finished segment comes back (reclaimed after its worker died between answering and ACK):
+    the next worker answers it without rendering it again."""
+    assert seg_ctx.broker is not None
+    registry = _invert_registry()
+    lost_worker = worker_from_settings(seg_ctx, registry, consumer="lost-before-ack")
+    broker = _LostBeforeAck(seg_ctx.broker, lost_worker)
+    monkeypatch.setattr(lost_worker, "broker", broker)
     with loopback_server() as origin:
         task_id = _submit(seg_api, origin.serve_bytes("/clip.mp4", clip.read_bytes()))
-        task.append(task_id)
+        thread = threading.Thread(target=lost_worker.run, daemon=True)
+        thread.start()
+        thread.join(60)
+        assert not thread.is_alive() and len(broker.lost) == 1
+        (delivery,) = broker.lost
+        assert delivery.message is not None and delivery.message.segment is not None
+        index = delivery.message.segment
+        assert seg_ctx.blobs.exists(_parts(delivery.workspace_id, task_id)[index])
+        assert f"{task_id}#s{index}" not in _units(seg_ctx, task_id)  # answered: the Map has moved on
+        # idle past the visibility timeout: the survivor's first look takes the entry over
+        stream = seg_ctx.broker.stream(delivery.task_type, delivery.workspace_id)
+        idle_ms = seg_ctx.settings.worker_visibility_timeout * 1000
+        deadline = time.monotonic() + 30
+        while (
+            seg_ctx.broker._redis.xpending_range(stream, GROUP, delivery.entry_id, delivery.entry_id, 1)[0][
+                "time_since_delivered"
+            ]
+            < idle_ms
+        ):
+            assert time.monotonic() < deadline, "the entry never went idle"
+            time.sleep(0.1)
+        with thread_worker(seg_ctx, "survivor", registry):
+            job = wait_for_task(seg_api, task_id, timeout=90)
+    assert job["status"] == "completed", job
+    assert sorted(i for task, i in segment_renders if task == task_id) == [0, 1, 2, 3], segment_renders
+    assert seg_ctx.broker.backlog(delivery.task_type) == 0  # the stale entry was answered and ACKed
+
+
+def test_a_worker_killed_mid_segment_costs_only_its_segment(
+    seg_api: httpx.Client, seg_ctx: ServiceContext, clip: Path, segment_renders: list[tuple[str, int]]
+) -> None:
+    registry = _invert_registry()
+    with loopback_server() as origin:
+        task_id = _submit(seg_api, origin.serve_bytes("/clip.mp4", clip.read_bytes()))
         doomed = spawn_worker(seg_ctx.settings, "doomed", engine_delay=0.05)  # about 1.3 s per segment
         try:
             workspace = wait_for_task(seg_api, task_id, until={"processing"}, timeout=60)["workspace_id"]
             deadline = time.monotonic() + 60
-            parts = [f"segments/{workspace}/{task_id}/part-{i:05d}.mp4" for i in range(4)]
+            parts = _parts(workspace, task_id)
             while not seg_ctx.blobs.exists(parts[0]):  # one segment done, the next ones under way
                 assert time.monotonic() < deadline, "the first segment was not rendered"
                 time.sleep(0.05)
@@ -215,14 +295,14 @@ def test_a_worker_killed_mid_segment_costs_only_its_segment(
         finally:
             doomed.send_signal(signal.SIGKILL)
             doomed.wait(30)
-        waiting = set(_units(seg_ctx, task_id))
-        done = {i for i in range(4) if seg_ctx.blobs.exists(parts[i]) and f"{task_id}#s{i}" not in waiting}
-        assert 1 <= len(done) < 4
+        stored = {i for i in range(4) if seg_ctx.blobs.exists(parts[i])}  # rendered before the kill
+        assert 1 <= len(stored) < 4
         with thread_worker(seg_ctx, "survivor", registry):
             job = wait_for_task(seg_api, task_id, timeout=90)
     assert job["status"] == "completed", job
-    # a segment finished before the kill is never rendered again; each of the others is rendered
-    assert set(rendered) == set(range(4)) - done, (rendered, done)
+    # the survivor (a thread of this process) renders each segment not stored at the kill once, no other
+    rendered = sorted(i for task, i in segment_renders if task == task_id)
+    assert rendered == sorted(set(range(4)) - stored), (rendered, stored)
     assert _units(seg_ctx, task_id) == []
 
 

@@ -1,8 +1,18 @@
 """The soak's verdict on a finished run: each invariant catches its own kind of loss (no stack needed)."""
 
 from collections import Counter
+from pathlib import Path
 
-from framelane.soak import SoakConfig, SoakReport, SoakTask, _Delivery, _slot_leaks, _violations
+from framelane.soak import (
+    SoakConfig,
+    SoakReport,
+    SoakTask,
+    _Delivery,
+    _repeated_segments,
+    _segment_renders,
+    _slot_leaks,
+    _violations,
+)
 
 WS = "ws_1"
 
@@ -73,3 +83,23 @@ def test_a_slot_or_queued_render_left_after_the_run_is_a_leak() -> None:
         "ws_a holds 1 slots and 0 queued renders after every task ended",
         "ws_b holds 0 slots and 2 queued renders after every task ended",
     ]
+
+
+def test_a_segment_rendered_to_the_end_twice_is_reported(tmp_path: Path) -> None:
+    """Counted from the workers' `segment rendered` lines (a restarted worker appends to its log)."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    line = '{{"level":"INFO","message":"segment rendered","task_id":"{}","segment":{}}}'
+    (logs / "local-worker-1.log").write_text(
+        "\n".join(
+            [line.format("long", 0), line.format("long", 1), "not json", '{"message":"segment rendered"']
+        )
+    )
+    (logs / "local-worker-2.log").write_text(line.format("long", 1) + "\n" + line.format("other", 0) + "\n")
+    (logs / "moto.log").write_text(line.format("long", 0))  # not a worker's
+    renders = _segment_renders(logs)
+    assert renders == Counter({("long", 0): 1, ("long", 1): 2, ("other", 0): 1})
+    tasks = [_task("long", "completed")]
+    assert _repeated_segments(tasks, renders) == ["long (super_resolution, long): segment 1 rendered 2 times"]
+    report = SoakReport(SoakConfig(tasks=1), tasks, Counter(), [], 0, 0, 1.0, [], renders)
+    assert "segments rendered 4 (3 distinct, 1 rendered again)" in report.table()

@@ -24,7 +24,7 @@ from framelane.logs import SERVICE
 from framelane.media.formats import output_spec
 from framelane.media.pipeline import RenderStopped, render
 from framelane.media.segments import Cut, stitch
-from framelane.models import Job, JobErrorCode, JobOutput, JobStatus, ProgressStage, Segment
+from framelane.models import Job, JobErrorCode, JobOutput, JobStatus, ProgressStage, Segment, TaskType
 from framelane.provenance.outputs import sign_output
 from framelane.services.context import ServiceContext
 from framelane.services.eta import Eta
@@ -87,11 +87,18 @@ class _PartEngine:
             self.found_nothing = failure
 
 
-def create_engine(engines: EngineRegistry, job: Job) -> FrameEngine:
+def _ingested_type(job: Job) -> TaskType:
+    """The task's type, once ingest has recorded its source and media (a render needs all three)."""
     if job.task_type is None or job.source_key is None or job.media is None:
         raise JobFailure(JobErrorCode.internal_error, "task was not ingested")
+    return job.task_type
+
+
+def create_engine(engines: EngineRegistry, job: Job) -> FrameEngine:
+    task_type = _ingested_type(job)
+    assert job.media is not None  # checked by _ingested_type
     try:
-        return engines.create(job.task_type, job.options, job.media)
+        return engines.create(task_type, job.options, job.media)
     except EngineUnavailable as exc:
         raise JobFailure(JobErrorCode.internal_error, str(exc)) from exc
 
@@ -129,12 +136,22 @@ def render_task(ctx: ServiceContext, engines: EngineRegistry, job: Job, stopping
 def render_segment(
     ctx: ServiceContext, engines: EngineRegistry, job: Job, index: int, stopping: threading.Event
 ) -> None:
-    """Render one segment of a long task (video only) and store it for Stitch."""
+    """Render one segment of a long task (video only) and store it for Stitch; a segment whose part is already
+    stored is not rendered again.
+
+    A worker can store the part and answer the step, then die before it ACKs the entry (or the keeper adds a
+    lost entry again): the entry comes back while the Map has moved on. The part is final (deterministic key,
+    stored only once complete), so that delivery only answers the token."""
     segment = _segment(job, index)
-    engine = _PartEngine(create_engine(engines, job))
-    assert job.task_type is not None and job.source_key is not None
-    spec = output_spec(job.task_type, job.options)
     progress = SegmentProgress(ctx, job, segment, stopping)
+    spec = output_spec(_ingested_type(job), job.options)
+    part = part_key(job, index, spec.extension)
+    if ctx.blobs.exists(part):
+        logger.info("segment already rendered", extra={"task_id": job.id, "segment": index})
+        progress.finished()
+        return
+    engine = _PartEngine(create_engine(engines, job))
+    assert job.source_key is not None  # checked by create_engine
     progress.stage(ProgressStage.downloading)
     with tempfile.TemporaryDirectory(prefix="framelane-segment-") as workdir:
         source = os.path.join(workdir, "source")
@@ -157,7 +174,8 @@ def render_segment(
             ctx.blobs.put_bytes(
                 empty_marker(job, index), f"{found_nothing.code}\n{found_nothing.message}".encode()
             )
-        ctx.blobs.upload_file(target, part_key(job, index, spec.extension))
+        ctx.blobs.upload_file(target, part)
+    logger.info("segment rendered", extra={"task_id": job.id, "segment": index})  # the soak counts these
     progress.finished()
 
 

@@ -120,7 +120,10 @@ def _tend(
         if ctx.store.get_render_dispatch(record.unit_id) is None:
             return  # answered meanwhile
         entry_id = broker.enqueue(record.message(), quota=workspace_concurrency(ctx, record.workspace_id))
-        ctx.store.set_render_entry(record.unit_id, entry_id)
+        if not ctx.store.set_render_entry(record.unit_id, entry_id):
+            # answered between the look above and now: nothing waits for the entry, a worker would render again
+            broker.remove(record.task_type, record.workspace_id, entry_id)
+            return
         logger.info("render entry added again", extra={"unit": record.unit_id, "lost": record.entry_id})
         report.requeued += 1
     if not ctx.sfn.heartbeat(record.task_token):  # the step no longer waits (stopped, timed out)
