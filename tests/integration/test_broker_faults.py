@@ -219,6 +219,25 @@ def test_an_entry_abandoned_by_every_attempt_fails_its_task_as_worker_lost(fault
     assert faults.waiting() == 0
 
 
+def test_a_worker_that_hangs_without_heartbeats_fails_its_task_as_worker_lost(faults: Faults) -> None:
+    """A worker takes the entry and its lease, then hangs: no SendTaskHeartbeat comes, the Render step's
+    HeartbeatSeconds (3 s here) run out on moto, and the state machine reports the task as worker_lost."""
+    broker = faults.ctx.broker
+    assert broker is not None
+    task_id = faults.submit(TaskType.super_resolution)
+    faults.wait_until_waiting(1)
+    stream = faults.stream(TaskType.super_resolution)
+    [(_, taken)] = faults.raw.xreadgroup(GROUP, "hung", {stream: ">"}, count=10)
+    assert [json.loads(fields["message"])["task_id"] for _, fields in taken] == [task_id]
+    broker.hold_lease(task_id, "hung", 120)  # the keeper leaves a leased render to its worker's heartbeat
+    try:
+        job = wait_for_task(faults.api, task_id, timeout=60)
+    finally:
+        broker.drop_lease(task_id)
+    assert job["status"] == "failed", job
+    assert job["error"]["code"] == "worker_lost", job["error"]
+
+
 def test_two_workers_never_share_a_render_longer_than_the_visibility_timeout(
     faults: Faults, monkeypatch: pytest.MonkeyPatch
 ) -> None:
