@@ -122,8 +122,9 @@ class _HeldSampler:
     """Samples how many entries the consumer holds (its pending count) while it works, and the most times any
     entry was delivered (above 1: it was reclaimed)."""
 
-    def __init__(self, faults: Faults, consumer: str) -> None:
-        self.faults, self.consumer = faults, consumer
+    def __init__(self, faults: Faults, consumer: str, entry: tuple[TaskType, str] | None = None) -> None:
+        """`entry` (its task type and id): count the deliveries of that entry only, not of any left over."""
+        self.faults, self.consumer, self.entry = faults, consumer, entry
         self.most = 0
         self.most_deliveries = 0
         self._stop = threading.Event()
@@ -146,7 +147,10 @@ class _HeldSampler:
                     continue
                 summary = self.faults.raw.xpending(stream, GROUP)
                 held += sum(c["pending"] for c in summary["consumers"] if c["name"] == self.consumer)
-                for entry in self.faults.raw.xpending_range(stream, GROUP, "-", "+", 20):
+                if self.entry is not None and self.entry[0] is not task_type:
+                    continue
+                first, last = (self.entry[1], self.entry[1]) if self.entry else ("-", "+")
+                for entry in self.faults.raw.xpending_range(stream, GROUP, first, last, 20):
                     self.most_deliveries = max(self.most_deliveries, entry["times_delivered"])
             self.most = max(self.most, held)
 
@@ -246,9 +250,10 @@ def test_two_workers_never_share_a_render_longer_than_the_visibility_timeout(
     assert faults.ctx.settings.worker_visibility_timeout < 25 * 0.2
     task_id = faults.submit(TaskType.gaze_redirect)
     faults.wait_until_waiting(1)
+    entry_id, _ = faults.entry(TaskType.gaze_redirect, task_id)
     renders = _RenderCount(TaskType.gaze_redirect)
     with (
-        _HeldSampler(faults, "first") as sampler,
+        _HeldSampler(faults, "first", (TaskType.gaze_redirect, entry_id)) as sampler,
         thread_worker(faults.ctx, "first", renders.registry),
         thread_worker(faults.ctx, "second", renders.registry),
     ):
