@@ -3,9 +3,11 @@ webhook into our callback route, and the polling fallback when no webhook comes.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,39 +37,61 @@ class AaiStack:
     source: str
 
 
-@pytest.fixture(scope="module")
-def aai(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AaiStack]:
-    speech = tmp_path_factory.mktemp("aai") / "speech.wav"
-    subprocess.run(["espeak-ng", "-s", "150", "-w", str(speech), SENTENCE], check=True)
+@contextmanager
+def _aai_stack(
+    stack: Stack, standin: StandIn, origin: LoopbackServer, source: str, name: str, callback_timeout: int
+) -> Iterator[AaiStack]:
+    """A pipeline whose Transcribe step waits `callback_timeout` s for AssemblyAI's webhook before it polls."""
     port = free_port()
-    with assemblyai_standin() as standin, loopback_server() as origin:
-        settings = with_local_pipeline(
-            stack.settings.model_copy(
-                update={
-                    **PIPELINE_OVERRIDES,
-                    "stream_prefix": "flaai:tasks",
-                    "assemblyai_api_key": API_KEY,
-                    "assemblyai_base_url": standin.url,
-                    "callback_base_url": f"http://127.0.0.1:{port}",
-                    # long enough for the stand-in's offline recognition on a loaded 2-core machine: the
-                    # webhook test must not be overtaken by the polling fallback
-                    "transcription_callback_timeout_seconds": 15,
-                    "transcription_poll_interval_seconds": 1,
-                }
-            ),
-            name="flaai",
-        )
-        ctx = build_context(settings)
-        runtime = start_pipeline_runtime(ctx, engines=None)
-        key = create_workspace(ctx, "aai").api_key
+    settings = with_local_pipeline(
+        stack.settings.model_copy(
+            update={
+                **PIPELINE_OVERRIDES,
+                "stream_prefix": f"{name}:tasks",
+                "assemblyai_api_key": API_KEY,
+                "assemblyai_base_url": standin.url,
+                "callback_base_url": f"http://127.0.0.1:{port}",
+                "transcription_callback_timeout_seconds": callback_timeout,
+                "transcription_poll_interval_seconds": 1,
+            }
+        ),
+        name=name,
+    )
+    ctx = build_context(settings)
+    runtime = start_pipeline_runtime(ctx, engines=None)
+    key = create_workspace(ctx, name).api_key
+    try:
         with (
             serve_app(create_app(settings, ctx), port) as url,
             httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as api,
         ):
-            yield AaiStack(
-                standin, api, origin, origin.serve_bytes("/speech.wav", speech.read_bytes(), "audio/wav")
-            )
+            yield AaiStack(standin, api, origin, source)
+    finally:
         runtime.stop()
+
+
+@pytest.fixture(scope="module")
+def parts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[StandIn, LoopbackServer, str]]:
+    speech = tmp_path_factory.mktemp("aai") / "speech.wav"
+    subprocess.run(["espeak-ng", "-s", "150", "-w", str(speech), SENTENCE], check=True)
+    with assemblyai_standin() as standin, loopback_server() as origin:
+        origin.respond("/hook", lambda _: (200, {}, b""))
+        yield standin, origin, origin.serve_bytes("/speech.wav", speech.read_bytes(), "audio/wav")
+
+
+@pytest.fixture(scope="module")
+def aai(stack: Stack, parts: tuple[StandIn, LoopbackServer, str]) -> Iterator[AaiStack]:
+    """Only AssemblyAI's webhook can finish a task here: the polling fallback starts after 10 minutes, far past
+    every test's deadline."""
+    with _aai_stack(stack, *parts, name="flaai", callback_timeout=600) as aai_stack:
+        yield aai_stack
+
+
+@pytest.fixture(scope="module")
+def aai_polling(stack: Stack, parts: tuple[StandIn, LoopbackServer, str]) -> Iterator[AaiStack]:
+    """The polling fallback starts 3 s after the submit."""
+    with _aai_stack(stack, *parts, name="flaaipoll", callback_timeout=3) as aai_stack:
+        yield aai_stack
 
 
 def _submit(aai: AaiStack, **options: object) -> dict[str, object]:
@@ -92,7 +116,13 @@ def _webhook_status(standin: StandIn, url: str, timeout: float = 30) -> int | No
 def webhook_job(aai: AaiStack) -> dict[str, Any]:
     """One task finished through AssemblyAI's webhook (shared: each transcription takes seconds)."""
     aai.standin.send_webhooks, aai.standin.fail_with = True, None
-    return _submit(aai, language_code="en", speaker_labels=True, analysis=["summarization", "entities"])
+    return _submit(
+        aai,
+        language_code="en",
+        speaker_labels=True,
+        analysis=["summarization", "entities"],
+        webhook_url=aai.origin.url + "/hook",
+    )
 
 
 def test_completed_through_the_webhook_with_options_passed(
@@ -100,7 +130,15 @@ def test_completed_through_the_webhook_with_options_passed(
 ) -> None:
     job = webhook_job
     assert job["status"] == "completed", job
-    sent = aai.standin.requests[-1]
+    # the execution went on past Transcribe (resumed by the callback's SendTaskSuccess) to Notify
+    deadline = time.monotonic() + 30
+    while ("task.completed", job["id"]) not in [
+        (event["type"], event["data"]["id"])
+        for event in map(json.loads, (r.body for r in aai.origin.received("/hook")))
+    ]:
+        assert time.monotonic() < deadline, "no task.completed webhook: the Transcribe step was not resumed"
+        time.sleep(0.1)
+    [sent] = [r for r in aai.standin.requests if r["webhook_url"].endswith(job["id"])]
     assert sent["language_code"] == "en" and sent["speaker_labels"] is True
     assert sent["summarization"] is True and sent["entity_detection"] is True
     assert sent["webhook_url"].endswith(f"/v1/callbacks/assemblyai/{job['workspace_id']}/{job['id']}")
@@ -129,9 +167,11 @@ def test_standin_error_is_transcription_failed(aai: AaiStack) -> None:
     }
 
 
-def test_polling_fallback_when_no_callback_comes(aai: AaiStack) -> None:
+def test_polling_fallback_when_no_callback_comes(aai_polling: AaiStack) -> None:
+    aai = aai_polling
     aai.standin.send_webhooks, aai.standin.fail_with = False, None  # only PollTranscript can finish it
     job = _submit(aai)
+    assert not [url for url, _ in aai.standin.webhook_calls if url.endswith(job["id"])]
     assert job["status"] == "completed", job
     transcript = aai.api.get(f"/v1/tasks/{job['id']}/transcript").json()
     assert transcript["engine"] == "assemblyai" and word_error_rate(SENTENCE, transcript["text"]) <= 0.2

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from framelane.adapters import keys
 from framelane.adapters.dynamodb import IdempotencyRecord
 from framelane.api.app import create_app
 from framelane.models import WorkspaceCreated, WorkspaceLimits
@@ -192,3 +194,49 @@ def test_retry_after_a_crash_adopts_the_task_the_crashed_request_stored(
     assert retried.json()["id"] == stored.id
     assert task_count(api) == 1
     assert post(api, "crash-key").status_code == 200
+
+
+def _raw_table(stack: Stack) -> tuple[Any, str]:
+    """DynamoDB itself, to age or remove a row the way time or an operator would."""
+    store = stack.ctx.store
+    return store._client, store.table_name  # type: ignore[attr-defined]
+
+
+def test_a_key_past_its_ttl_makes_a_new_task_even_before_dynamodb_deletes_it(
+    stack: Stack, api: httpx.Client, workspace: WorkspaceCreated
+) -> None:
+    first = post(api, "expiring")
+    assert first.status_code == 202
+    client, table = _raw_table(stack)
+    key = keys.idempotency(workspace.workspace_id, "expiring")
+    item = client.get_item(TableName=table, Key={k: {"S": v} for k, v in key.items()})["Item"]
+    kept_for = int(item[keys.TTL_ATTRIBUTE]["N"]) - int(time.time())
+    assert 24 * 3600 - 60 <= kept_for <= 24 * 3600  # kept 24 h
+    # a day later: DynamoDB's TTL deletes expired rows lazily (up to days later), so the row is still there
+    client.update_item(
+        TableName=table,
+        Key={k: {"S": v} for k, v in key.items()},
+        UpdateExpression="SET #ttl = :past",
+        ExpressionAttributeNames={"#ttl": keys.TTL_ATTRIBUTE},
+        ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 1)}},
+    )
+    second = post(api, "expiring")
+    assert second.status_code == 202, second.text
+    assert second.json()["id"] != first.json()["id"]
+    assert task_count(api) == 2
+    assert post(api, "expiring").json()["id"] == second.json()["id"]  # the key now names the new task
+
+
+def test_replaying_a_key_whose_task_is_gone_is_404_and_creates_nothing(
+    stack: Stack, api: httpx.Client, workspace: WorkspaceCreated
+) -> None:
+    first = post(api, "orphaned")
+    assert first.status_code == 202
+    client, table = _raw_table(stack)
+    task_key = keys.task(workspace.workspace_id, first.json()["id"])
+    client.delete_item(TableName=table, Key={k: {"S": v} for k, v in task_key.items()})
+    replay = post(api, "orphaned")
+    assert replay.status_code == 404, replay.text
+    assert replay.json()["error"]["code"] == "not_found"
+    assert first.json()["id"] in replay.json()["error"]["message"]
+    assert task_count(api) == 0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from pathlib import Path
 
 import av
@@ -85,3 +87,53 @@ def test_renderer_task_completes_with_output_and_signed_webhook(
     payload = standardwebhooks.Webhook(secret).verify(deliveries[0].body, deliveries[0].headers)
     assert payload["data"]["id"] == task_id and payload["data"]["metadata"] == {"k": "v"}
     assert payload["id"] == deliveries[0].headers["webhook-id"]
+
+
+@pytest.mark.parametrize("output_format", ["mov", "png"])
+def test_remove_background_delivers_mov_and_png_through_the_api(
+    output_format: str,
+    papi: httpx.Client,
+    pipeline_ctx: ServiceContext,
+    origin: LoopbackServer,
+    clip: bytes,
+    tmp_path: Path,
+) -> None:
+    source = origin.serve_bytes("/clip.mp4", clip)
+    created = papi.post(
+        ROUTES["remove_background"], json={"source_url": source, "output_format": output_format}
+    )
+    assert created.status_code == 202, created.text
+    with thread_worker(pipeline_ctx):
+        job = wait_for_task(papi, created.json()["id"])
+    assert job["status"] == "completed", job
+    assert job["options"]["output_format"] == output_format
+    output = job["output"]
+    assert (output["width"], output["height"]) == (160, 120)
+    download = httpx.get(output["url"])
+    data = download.content
+    assert len(data) == output["size_bytes"] > 0
+    if output_format == "mov":
+        assert download.headers["content-type"] == "video/quicktime"
+        path = tmp_path / "out.mov"
+        path.write_bytes(data)
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            assert container.format.name.startswith("mov")
+            assert stream.codec_context.name == "prores" and stream.codec_context.pix_fmt.startswith(
+                "yuva444"
+            )
+            frames = [f.to_ndarray(format="rgba") for f in container.decode(video=0)]
+            assert container.streams.audio  # ProRes MOV keeps the source's audio (PCM)
+    else:
+        assert download.headers["content-type"] == "application/zip"
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            names = sorted(archive.namelist())
+            assert all(name.endswith(".png") for name in names)
+            frames = [
+                next(av.open(io.BytesIO(archive.read(name))).decode(video=0)).to_ndarray(format="rgba")
+                for name in names
+            ]
+    assert len(frames) == 25 and frames[0].shape == (120, 160, 4)
+    source_frame, _ = _first_frame(clip, "mp4", tmp_path)
+    # the test engine's frames (the source's negative, opaque) are what the container holds
+    assert np.abs(frames[0][..., :3].astype(int) - (255 - source_frame.astype(int))).mean() < 12

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -54,6 +55,26 @@ def test_non_media_bytes(papi: httpx.Client, origin: LoopbackServer) -> None:
 
 def test_oversize_source(papi: httpx.Client, origin: LoopbackServer) -> None:
     _fails_with(papi, origin.serve_bytes("/big.mp4", b"\0" * 3_500_000), "source_too_large")
+
+
+def test_source_longer_than_the_limit_is_source_too_long(
+    papi: httpx.Client, origin: LoopbackServer, tmp_path: Path
+) -> None:
+    limit = 20  # PIPELINE_OVERRIDES' max_source_seconds
+    clip = make_sample_clip(tmp_path / "long.mp4", seconds=limit + 1, width=64, height=48, fps=5)
+    job = _fails_with(papi, origin.serve_bytes("/long.mp4", clip.read_bytes()), "source_too_long")
+    assert job["error"]["message"].endswith("s, over the 20 s limit")  # type: ignore[index]
+
+
+def test_super_resolution_past_4k_is_refused_before_any_render(
+    papi: httpx.Client, origin: LoopbackServer, tmp_path: Path
+) -> None:
+    clip = make_sample_clip(tmp_path / "wide.mp4", seconds=0.2, width=1000, height=540)  # ×4: 4000 px wide
+    source = origin.serve_bytes("/wide.mp4", clip.read_bytes())
+    created = papi.post("/v1/tasks/super-resolution", json={"source_url": source, "scale": 4, "mode": "fast"})
+    job = wait_for_task(papi, created.json()["id"])
+    assert job["status"] == "failed" and job["error"]["code"] == "source_too_large", job
+    assert job["error"]["message"].endswith("is 4000×2160, above 4K"), job["error"]
 
 
 def test_audio_only_source_is_unsupported_for_renderers(

@@ -47,6 +47,21 @@ def test_webhook_endpoint_validation(api: httpx.Client) -> None:
         assert response.json()["error"]["code"] == "validation_error"
 
 
+def test_a_workspace_holds_at_most_20_endpoints(api: httpx.Client, other_api: httpx.Client) -> None:
+    ids = []
+    for n in range(20):
+        created = api.post("/v1/webhooks", json={"url": f"https://app.example.com/hooks/{n}"})
+        assert created.status_code == 201, (n, created.text)
+        ids.append(created.json()["id"])
+    refused = api.post("/v1/webhooks", json={"url": "https://app.example.com/hooks/20"})
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "validation_error"
+    assert "at most 20 webhook endpoints" in refused.json()["error"]["message"]
+    assert len(api.get("/v1/webhooks").json()["data"]) == 20
+    assert other_api.post("/v1/webhooks", json={"url": "https://app.example.com/h"}).status_code == 201
+    assert api.delete(f"/v1/webhooks/{ids[0]}").status_code == 200  # a freed place can be used again
+    assert api.post("/v1/webhooks", json={"url": "https://app.example.com/hooks/20"}).status_code == 201
+
+
 def test_default_events_and_signing_secret(api: httpx.Client, other_api: httpx.Client) -> None:
     endpoint = api.post("/v1/webhooks", json={"url": "https://x.example/h"}).json()
     assert endpoint["events"] == ["task.completed", "task.failed"]
