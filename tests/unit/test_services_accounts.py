@@ -198,7 +198,7 @@ def test_an_endpoint_is_stored_with_its_own_secret_and_shown_without_it() -> Non
 def test_an_endpoint_on_a_private_address_is_refused() -> None:
     ctx = fake_context()
     for url in ("http://10.1.2.3/hook", "http://[::1]/hook", "http://169.254.169.254/latest"):
-        with pytest.raises(InvalidRequest, match="^url: "):
+        with pytest.raises(InvalidRequest, match=r"^url: "):
             _create(ctx, url)
     assert store(ctx).endpoints == {}
 
