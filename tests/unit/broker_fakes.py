@@ -55,6 +55,9 @@ class FakeBroker:
     def is_leased(self, task_id: str) -> bool:
         return task_id in self.leased
 
+    def request_cancel(self, task_id: str) -> None:
+        self.cancelled.add(task_id)
+
     def is_cancelled(self, task_id: str) -> bool:
         return task_id in self.cancelled
 
