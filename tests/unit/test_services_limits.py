@@ -30,6 +30,11 @@ DEFAULTS = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _forget_keys() -> None:
+    workspaces._recent_keys.clear()
+
+
 def _workspace(ctx: ServiceContext, limits: WorkspaceLimits | None = None) -> Workspace:
     workspace = Workspace(
         id="ws_1",
