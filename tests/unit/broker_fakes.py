@@ -29,6 +29,7 @@ class FakeBroker:
     segments: dict[str, dict[int, str]] = field(default_factory=dict)
     running: int = 0
     waiting: int = 0
+    usage_asked: list[str] = field(default_factory=list)
     down: bool = False
 
     def enqueue(self, message: RenderMessage, quota: int | None = None) -> str:
@@ -50,6 +51,7 @@ class FakeBroker:
         self.quotas[workspace_id] = quota
 
     def usage(self, workspace_id: str) -> Usage:
+        self.usage_asked.append(workspace_id)
         return Usage(running=self.running, waiting=self.waiting)
 
     def is_leased(self, task_id: str) -> bool:

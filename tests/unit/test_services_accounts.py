@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -85,7 +86,7 @@ def test_a_further_key_opens_the_same_workspace_and_is_revoked_alone() -> None:
     with pytest.raises(Unauthorized):
         authenticate(ctx, second.api_key)
     assert authenticate(ctx, created.api_key).id == created.workspace_id
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match=r"^no such API key$"):
         revoke_api_key(ctx, second.api_key)
 
 
@@ -266,6 +267,22 @@ def test_attempts_page_newest_first_with_when_each_retry_is_due() -> None:
     assert [(a.event_id, a.attempt) for a in second.data] == [("evt_1", 1)]
     assert second.data[0].next_retry_at == attempts[0].attempted_at + timedelta(seconds=5)
     assert not second.has_more and second.next_cursor is None
+
+
+def test_a_gone_endpoints_attempt_has_no_retry_and_attempts_are_read_per_workspace() -> None:
+    ctx = fake_context(webhook_retry_schedule="5,60")
+    endpoint_id = _create(ctx)
+    store(ctx).attempts.append(_attempt(1, endpoint_id, attempt=1, status=410, delivered=False))
+    asked: list[str] = []
+    query = store(ctx).query_endpoint_attempts
+
+    def query_endpoint_attempts(workspace_id: str, endpoint_id: str, **page: Any) -> Any:
+        asked.append(workspace_id)
+        return query(workspace_id, endpoint_id, **page)
+
+    store(ctx).query_endpoint_attempts = query_endpoint_attempts  # type: ignore[method-assign]
+    (gone,) = list_attempts(ctx, WS, endpoint_id, limit=5, cursor=None).data
+    assert gone.status_code == 410 and gone.next_retry_at is None and asked == [WS.id]
 
 
 def test_a_cursor_is_bound_to_its_endpoint_and_workspace() -> None:

@@ -3,11 +3,13 @@ request is refused, and what a change of limits resets."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from framelane.errors import NotFound, RateLimited
 from framelane.models import ApiKeyRecord, EffectiveLimits, RateLimitOut, Workspace, WorkspaceLimits, utc_now
-from framelane.services import workspaces
+from framelane.services import limits, workspaces
 from framelane.services.context import ServiceContext
 from framelane.services.limits import (
     RequestClass,
@@ -97,14 +99,23 @@ def test_an_empty_bucket_refuses_with_when_to_retry(kind: RequestClass, message:
     assert str(raised.value) == message and raised.value.bucket.retry_after == 1.2
 
 
-def test_no_limit_no_limiter_or_a_redis_outage_lets_requests_through() -> None:
+def _logged(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
+    """The warnings services.limits logs (operators alert on them), as (message, extra)."""
+    logged: list[tuple[str, dict[str, Any]]] = []
+    monkeypatch.setattr(limits.logger, "warning", lambda message, extra: logged.append((message, extra)))
+    return logged
+
+
+def test_no_limit_no_limiter_or_a_redis_outage_lets_requests_through(monkeypatch: pytest.MonkeyPatch) -> None:
     ctx = brokered_context(**DEFAULTS)
     off = _workspace(ctx, WorkspaceLimits(create_per_minute=0))
     assert take_request_token(ctx, off, RequestClass.create) is None
     assert limiter(ctx).taken == []
     assert take_request_token(ctx, off, RequestClass.requests) is not None  # the other bucket still counts
     limiter(ctx).fails = True
+    logged = _logged(monkeypatch)
     assert take_request_token(ctx, off, RequestClass.requests) is None
+    assert logged == [("rate limit not checked", {"error": "ConnectionError"})]
     plain = fake_context(**DEFAULTS)
     plain.__dict__["limiter"] = None
     assert take_request_token(plain, _workspace(plain), RequestClass.requests) is None
@@ -125,6 +136,7 @@ def test_describe_shows_limits_and_usage() -> None:
     assert (described.id, described.name, described.created_at) == ("ws_1", "one", workspace.created_at)
     assert described.limits == effective_limits(ctx.settings, workspace.limits)
     assert (described.usage.running, described.usage.queued) == (3, 5)
+    assert broker(ctx).usage_asked == ["ws_1"]
     without = fake_context(**DEFAULTS)
     usage = describe_workspace(without, _workspace(without)).usage
     assert (usage.running, usage.queued) == (0, 0)

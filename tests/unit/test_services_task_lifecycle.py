@@ -20,6 +20,7 @@ from framelane.errors import (
 from framelane.models import (
     GazeRedirectRequest,
     Job,
+    JobOutput,
     JobStatus,
     SuperResolutionRequest,
     TaskType,
@@ -142,7 +143,9 @@ def test_a_completed_claim_names_the_task_and_expires_after_the_ttl() -> None:
 def test_the_same_body_for_another_task_type_is_another_request() -> None:
     ctx = fake_context()
     create_task(ctx, WS, TaskType.gaze_redirect, REQUEST, "k1")
-    with pytest.raises(IdempotencyKeyReused):
+    with pytest.raises(
+        IdempotencyKeyReused, match=r"^this Idempotency-Key was used with a different request body$"
+    ):
         create_task(ctx, WS, TaskType.remove_background, REQUEST, "k1")
 
 
@@ -164,7 +167,9 @@ def _held(ctx: ServiceContext, **fields: object) -> None:
 def test_a_key_still_in_progress_is_answered_409() -> None:
     ctx = fake_context()
     _held(ctx)
-    with pytest.raises(IdempotencyInProgress):
+    with pytest.raises(
+        IdempotencyInProgress, match=r"^a request with this Idempotency-Key is still being processed$"
+    ):
         _create(ctx, key="k1")
     _held(ctx, state="completed", task_id=None)
     with pytest.raises(IdempotencyInProgress):
@@ -281,12 +286,56 @@ def test_listing_filters_by_type_and_status_and_binds_the_cursor_to_them() -> No
     assert list_tasks(ctx, WS, task_type=None, status=JobStatus.completed, limit=10, cursor=None).data == []
 
 
+def test_the_next_page_starts_after_the_last_task_of_this_filter() -> None:
+    ctx = fake_context()
+    for _ in range(4):
+        _create(ctx)
+    asked: list[tuple[str, TaskType | None, JobStatus | None]] = []
+    page_key = store(ctx).task_page_key
+
+    def task_page_key(job: Job, *, task_type: TaskType | None, status: JobStatus | None) -> dict[str, str]:
+        asked.append((job.id, task_type, status))
+        return page_key(job, task_type=task_type, status=status)
+
+    store(ctx).task_page_key = task_page_key  # type: ignore[method-assign]
+    page = list_tasks(
+        ctx, WS, task_type=TaskType.gaze_redirect, status=JobStatus.ingesting, limit=3, cursor=None
+    )
+    assert asked == [(page.data[2].id, TaskType.gaze_redirect, JobStatus.ingesting)]
+
+
+def test_reads_sign_the_output_link() -> None:
+    ctx = fake_context(output_url_ttl_seconds=60)
+    job = _create(ctx)
+    done = job.model_copy(
+        update={
+            "status": JobStatus.completed,
+            "output_key": "outputs/ws_1/x/output.mp4",
+            "output": JobOutput(url="s3://b/k"),
+        }
+    )
+    store(ctx).tasks[WS.id, job.id] = done
+    signed = ctx.blobs.presigned_get("outputs/ws_1/x/output.mp4", expires_in=60)
+    fetched = get_task(ctx, WS, job.id).output
+    assert fetched is not None and fetched.url == signed
+    (listed,) = list_tasks(ctx, WS, task_type=None, status=None, limit=5, cursor=None).data
+    assert listed.output is not None and listed.output.url == signed
+
+
 def test_cancel_flags_the_workers_and_stops_the_execution() -> None:
     ctx = brokered_context()
     job = _create(ctx)
+    causes: list[str] = []
+    stop = workflows(ctx).stop_task
+
+    def stop_task(task_id: str, cause: str) -> None:
+        causes.append(cause)
+        stop(task_id, cause)
+
+    workflows(ctx).stop_task = stop_task  # type: ignore[method-assign]
     out = cancel_task(ctx, WS, job.id)
     assert out.status is JobStatus.cancelled and broker(ctx).cancelled == {job.id}
-    assert workflows(ctx).stopped == [job.id]
+    assert workflows(ctx).stopped == [job.id] and causes == ["cancelled by the caller"]
     with pytest.raises(TaskNotCancellable, match=f"task {job.id} is already cancelled"):
         cancel_task(ctx, WS, job.id)
 
