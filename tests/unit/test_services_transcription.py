@@ -73,14 +73,19 @@ class FakeAssemblyAi:
     def fetch(self, task_id: str, transcript_id: str, requested: dict[str, Any]) -> RemoteTranscript:
         if self.fails:
             raise self.fails
-        assert (task_id, transcript_id) == ("task_1", "tr_1")
+        assert (task_id, transcript_id, requested) == ("task_1", "tr_1", {"language_code": "en"})
         return self.remote
 
 
 @pytest.fixture
 def client(monkeypatch: pytest.MonkeyPatch) -> FakeAssemblyAi:
     fake = FakeAssemblyAi()
-    monkeypatch.setattr(transcription, "_assemblyai_client", lambda ctx: fake)
+
+    def client_for(ctx: ServiceContext) -> FakeAssemblyAi:
+        assert ctx.settings.assemblyai_api_key
+        return fake
+
+    monkeypatch.setattr(transcription, "_assemblyai_client", client_for)
     return fake
 
 
@@ -137,10 +142,16 @@ def test_an_ended_task_is_a_cancel_signal(status: JobStatus) -> None:
 def test_a_task_that_was_not_ingested_fails() -> None:
     ctx = brokered_context()
     _task(ctx, source_key=None)
-    with pytest.raises(JobFailure, match="not ingested"):
-        transcribe_task(ctx, _payload(), "tok")
-    with pytest.raises(JobFailure, match="not ingested"):
-        transcribe_offline_job(ctx, _stored(ctx))
+    for step in (
+        lambda: transcribe_task(ctx, _payload(), "tok"),
+        lambda: transcribe_offline_job(ctx, _stored(ctx)),
+    ):
+        with pytest.raises(JobFailure) as raised:
+            step()
+        assert (raised.value.code, raised.value.message) == (
+            JobErrorCode.internal_error,
+            "task was not ingested",
+        )
 
 
 def test_a_transcription_holds_a_slot_of_the_workspace_quota(client: FakeAssemblyAi) -> None:
@@ -217,8 +228,29 @@ def test_a_task_cancelled_during_the_submit_is_a_cancel_signal(client: FakeAssem
         return submit(*args)
 
     client.submit = cancelled_meanwhile  # type: ignore[method-assign]
-    with pytest.raises(TaskCancelled):
+    with pytest.raises(TaskCancelled, match=r"^task was cancelled$"):
         transcribe_task(ctx, _payload(), "tok")
+
+
+def test_a_task_cancelled_before_the_submit_is_not_submitted(client: FakeAssemblyAi) -> None:
+    ctx = brokered_context(**KEY)
+    live = _task(ctx)
+    store(ctx).tasks[WS, "task_1"] = live.model_copy(update={"status": JobStatus.cancelled})
+    store(ctx).get_task = lambda workspace_id, task_id: live  # type: ignore[method-assign]
+    with pytest.raises(TaskCancelled, match=r"^task was cancelled$"):
+        transcribe_task(ctx, _payload(), "tok")
+    assert client.submitted == []
+
+
+def test_the_client_is_built_with_the_configured_key_and_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    import assemblyai
+
+    for name in ("api_key", "base_url"):  # the SDK's settings are global: put them back afterwards
+        monkeypatch.setattr(assemblyai.settings, name, getattr(assemblyai.settings, name))
+    ctx = fake_context(assemblyai_api_key="aai-key", assemblyai_base_url="https://aai.example")
+    client = transcription._assemblyai_client(ctx)
+    settings = client._aai.settings
+    assert (settings.api_key, settings.base_url) == ("aai-key", "https://aai.example")
 
 
 def test_polling_stores_a_completed_transcript(client: FakeAssemblyAi) -> None:
@@ -263,8 +295,12 @@ def test_polling_reports_what_assemblyai_says(
 def test_polling_without_a_submitted_transcript_fails(client: FakeAssemblyAi) -> None:
     ctx = brokered_context(**KEY)
     _task(ctx, JobStatus.processing)
-    with pytest.raises(JobFailure, match="no transcript was submitted"):
+    with pytest.raises(JobFailure) as raised:
         transcribe_task(ctx, _payload(poll=True), "tok")
+    assert (raised.value.code, raised.value.message) == (
+        JobErrorCode.transcription_failed,
+        "no transcript was submitted to AssemblyAI",
+    )
 
 
 def test_an_offline_poll_says_it_is_still_transcribing() -> None:
@@ -287,11 +323,26 @@ def test_the_offline_engine_reads_the_downloaded_source(monkeypatch: pytest.Monk
         job = _stored(ctx)
         seen.append((task_id, Path(path).read_bytes(), options, job.progress_stage, job.progress_percent))
         seen.append(job.estimated_seconds_remaining)
+        paths.append(Path(path))
         return _words()
 
+    paths: list[Path] = []
+    downloads: list[tuple[ProgressStage | None, int | None, JobStatus]] = []
+    download = ctx.blobs.download_file
+
+    def download_file(key: str, path: str) -> None:
+        job = _stored(ctx)
+        downloads.append((job.progress_stage, job.progress_percent, job.status))
+        download(key, path)
+
+    ctx.blobs.download_file = download_file  # type: ignore[method-assign]
     monkeypatch.setattr(transcription, "_offline", offline)
     outcome = transcribe_task(ctx, _payload(), "tok")
     assert outcome is not None and outcome.status is JobStatus.completed
+    assert downloads == [(ProgressStage.downloading, 0, JobStatus.processing)]
+    (path,) = paths
+    assert path.name == "source" and path.parent.name.startswith("framelane-transcribe-")
+    assert path.is_absolute() and not path.parent.exists()  # in a temporary directory, removed afterwards
     assert seen == [
         ("task_1", b"RIFF", {"language_code": "en"}, ProgressStage.compositing, 10),
         pace.seconds_for(40),
@@ -301,7 +352,7 @@ def test_the_offline_engine_reads_the_downloaded_source(monkeypatch: pytest.Monk
 def test_an_offline_run_of_a_cancelled_task_stops(monkeypatch: pytest.MonkeyPatch) -> None:
     ctx = fake_context()
     job = _task(ctx, JobStatus.cancelled)
-    with pytest.raises(TaskCancelled):
+    with pytest.raises(TaskCancelled, match=r"^task was cancelled$"):
         transcribe_offline_job(ctx, job)
     ctx = fake_context()
     job = _task(ctx)
@@ -314,7 +365,7 @@ def test_an_offline_run_of_a_cancelled_task_stops(monkeypatch: pytest.MonkeyPatc
 
     ctx.blobs.download_file = cancelled_meanwhile  # type: ignore[method-assign]
     monkeypatch.setattr(transcription, "_offline", lambda *args: pytest.fail("transcribed a cancelled task"))
-    with pytest.raises(TaskCancelled):
+    with pytest.raises(TaskCancelled, match=r"^task was cancelled$"):
         transcribe_offline_job(ctx, job)
 
 
@@ -325,7 +376,16 @@ def test_a_transcript_becomes_the_tasks_output() -> None:
     ctx = fake_context()
     _task(ctx, JobStatus.processing)
     transcript = _words()
+    types: list[str | None] = []
+    put = ctx.blobs.put_bytes
+
+    def put_bytes(key: str, data: bytes, content_type: str | None = None) -> None:
+        types.append(content_type)
+        put(key, data, content_type)
+
+    ctx.blobs.put_bytes = put_bytes  # type: ignore[method-assign]
     outcome = store_transcript(ctx, WS, "task_1", transcript)
+    assert types == ["application/json"]
     body = ctx.blobs.get_bytes("outputs/ws_1/task_1/transcript.json")
     assert Transcript.model_validate_json(body) == transcript
     job = _stored(ctx)
@@ -354,12 +414,13 @@ def test_no_speech_is_a_failure_of_its_own(text: str, words: bool, stored: bool)
     with pytest.raises(JobFailure) as raised:
         store_transcript(ctx, WS, "task_1", transcript)
     assert raised.value.code is JobErrorCode.no_speech_detected and ctx.blobs.objects == {}  # type: ignore[attr-defined]
+    assert raised.value.message == "no speech was detected in the audio"
 
 
 def test_a_transcript_of_a_cancelled_task_is_not_completed() -> None:
     ctx = fake_context()
     _task(ctx, JobStatus.cancelled)
-    with pytest.raises(TaskCancelled):
+    with pytest.raises(TaskCancelled, match=r"^task was cancelled$"):
         store_transcript(ctx, WS, "task_1", _words())
     assert _stored(ctx).status is JobStatus.cancelled
 
@@ -381,7 +442,7 @@ def test_the_callback_needs_the_tasks_secret(
     ctx = fake_context(**KEY)
     _task(ctx, JobStatus.processing, callback_secret="s3cret", external_id="tr_1", step_token="tok")
     store(ctx).tasks[WS, "render_1"] = _stored(ctx)
-    with pytest.raises(Unauthorized):
+    with pytest.raises(Unauthorized, match=r"^unknown task or wrong callback secret$"):
         assemblyai_callback(ctx, WS, task_id, secret, _callback())
     _task(ctx, JobStatus.processing, callback_secret=None)
     with pytest.raises(Unauthorized):
