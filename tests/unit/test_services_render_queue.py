@@ -24,6 +24,7 @@ from framelane.models import (
     WorkspaceLimits,
     utc_now,
 )
+from framelane.services import render_queue
 from framelane.services.context import ServiceContext
 from framelane.services.notify import emit_progress, event_id, notify
 from framelane.services.render_queue import (
@@ -35,6 +36,7 @@ from framelane.services.render_queue import (
 )
 from tests.unit.broker_fakes import broker, brokered_context
 from tests.unit.fakes import fake_context, store, workflows
+from tests.unit.log_capture import record_logs
 
 WS = "ws_1"
 NOW = utc_now()
@@ -85,6 +87,14 @@ def _dispatched(
 
 def test_a_dispatch_enqueues_under_the_workspace_quota_and_records_the_entry() -> None:
     ctx = brokered_context(workspace_concurrency=5)
+    ttls: list[int] = []
+    put = store(ctx).put_render_dispatch
+
+    def put_render_dispatch(record: RenderDispatch, ttl_seconds: int) -> None:
+        ttls.append(ttl_seconds)
+        put(record, ttl_seconds)
+
+    store(ctx).put_render_dispatch = put_render_dispatch  # type: ignore[method-assign]
     store(ctx).workspaces[WS] = Workspace(
         id=WS, name="w", created_at=NOW, signing_secret="whsec_x", limits=WorkspaceLimits(concurrency=2)
     )
@@ -94,13 +104,21 @@ def test_a_dispatch_enqueues_under_the_workspace_quota_and_records_the_entry() -
     record = store(ctx).dispatches["task_1"]
     assert record.entry_id == "1-0" and record.task_token == "tok" and record.segment == 3
     assert record.message() == message and (NOW - record.dispatched_at) < timedelta(minutes=1)
-    assert DISPATCH_RECORD_TTL_SECONDS == 8 * 24 * 3600
+    assert ttls == [DISPATCH_RECORD_TTL_SECONDS] and DISPATCH_RECORD_TTL_SECONDS == 8 * 24 * 3600
 
 
-def test_with_the_broker_down_the_record_alone_is_kept() -> None:
+def test_with_the_broker_down_the_record_alone_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     ctx = brokered_context()
     broker(ctx).down = True
+    logged = record_logs(monkeypatch, render_queue)
     dispatch_render(ctx, _message(stitch=True))
+    assert logged == [
+        (
+            "warning",
+            "broker unavailable: the keeper will enqueue",
+            {"task_id": "task_1", "error": "redis is down"},
+        )
+    ]
     record = store(ctx).dispatches["task_1"]
     assert record.entry_id is None and record.stitch
 
@@ -123,11 +141,13 @@ def test_an_answered_render_forgets_its_record() -> None:
 # the keeper
 
 
-def test_a_waiting_render_is_heartbeated() -> None:
+def test_a_waiting_render_is_heartbeated(monkeypatch: pytest.MonkeyPatch) -> None:
     ctx = brokered_context()
     _task(ctx, JobStatus.queued)
     _dispatched(ctx, waited=10)
+    logged = record_logs(monkeypatch, render_queue)
     assert tend_render_queue(ctx, NOW) == KeeperReport(heartbeats=1)
+    assert logged == []  # a quiet pass logs nothing
     assert "task_1" in store(ctx).dispatches and broker(ctx).enqueued == []
 
 
@@ -167,11 +187,16 @@ def test_a_record_of_a_deleted_task_is_dropped() -> None:
     assert store(ctx).dispatches == {} and broker(ctx).removed == []
 
 
-def test_a_render_that_waited_too_long_fails_with_queue_timeout() -> None:
+def test_a_render_that_waited_too_long_fails_with_queue_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     ctx = brokered_context(render_queue_wait_seconds=60)
     _task(ctx, JobStatus.queued)
     _dispatched(ctx, waited=61)
+    logged = record_logs(monkeypatch, render_queue)
     assert tend_render_queue(ctx, NOW) == KeeperReport(expired=1)
+    assert logged == [
+        ("warning", "no worker took the render in time", {"task_id": "task_1"}),
+        ("info", "render queue tended", {"heartbeats": 0, "requeued": 0, "expired": 1, "dropped": 0}),
+    ]
     ((kind, token, (error, cause)),) = workflows(ctx).answers
     assert (kind, token, error, cause) == (
         "fail",
@@ -204,12 +229,17 @@ def test_a_running_whole_render_counts_from_the_tasks_last_update() -> None:
     assert tend_render_queue(ctx, NOW) == KeeperReport(expired=1)
 
 
-def test_a_lost_entry_is_added_again_with_the_workspace_quota() -> None:
+def test_a_lost_entry_is_added_again_with_the_workspace_quota(monkeypatch: pytest.MonkeyPatch) -> None:
     ctx = brokered_context(workspace_concurrency=3)
     _task(ctx, JobStatus.queued)
     record = _dispatched(ctx, waited=10)
     broker(ctx).entries.clear()  # Redis restarted empty
+    logged = record_logs(monkeypatch, render_queue)
     assert tend_render_queue(ctx, NOW) == KeeperReport(heartbeats=1, requeued=1)
+    assert logged == [
+        ("info", "render entry added again", {"unit": "task_1", "lost": "1-0"}),
+        ("info", "render queue tended", {"heartbeats": 1, "requeued": 1, "expired": 0, "dropped": 0}),
+    ]
     assert broker(ctx).enqueued == [(record.message(), 3)]
     assert store(ctx).dispatches["task_1"].entry_id == "1-0"
 
@@ -249,7 +279,7 @@ def test_a_step_that_no_longer_waits_drops_the_render() -> None:
     assert store(ctx).dispatches == {}
 
 
-def test_one_failing_record_does_not_stop_the_pass() -> None:
+def test_one_failing_record_does_not_stop_the_pass(monkeypatch: pytest.MonkeyPatch) -> None:
     ctx = brokered_context()
     _task(ctx, JobStatus.queued)
     _dispatched(ctx, waited=10)
@@ -270,7 +300,9 @@ def test_one_failing_record_does_not_stop_the_pass() -> None:
         return original(workspace_id, task_id)
 
     store(ctx).get_task = get_task  # type: ignore[method-assign]
+    logged = record_logs(monkeypatch, render_queue)
     assert tend_render_queue(ctx, NOW) == KeeperReport(heartbeats=1)
+    assert logged == [("exception", "keeper could not tend a render", {"task_id": "task_2"})]
 
 
 # notify
