@@ -36,7 +36,7 @@ from framelane.models import (
     utc_now,
 )
 from framelane.security.safe_http import FetchError, FetchLimits
-from framelane.services import webhook_delivery
+from framelane.services import s3_trigger, webhook_delivery
 from framelane.services.context import ServiceContext
 from framelane.services.eta import WARMUP_SECONDS, Eta
 from framelane.services.health import check_health
@@ -49,6 +49,7 @@ from framelane.services.webhook_delivery import deliver
 from framelane.transcription.captions import to_srt, to_vtt
 from tests.unit.broker_fakes import brokered_context
 from tests.unit.fakes import fake_context, store, workflows
+from tests.unit.log_capture import record_logs
 
 WS = Workspace(id="ws_1", name="one", created_at=utc_now(), signing_secret="whsec_c2VjcmV0")
 
@@ -165,13 +166,20 @@ def _workspace(ctx: ServiceContext) -> None:
         ("fake-bucket", "uploads/ws_9/gaze-redirect/a.mp4"),
     ],
 )
-def test_objects_outside_a_known_workspaces_task_folders_start_nothing(bucket: str, key: str) -> None:
+def test_objects_outside_a_known_workspaces_task_folders_start_nothing(
+    bucket: str, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ctx = fake_context()
     _workspace(ctx)
+    logged = record_logs(monkeypatch, s3_trigger)
     assert task_from_upload(ctx, bucket, key, "seq") is None and store(ctx).tasks == {}
+    unknown = [("warning", "upload for unknown workspace", {"key": key})]
+    assert logged == (unknown if "ws_9" in key else [])
 
 
-def test_metadata_values_are_json_or_plain_text_and_invalid_options_start_nothing() -> None:
+def test_metadata_values_are_json_or_plain_text_and_invalid_options_start_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     ctx = fake_context()
     _workspace(ctx)
     key = "uploads/ws_1/gaze-redirect/a.mp4"
@@ -181,7 +189,15 @@ def test_metadata_values_are_json_or_plain_text_and_invalid_options_start_nothin
     idempotency = store(ctx).idempotency[WS.id, "s3-" + hashlib.sha256(f"{key}:seq-1".encode()).hexdigest()]
     assert idempotency.task_id == job.id
     ctx.blobs.metadata[key] = {"intensity": "7"}  # type: ignore[attr-defined]
+    logged = record_logs(monkeypatch, s3_trigger)
     assert task_from_upload(ctx, "fake-bucket", key, "seq-2") is None
+    ((level, message, extra),) = logged
+    assert (level, message, extra is not None and extra["key"]) == (
+        "warning",
+        "upload not turned into a task",
+        key,
+    )
+    assert extra is not None and "intensity" in extra["reason"]
 
 
 def test_a_new_object_version_is_a_new_task_and_the_etag_stands_in_for_the_sequencer() -> None:

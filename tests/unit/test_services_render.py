@@ -50,6 +50,7 @@ from framelane.services.render import (
 )
 from tests.unit.broker_fakes import broker, brokered_context
 from tests.unit.fakes import store
+from tests.unit.log_capture import record_logs
 
 WS = "ws_1"
 MEDIA = MediaInfo(duration=4, width=321, height=180, fps=10, has_video=True, has_audio=True, size_bytes=9)
@@ -277,9 +278,10 @@ def test_a_progress_write_after_a_cancel_stops_the_render(clock: Clock) -> None:
         Progress(ctx, _stored(ctx), threading.Event()).stage(ProgressStage.downloading, force=True)
 
 
-def test_progress_events_are_best_effort(clock: Clock) -> None:
+def test_progress_events_are_best_effort(clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
     ctx = brokered_context()
     _job(ctx)
+    logged = record_logs(monkeypatch, render_module)
 
     def throttle_down(name: str, seconds: float) -> bool:
         raise ConnectionError("redis is down")
@@ -287,6 +289,7 @@ def test_progress_events_are_best_effort(clock: Clock) -> None:
     broker(ctx).acquire_throttle = throttle_down  # type: ignore[method-assign]
     Progress(ctx, _stored(ctx), threading.Event()).stage(ProgressStage.downloading, force=True)
     assert _stored(ctx).status is JobStatus.processing
+    assert logged == [("warning", "progress event skipped", {"task_id": "task_1"})]
 
 
 def test_progress_writes_emit_throttled_task_progress_events(clock: Clock) -> None:
@@ -336,8 +339,9 @@ def test_shutdown_stops_the_render_at_once(media: Media) -> None:
     assert not ctx.blobs.exists("outputs/ws_1/task_1/output.mp4")
 
 
-def test_check_stop_asks_the_broker_and_keeps_going_when_it_is_away() -> None:
+def test_check_stop_asks_the_broker_and_keeps_going_when_it_is_away(monkeypatch: pytest.MonkeyPatch) -> None:
     ctx = brokered_context()
+    logged = record_logs(monkeypatch, render_module)
     stopping = threading.Event()
     check_stop(ctx, "task_1", stopping)
     broker(ctx).cancelled.add("task_1")
@@ -349,6 +353,7 @@ def test_check_stop_asks_the_broker_and_keeps_going_when_it_is_away() -> None:
 
     broker(ctx).is_cancelled = down  # type: ignore[method-assign]
     check_stop(ctx, "task_1", stopping)
+    assert logged == [("warning", "cancel check failed", {"task_id": "task_1"})]
     stopping.set()
     with pytest.raises(RenderStopped):
         check_stop(ctx, "task_1", stopping)
@@ -517,7 +522,10 @@ def test_a_segment_write_that_loses_to_a_cancel_stops_and_to_anything_else_goes_
     assert progress.job.status is JobStatus.processing  # the job it holds is not replaced by nothing
 
 
-def test_segment_progress_is_best_effort_when_redis_is_away(clock: Clock) -> None:
+def test_segment_progress_is_best_effort_when_redis_is_away(
+    clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    logged = record_logs(monkeypatch, render_module)
     ctx = brokered_context()
     _job(ctx, status=JobStatus.queued, segments=SEGMENTS)
 
@@ -540,6 +548,10 @@ def test_segment_progress_is_best_effort_when_redis_is_away(clock: Clock) -> Non
     broker(ctx).acquire_throttle = emit_down  # type: ignore[method-assign]
     _segment_progress(ctx).stage(ProgressStage.compositing)
     assert _stored(ctx).status is JobStatus.processing
+    assert logged == [
+        ("warning", "segment progress skipped", {"task_id": "task_1"}),
+        ("warning", "progress event skipped", {"task_id": "task_1"}),
+    ]
 
 
 # stitch
