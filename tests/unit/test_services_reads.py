@@ -212,6 +212,10 @@ def test_a_new_object_version_is_a_new_task_and_the_etag_stands_in_for_the_seque
             ]
         }
 
+    removed = {"Records": [{**event(sequencer="00")["Records"][0], "eventName": "ObjectRemoved:Delete"}]}
+    assert tasks_from_s3_event(
+        ctx, {"Records": removed["Records"] + event(sequencer="00")["Records"]}
+    )  # goes on
     first = tasks_from_s3_event(ctx, event(sequencer="01"))
     second = tasks_from_s3_event(ctx, event(sequencer="02"))
     by_etag = tasks_from_s3_event(ctx, event(eTag="abc"))
