@@ -354,10 +354,15 @@ def test_embedded_credentials_have_no_link_to_sign() -> None:
     assert get_credentials(ctx, WS, "task_1").sidecar_url is None
 
 
-@pytest.mark.parametrize("task_id", ["task_none", "render_1", "task_1"])
+@pytest.mark.parametrize("task_id", ["task_none", "render_1", "task_1", "task_2"])
 def test_credentials_of_an_unknown_or_unsigned_task_are_not_found(task_id: str) -> None:
     ctx = fake_context()
-    _rendered(ctx, None)
-    store(ctx).tasks[WS.id, "render_1"] = store(ctx).tasks[WS.id, "task_1"]
+    signed = _rendered(ctx, ContentCredentials(format="embedded"))
+    ctx.blobs.put_bytes(credentials_key(signed), b'{"state": "Valid", "format": "embedded"}')
+    store(ctx).tasks[WS.id, "render_1"] = signed  # only task ids are looked up
+    store(ctx).tasks[WS.id, "task_1"] = signed.model_copy(update={"output": JobOutput(url="s3://b/k")})
+    store(ctx).tasks[WS.id, "task_2"] = signed.model_copy(
+        update={"id": "task_2", "output": None}
+    )  # not rendered
     with pytest.raises(NotFound, match=task_id):
         get_credentials(ctx, WS, task_id)

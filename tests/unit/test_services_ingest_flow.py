@@ -169,11 +169,30 @@ def test_an_upload_at_the_size_limit_is_accepted(media: Media) -> None:
     assert ingest(ctx, _payload(f"s3://{ctx.blobs.bucket}/uploads/ws_1/files/a")).status is JobStatus.queued
 
 
-def test_an_upload_in_another_bucket_is_refused(media: Media) -> None:
-    ctx = fake_context()
+def test_refused_uploads_say_why(media: Media) -> None:
+    ctx = fake_context(max_source_bytes=3)
     _task(ctx)
-    with pytest.raises(JobFailure, match="uploads of this workspace"):
-        ingest(ctx, _payload("s3://other-bucket/uploads/ws_1/files/a"))
+    ctx.blobs.put_bytes("uploads/ws_1/files/big", b"1234")
+    for url, code, message in [
+        (
+            "s3://other-bucket/uploads/ws_1/files/a",
+            JobErrorCode.invalid_source,
+            "s3:// sources must be uploads of this workspace",
+        ),
+        (
+            "s3://fake-bucket/uploads/ws_1/files/none",
+            JobErrorCode.invalid_source,
+            "nothing was uploaded to this source_url",
+        ),
+        (
+            "s3://fake-bucket/uploads/ws_1/files/big",
+            JobErrorCode.source_too_large,
+            "the upload is 4 bytes, over the 3-byte limit",
+        ),
+    ]:
+        with pytest.raises(JobFailure) as raised:
+            ingest(ctx, _payload(url))
+        assert (raised.value.code, raised.value.message) == (code, message)
 
 
 def test_a_redriven_execution_answers_from_the_stored_ingest(media: Media, http: FakeClient) -> None:

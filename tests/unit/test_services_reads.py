@@ -73,8 +73,16 @@ def _job(ctx: ServiceContext, **fields: Any) -> Job:
 # uploads
 
 
-def test_a_plain_upload_goes_to_files_and_starts_nothing() -> None:
+def test_a_plain_upload_goes_to_files_and_starts_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     ctx = fake_context(upload_url_ttl_seconds=900)
+    bound: list[str | None] = []
+    presign = ctx.blobs.presigned_put
+
+    def presigned_put(key: str, *, expires_in: int, content_type: str | None, metadata: Any = None) -> str:
+        bound.append(content_type)
+        return presign(key, expires_in=expires_in, content_type=content_type, metadata=metadata)
+
+    monkeypatch.setattr(ctx.blobs, "presigned_put", presigned_put)
     before = utc_now()
     out = create_upload(ctx, WS, UploadCreateRequest(content_type="video/mp4"))
     key = out.source_url.removeprefix(f"s3://{ctx.blobs.bucket}/")
@@ -83,6 +91,7 @@ def test_a_plain_upload_goes_to_files_and_starts_nothing() -> None:
     assert out.headers == {"Content-Type": "video/mp4"}
     assert before + timedelta(seconds=900) <= out.expires_at <= utc_now() + timedelta(seconds=900)
     assert create_upload(ctx, WS, UploadCreateRequest()).headers == {}
+    assert bound == ["video/mp4", "video/mp4", None]  # the PUT is bound to the type it will send
 
 
 def test_a_task_upload_carries_its_options_as_signed_metadata(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -117,7 +126,11 @@ def test_a_task_upload_carries_its_options_as_signed_metadata(monkeypatch: pytes
 @pytest.mark.parametrize(
     ("request_fields", "message"),
     [
-        ({"metadata": {"Project": "p"}}, "metadata name 'Project'"),
+        (
+            {"metadata": {"Project": "p"}},
+            "metadata name 'Project': tasks started by an upload carry metadata as S3 object metadata, whose names "
+            "are lower-case ASCII letters, digits, '.', '_' and '-'",
+        ),
         ({"metadata": {"a b": "p"}}, "metadata name 'a b'"),
         ({"options": {"scale": 9}}, "options are not valid for super_resolution: "),
         ({"options": {"nope": 1}}, "options are not valid for super_resolution: "),
@@ -305,7 +318,9 @@ def test_transcripts_of_other_tasks_or_unfinished_ones_are_refused() -> None:
     _job(ctx)  # a render
     with pytest.raises(NotFound, match="transcribe task task_1 not found"):
         get_transcript(ctx, WS, "task_1", TranscriptFormat.json, 42)
-    with pytest.raises(NotFound):
+    _transcript_task(ctx)
+    store(ctx).tasks[WS.id, "render_1"] = store(ctx).tasks[WS.id, "task_1"]
+    with pytest.raises(NotFound, match="transcribe task render_1 not found"):
         get_transcript(ctx, WS, "render_1", TranscriptFormat.json, 42)
     _transcript_task(ctx, status=JobStatus.processing)
     with pytest.raises(TranscriptNotReady, match="task task_1 is processing"):
