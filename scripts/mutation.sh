@@ -8,10 +8,11 @@ cd "$(dirname "$0")/.."
 REPO=$PWD
 STAGE=build/mutation
 # the sources and tests as they are now; cp -a keeps mtimes, by which mutmut sees which files changed
-rm -rf "$STAGE/src" "$STAGE/tests"
+rm -rf "$STAGE/src" "$STAGE/tests" "$STAGE/infra" "$STAGE/scripts"
 mkdir -p "$STAGE/src"
 cp -a shared/framelane "$STAGE/src/"
-cp -a tests "$STAGE/tests"
+# the unit tests also import infra/ (stage config) and load scripts/ (the SageMaker smoke plan)
+cp -a tests infra scripts "$STAGE/"
 cp pyproject.toml "$STAGE/"
 cd "$STAGE"
 nice -n 19 "$REPO/.venv/bin/mutmut" run --max-children 1 "$@" || true

@@ -30,12 +30,23 @@ def test_python_module_synth(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not CDK_CLI.exists(), reason="the CDK CLI is not installed (scripts/setup.sh needs npm)")
 def test_cdk_cli_synth(tmp_path: Path) -> None:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    """The CLI set-up installed (the version package.json pins), offline: no notices fetched, no telemetry sent."""
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "CDK_DISABLE_CLI_TELEMETRY": "true",
+    }
+    pinned = json.loads((REPO / "package.json").read_text())["devDependencies"]["aws-cdk"]
+    version = subprocess.run(
+        [str(CDK_CLI), "--version"], env=env, capture_output=True, text=True, timeout=60, check=True
+    )
+    assert version.stdout.split()[0] == pinned
     result = subprocess.run(
         [
             str(CDK_CLI),
             "synth",
             "--quiet",
+            "--no-notices",
             "--app",
             f"{sys.executable} -m infra.app",
             "-o",

@@ -1,0 +1,623 @@
+"""services.render over the in-memory stores, a fake broker, a test engine and a fake media pipeline (the real
+decode/encode, stitch and C2PA signing run in tests/integration): stages and progress writes, the output recorded,
+segments and their empty markers, Stitch, cancellation and shutdown."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from framelane.engines.base import EngineRegistry, Frame, FrameEngine
+from framelane.errors import JobFailure
+from framelane.media.formats import OutputSpec
+from framelane.media.pipeline import RenderStats, RenderStopped
+from framelane.media.segments import Cut
+from framelane.models import (
+    ContentCredentials,
+    Job,
+    JobErrorCode,
+    JobOutput,
+    JobStatus,
+    MediaInfo,
+    ProgressStage,
+    Segment,
+    TaskType,
+    utc_now,
+)
+from framelane.services import render as render_module
+from framelane.services.context import ServiceContext
+from framelane.services.render import (
+    CANCEL_CHECK_INTERVAL,
+    PROGRESS_WRITE_INTERVAL,
+    Progress,
+    RenderCancelled,
+    SegmentProgress,
+    SegmentState,
+    check_stop,
+    complete,
+    create_engine,
+    empty_marker,
+    output_key,
+    part_key,
+    render_segment,
+    render_task,
+    stitch_task,
+)
+from tests.unit.broker_fakes import broker, brokered_context
+from tests.unit.fakes import store
+from tests.unit.log_capture import record_logs
+
+WS = "ws_1"
+MEDIA = MediaInfo(duration=4, width=321, height=180, fps=10, has_video=True, has_audio=True, size_bytes=9)
+SEGMENTS = [
+    Segment(index=0, end_pts=100, frames=30),
+    Segment(index=1, start_pts=100, warmup_pts=90, frames=10),
+]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(render_module, "time", fake)
+    return fake
+
+
+class Doubler:
+    """Output twice the source size; optionally finds nothing at its end."""
+
+    def __init__(self, finish_failure: JobFailure | None = None) -> None:
+        self.finish_failure = finish_failure
+
+    def output_size(self, width: int, height: int) -> tuple[int, int]:
+        return width * 2, height * 2
+
+    def process(self, frame: Frame) -> Frame:
+        return frame
+
+    def finish(self) -> None:
+        if self.finish_failure:
+            raise self.finish_failure
+
+
+def _registry(engine: FrameEngine | None = None) -> EngineRegistry:
+    registry = EngineRegistry()
+    registry.register(TaskType.gaze_redirect, lambda options, media: engine or Doubler())
+    return registry
+
+
+@dataclass
+class Media:
+    """Stands in for media.pipeline.render, media.segments.stitch and provenance signing."""
+
+    clock: Clock
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+    progress: list[tuple[int, int]] = field(default_factory=lambda: [(0, 20), (10, 20), (20, 20)])
+    credentials: ContentCredentials | None = None
+    stitched_frames: int = 40
+    during: Callable[[], None] = lambda: None
+
+    def render(
+        self,
+        source: str,
+        target: str,
+        engine: FrameEngine,
+        spec: OutputSpec,
+        *,
+        on_progress: Any,
+        should_stop: Any,
+        segment: Cut | None = None,
+    ) -> RenderStats:
+        self.calls.append(("render", (Path(source).read_bytes(), spec.extension, segment)))
+        for done, total in self.progress:
+            self.clock.now += 1
+            should_stop()
+            on_progress(done, total)
+        self.during()
+        engine.finish()
+        Path(target).write_bytes(b"RENDERED")
+        return RenderStats(frames=20, width=642, height=360, duration=2.00049, seconds=1)
+
+    def stitch(self, parts: list[str], source: str, target: str, spec: OutputSpec) -> int:
+        self.calls.append(("stitch", [Path(p).read_bytes() for p in parts]))
+        Path(target).write_bytes(b"STITCHED")
+        return self.stitched_frames
+
+    def sign(
+        self, ctx: ServiceContext, job: Job, source: str, target: str, spec: OutputSpec, engine: FrameEngine
+    ) -> ContentCredentials | None:
+        self.calls.append(("sign", Path(target).read_bytes()))
+        return self.credentials
+
+
+@pytest.fixture
+def media(monkeypatch: pytest.MonkeyPatch, clock: Clock) -> Media:
+    fake = Media(clock)
+    monkeypatch.setattr(render_module, "render", fake.render)
+    monkeypatch.setattr(render_module, "stitch", fake.stitch)
+    monkeypatch.setattr(render_module, "sign_output", fake.sign)
+    return fake
+
+
+def _job(ctx: ServiceContext, **fields: Any) -> Job:
+    now = utc_now()
+    values: dict[str, Any] = {
+        "id": "task_1",
+        "workspace_id": WS,
+        "status": JobStatus.queued,
+        "created_at": now,
+        "updated_at": now,
+        "task_type": TaskType.gaze_redirect,
+        "source_key": "sources/ws_1/task_1",
+        "media": MEDIA,
+        **fields,
+    }
+    job = Job(**values)
+    store(ctx).tasks[WS, job.id] = job
+    ctx.blobs.put_bytes("sources/ws_1/task_1", b"SOURCE")
+    return job
+
+
+def _writes(ctx: ServiceContext) -> list[tuple[JobStatus, int | None, ProgressStage | None]]:
+    """Every transition of task_1 as (status, percent, stage), recorded at the store."""
+    seen: list[tuple[JobStatus, int | None, ProgressStage | None]] = []
+    real = store(ctx).transition_task
+
+    def transition_task(to: Job, changed: set[str], *, from_statuses: set[JobStatus]) -> Job:
+        updated = real(to, changed, from_statuses=from_statuses)
+        seen.append((updated.status, updated.progress_percent, updated.progress_stage))
+        return updated
+
+    store(ctx).transition_task = transition_task  # type: ignore[method-assign]
+    return seen
+
+
+def _stored(ctx: ServiceContext) -> Job:
+    return store(ctx).tasks[WS, "task_1"]
+
+
+# keys and engines
+
+
+def test_keys_are_deterministic() -> None:
+    job = Job(
+        id="task_1", workspace_id=WS, status=JobStatus.queued, created_at=utc_now(), updated_at=utc_now()
+    )
+    assert output_key(job, "mp4") == "outputs/ws_1/task_1/output.mp4"
+    assert part_key(job, 7, "webm") == "segments/ws_1/task_1/part-00007.webm"
+    assert empty_marker(job, 12) == "segments/ws_1/task_1/part-00012.empty"
+
+
+@pytest.mark.parametrize("missing", ["task_type", "source_key", "media"])
+def test_an_engine_needs_an_ingested_task(missing: str) -> None:
+    ctx = brokered_context()
+    job = _job(ctx).model_copy(update={missing: None})
+    with pytest.raises(JobFailure, match="task was not ingested") as raised:
+        create_engine(_registry(), job)
+    assert raised.value.code is JobErrorCode.internal_error
+
+
+def test_a_worker_without_the_engine_fails_the_task_as_internal() -> None:
+    ctx = brokered_context()
+    with pytest.raises(JobFailure) as raised:
+        create_engine(EngineRegistry(), _job(ctx))
+    assert raised.value.code is JobErrorCode.internal_error
+    assert raised.value.message == "no gaze_redirect engine is installed in this worker"
+
+
+# a whole render
+
+
+def test_a_render_walks_the_stages_and_records_its_output(media: Media) -> None:
+    ctx = brokered_context()
+    _job(ctx)
+    writes = _writes(ctx)
+    media.credentials = ContentCredentials(format="embedded")
+    completed = render_task(ctx, _registry(), _stored(ctx), threading.Event())
+    assert writes == [
+        (JobStatus.processing, 0, ProgressStage.downloading),
+        (JobStatus.processing, 5, ProgressStage.compositing),
+        (JobStatus.processing, 47, ProgressStage.compositing),  # 5 + 85 × 10 // 20
+        (JobStatus.processing, 90, ProgressStage.encoding),
+        (JobStatus.processing, 95, ProgressStage.uploading),
+        (JobStatus.completed, 100, None),
+    ]
+    assert media.calls == [("render", (b"SOURCE", "mp4", None)), ("sign", b"RENDERED")]
+    assert completed == _stored(ctx) and completed.output_key == "outputs/ws_1/task_1/output.mp4"
+    assert completed.output == JobOutput(
+        url="s3://fake-bucket/outputs/ws_1/task_1/output.mp4",
+        width=642,
+        height=360,
+        duration=2.0,
+        size_bytes=8,
+        content_credentials=ContentCredentials(format="embedded"),
+    )
+    assert ctx.blobs.get_bytes("outputs/ws_1/task_1/output.mp4") == b"RENDERED"
+
+
+def test_progress_writes_are_throttled_and_skip_repeats(clock: Clock) -> None:
+    ctx = brokered_context()
+    job = _job(ctx, status=JobStatus.processing)
+    writes = _writes(ctx)
+    progress = Progress(ctx, job, threading.Event())
+    progress.stage(ProgressStage.compositing, force=True)
+    clock.now += PROGRESS_WRITE_INTERVAL - 0.01
+    progress.frames(50, 100)  # too soon
+    clock.now += 0.01
+    progress.frames(1, 100)  # 5 + 85 // 100 = 5: the same percent
+    progress.frames(50, 100)
+    progress.frames(60, 100)  # too soon again
+    progress.frames(100, 100)  # the last frame is always written
+    assert [percent for _, percent, _ in writes] == [5, 47, 90]
+    assert progress.job.progress_percent == 90 and progress.job.progress_stage is ProgressStage.encoding
+
+
+def test_a_zero_frame_total_does_not_divide_by_zero(clock: Clock) -> None:
+    ctx = brokered_context()
+    progress = Progress(ctx, _job(ctx), threading.Event())
+    progress.frames(0, 0)
+    assert _stored(ctx).progress_percent == 90
+
+
+def test_a_progress_write_after_a_cancel_stops_the_render(clock: Clock) -> None:
+    ctx = brokered_context()
+    _job(ctx, status=JobStatus.cancelled)
+    with pytest.raises(RenderCancelled):
+        Progress(ctx, _stored(ctx), threading.Event()).stage(ProgressStage.downloading, force=True)
+
+
+def test_progress_events_are_best_effort(clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx = brokered_context()
+    _job(ctx)
+    logged = record_logs(monkeypatch, render_module)
+
+    def throttle_down(name: str, seconds: float) -> bool:
+        raise ConnectionError("redis is down")
+
+    broker(ctx).acquire_throttle = throttle_down  # type: ignore[method-assign]
+    Progress(ctx, _stored(ctx), threading.Event()).stage(ProgressStage.downloading, force=True)
+    assert _stored(ctx).status is JobStatus.processing
+    assert logged == [("warning", "progress event skipped", {"task_id": "task_1"})]
+
+
+def test_progress_writes_emit_throttled_task_progress_events(clock: Clock) -> None:
+    ctx = brokered_context()
+    _job(ctx)
+    Progress(ctx, _stored(ctx), threading.Event()).stage(ProgressStage.downloading, force=True)
+    assert broker(ctx).throttles == [("progress:task_1", ctx.settings.progress_event_interval)]
+
+
+def test_a_task_completed_by_a_duplicate_delivery_is_returned_as_it_is() -> None:
+    ctx = brokered_context()
+    finished = _job(ctx, status=JobStatus.completed, output_key="k")
+    assert complete(ctx, finished, JobOutput(url="u"), "other") == finished
+
+
+def test_a_cancel_that_won_the_race_is_raised() -> None:
+    ctx = brokered_context()
+    job = _job(ctx, status=JobStatus.cancelled)
+    with pytest.raises(RenderCancelled):
+        complete(ctx, job, JobOutput(url="u"), "k")
+
+
+def test_the_cancel_flag_is_seen_at_the_next_check(media: Media) -> None:
+    ctx = brokered_context()
+    _job(ctx)
+
+    def cancel_after_first_frames() -> None:
+        broker(ctx).cancelled.add("task_1")
+
+    media.progress = [(0, 20)]
+    media.during = cancel_after_first_frames
+    render_task(ctx, _registry(), _stored(ctx), threading.Event())  # the flag came after the last check
+    ctx = brokered_context()
+    _job(ctx)
+    broker(ctx).cancelled.add("task_1")
+    with pytest.raises(RenderCancelled):
+        render_task(ctx, _registry(), _stored(ctx), threading.Event())
+
+
+def test_shutdown_stops_the_render_at_once(media: Media) -> None:
+    ctx = brokered_context()
+    _job(ctx)
+    stopping = threading.Event()
+    stopping.set()
+    with pytest.raises(RenderStopped, match="worker is shutting down"):
+        render_task(ctx, _registry(), _stored(ctx), stopping)
+    assert not ctx.blobs.exists("outputs/ws_1/task_1/output.mp4")
+
+
+def test_check_stop_asks_the_broker_and_keeps_going_when_it_is_away(monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx = brokered_context()
+    logged = record_logs(monkeypatch, render_module)
+    stopping = threading.Event()
+    check_stop(ctx, "task_1", stopping)
+    broker(ctx).cancelled.add("task_1")
+    with pytest.raises(RenderCancelled):
+        check_stop(ctx, "task_1", stopping)
+
+    def down(task_id: str) -> bool:
+        raise ConnectionError("redis is down")
+
+    broker(ctx).is_cancelled = down  # type: ignore[method-assign]
+    check_stop(ctx, "task_1", stopping)
+    assert logged == [("warning", "cancel check failed", {"task_id": "task_1"})]
+    stopping.set()
+    with pytest.raises(RenderStopped):
+        check_stop(ctx, "task_1", stopping)
+
+
+def test_the_cancel_flag_is_read_at_most_every_check_interval(clock: Clock) -> None:
+    ctx = brokered_context()
+    asked: list[str] = []
+    broker(ctx).is_cancelled = lambda task_id: asked.append(task_id) or False  # type: ignore[method-assign,func-returns-value]
+    progress = Progress(ctx, _job(ctx), threading.Event())
+    assert progress.should_stop() is False
+    clock.now += CANCEL_CHECK_INTERVAL - 0.01
+    progress.should_stop()
+    clock.now += 0.01
+    progress.should_stop()
+    assert asked == ["task_1", "task_1"] and CANCEL_CHECK_INTERVAL == 0.2
+
+
+# segments
+
+
+def test_a_segment_renders_its_cut_and_stores_its_part(media: Media) -> None:
+    ctx = brokered_context()
+    _job(ctx, status=JobStatus.processing, segments=SEGMENTS)
+    render_segment(ctx, _registry(), _stored(ctx), 1, threading.Event())
+    assert media.calls == [("render", (b"SOURCE", "mp4", Cut(100, None, 90, 10)))]
+    assert ctx.blobs.get_bytes("segments/ws_1/task_1/part-00001.mp4") == b"RENDERED"
+    assert not ctx.blobs.exists("segments/ws_1/task_1/part-00001.empty")
+    state = SegmentState.load(broker(ctx).segments["task_1"][1])
+    assert state.finished and state.done == 20 and state.stage is ProgressStage.uploading
+
+
+def test_a_segment_that_found_nothing_leaves_a_marker(media: Media) -> None:
+    ctx = brokered_context()
+    _job(ctx, status=JobStatus.processing, segments=SEGMENTS)
+    nothing = JobFailure(JobErrorCode.no_face_detected, "no face in any frame")
+    render_segment(ctx, _registry(Doubler(nothing)), _stored(ctx), 0, threading.Event())
+    marker = ctx.blobs.get_bytes("segments/ws_1/task_1/part-00000.empty")
+    assert marker == b"no_face_detected\nno face in any frame"
+    assert ctx.blobs.exists("segments/ws_1/task_1/part-00000.mp4")
+
+
+def test_other_engine_failures_fail_the_segment(media: Media) -> None:
+    ctx = brokered_context()
+    _job(ctx, status=JobStatus.processing, segments=SEGMENTS)
+    with pytest.raises(JobFailure, match="broken"):
+        render_segment(
+            ctx,
+            _registry(Doubler(JobFailure(JobErrorCode.internal_error, "broken"))),
+            _stored(ctx),
+            0,
+            threading.Event(),
+        )
+
+
+def test_an_unknown_segment_is_an_internal_error() -> None:
+    ctx = brokered_context()
+    _job(ctx, segments=SEGMENTS)
+    with pytest.raises(JobFailure, match="task task_1 has no segment 2"):
+        render_segment(ctx, _registry(), _stored(ctx), 2, threading.Event())
+    _job(ctx)
+    with pytest.raises(JobFailure, match="has no segment 0"):
+        render_segment(ctx, _registry(), _stored(ctx), 0, threading.Event())
+
+
+def _segment_progress(ctx: ServiceContext, index: int = 0) -> SegmentProgress:
+    return SegmentProgress(ctx, _stored(ctx), SEGMENTS[index], threading.Event())
+
+
+def test_a_segment_reports_its_rate_once_measured_for_a_second(clock: Clock) -> None:
+    ctx = brokered_context()
+    _job(ctx, status=JobStatus.processing, segments=SEGMENTS)
+    progress = _segment_progress(ctx)
+    progress.stage(ProgressStage.compositing)
+    progress.frames(4, 30)  # the clock starts (this report is throttled)
+    clock.now += 0.99
+    progress.frames(8, 30)
+    state = SegmentState.load(broker(ctx).segments["task_1"][0])
+    assert (state.stage, state.done, state.rate) == (ProgressStage.compositing, 8, None)  # under a second
+    clock.now += 0.51
+    progress.frames(12, 30)
+    assert SegmentState.load(broker(ctx).segments["task_1"][0]).rate == pytest.approx(8 / 1.5)
+    exact = _segment_progress(ctx)
+    exact.frames(0, 30)
+    clock.now += 1.0
+    exact.frames(10, 30)
+    assert SegmentState.load(broker(ctx).segments["task_1"][0]).rate == 10.0
+    progress = exact
+    clock.now += 1.0
+    progress.frames(10, 30)  # the rate is over the whole span since the first frames: 10 in 2 s
+    assert SegmentState.load(broker(ctx).segments["task_1"][0]).rate == 5.0
+    progress.frames(30, 30)
+    state = SegmentState.load(broker(ctx).segments["task_1"][0])
+    assert (state.stage, state.done, state.finished) == (ProgressStage.encoding, 30, False)
+
+
+def test_segment_reports_are_throttled(clock: Clock) -> None:
+    ctx = brokered_context()
+    _job(ctx, status=JobStatus.processing, segments=SEGMENTS)
+    progress = _segment_progress(ctx)
+    progress.stage(ProgressStage.compositing)
+    progress.frames(5, 30)
+    assert SegmentState.load(broker(ctx).segments["task_1"][0]).done == 0
+    clock.now += PROGRESS_WRITE_INTERVAL
+    progress.frames(6, 30)
+    assert SegmentState.load(broker(ctx).segments["task_1"][0]).done == 6
+
+
+def test_the_task_progress_aggregates_segments_and_never_goes_back(clock: Clock) -> None:
+    ctx = brokered_context()
+    _job(ctx, status=JobStatus.processing, segments=SEGMENTS, progress_percent=50)
+    broker(ctx).report_segment(
+        "task_1", 1, SegmentState(ProgressStage.uploading, 10, 5.0, finished=True).dump()
+    )
+    progress = _segment_progress(ctx)
+    progress.stage(ProgressStage.compositing)
+    assert _stored(ctx).progress_percent == 50  # 5 + 85 × 10 // 40 = 26 is lower than the stored 50
+    clock.now += 1
+    progress.frames(30, 30)
+    job = _stored(ctx)
+    assert (job.progress_percent, job.progress_stage) == (90, ProgressStage.encoding)
+
+
+def test_only_the_throttle_holder_writes_the_task(clock: Clock) -> None:
+    ctx = brokered_context()
+    _job(ctx, status=JobStatus.queued, segments=SEGMENTS)
+    broker(ctx).throttle_open = False
+    _segment_progress(ctx).stage(ProgressStage.compositing)
+    assert _stored(ctx).status is JobStatus.queued and "task_1" in broker(ctx).segments
+    broker(ctx).throttle_open = True
+    _segment_progress(ctx).stage(ProgressStage.compositing)
+    job = _stored(ctx)
+    assert (job.status, job.progress_percent, job.progress_stage) == (
+        JobStatus.processing,
+        5,
+        ProgressStage.compositing,
+    )
+    assert job.estimated_seconds_remaining is None
+
+
+def test_a_cancelled_task_stops_its_segments(clock: Clock) -> None:
+    ctx = brokered_context()
+    _job(ctx, status=JobStatus.cancelled, segments=SEGMENTS)
+    with pytest.raises(RenderCancelled):
+        _segment_progress(ctx).stage(ProgressStage.compositing)
+
+
+def test_a_segment_write_that_loses_to_a_cancel_stops_and_to_anything_else_goes_on(clock: Clock) -> None:
+    ctx = brokered_context()
+    _job(ctx, status=JobStatus.processing, segments=SEGMENTS)
+    real = store(ctx).transition_task
+    ending = [JobStatus.cancelled]
+
+    def ended_first(to: Job, changed: set[str], *, from_statuses: set[JobStatus]) -> Job:
+        store(ctx).tasks[WS, "task_1"] = _stored(ctx).model_copy(update={"status": ending[0]})
+        return real(to, changed, from_statuses=from_statuses)
+
+    progress = _segment_progress(ctx)
+    store(ctx).transition_task = ended_first  # type: ignore[method-assign]
+    with pytest.raises(RenderCancelled):
+        progress.stage(ProgressStage.compositing)
+    _job(ctx, status=JobStatus.processing, segments=SEGMENTS)
+    ending[0] = JobStatus.failed
+    progress = _segment_progress(ctx)
+    progress.stage(ProgressStage.compositing)
+    assert progress.job.status is JobStatus.processing  # the job it holds is not replaced by nothing
+
+
+def test_segment_progress_is_best_effort_when_redis_is_away(
+    clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    logged = record_logs(monkeypatch, render_module)
+    ctx = brokered_context()
+    _job(ctx, status=JobStatus.queued, segments=SEGMENTS)
+
+    def down(task_id: str, index: int, state: str) -> None:
+        raise ConnectionError("redis is down")
+
+    broker(ctx).report_segment = down  # type: ignore[method-assign]
+    _segment_progress(ctx).stage(ProgressStage.compositing)
+    assert _stored(ctx).status is JobStatus.queued
+    ctx = brokered_context()
+    _job(ctx, status=JobStatus.queued, segments=SEGMENTS)
+    calls = [0]
+
+    def emit_down(name: str, seconds: float) -> bool:
+        calls[0] += 1
+        if calls[0] > 1:
+            raise ConnectionError("redis is down")
+        return True
+
+    broker(ctx).acquire_throttle = emit_down  # type: ignore[method-assign]
+    _segment_progress(ctx).stage(ProgressStage.compositing)
+    assert _stored(ctx).status is JobStatus.processing
+    assert logged == [
+        ("warning", "segment progress skipped", {"task_id": "task_1"}),
+        ("warning", "progress event skipped", {"task_id": "task_1"}),
+    ]
+
+
+# stitch
+
+
+def _rendered_parts(ctx: ServiceContext, empty: set[int] = frozenset()) -> None:  # type: ignore[assignment]
+    for segment in SEGMENTS:
+        ctx.blobs.put_bytes(
+            f"segments/ws_1/task_1/part-{segment.index:05d}.mp4", f"PART{segment.index}".encode()
+        )
+        if segment.index in empty:
+            ctx.blobs.put_bytes(
+                f"segments/ws_1/task_1/part-{segment.index:05d}.empty", b"no_face_detected\nnone in part"
+            )
+
+
+def test_stitch_joins_the_parts_in_order_and_deletes_them(media: Media) -> None:
+    ctx = brokered_context()
+    _job(ctx, status=JobStatus.processing, segments=SEGMENTS)
+    _rendered_parts(ctx, empty={1})
+    writes = _writes(ctx)
+    completed = stitch_task(ctx, _registry(), _stored(ctx), threading.Event())
+    assert media.calls == [("stitch", [b"PART0", b"PART1"]), ("sign", b"STITCHED")]
+    assert writes[0] == (JobStatus.processing, 90, ProgressStage.encoding)
+    assert writes[1] == (JobStatus.processing, 95, ProgressStage.uploading)
+    assert completed.output == JobOutput(
+        url="s3://fake-bucket/outputs/ws_1/task_1/output.mp4",
+        width=642,  # 321 × 2, even
+        height=360,
+        duration=4.0,  # 40 frames at 10 fps
+        size_bytes=8,
+    )
+    assert set(ctx.blobs.objects) == {"sources/ws_1/task_1", "outputs/ws_1/task_1/output.mp4"}  # type: ignore[attr-defined]
+
+
+def test_stitch_rounds_to_even_sizes_and_assumes_25_fps(media: Media) -> None:
+    ctx = brokered_context()
+    odd = MEDIA.model_copy(update={"width": 161, "height": 91, "fps": None})
+
+    class Same(Doubler):
+        def output_size(self, width: int, height: int) -> tuple[int, int]:
+            return width, height
+
+    _job(ctx, status=JobStatus.processing, segments=SEGMENTS, media=odd)
+    _rendered_parts(ctx)
+    media.stitched_frames = 51
+    output = stitch_task(ctx, _registry(Same()), _stored(ctx), threading.Event()).output
+    assert output is not None and (output.width, output.height, output.duration) == (160, 90, 2.04)
+
+
+def test_stitch_of_segments_that_all_found_nothing_fails_the_task(media: Media) -> None:
+    ctx = brokered_context()
+    _job(ctx, status=JobStatus.processing, segments=SEGMENTS)
+    _rendered_parts(ctx, empty={0, 1})
+    with pytest.raises(JobFailure) as raised:
+        stitch_task(ctx, _registry(), _stored(ctx), threading.Event())
+    assert (raised.value.code, raised.value.message) == (JobErrorCode.no_face_detected, "none in part")
+    assert set(ctx.blobs.objects) == {"sources/ws_1/task_1"} and media.calls == []  # type: ignore[attr-defined]
+
+
+def test_stitch_stops_on_shutdown_before_joining(media: Media) -> None:
+    ctx = brokered_context()
+    _job(ctx, status=JobStatus.processing, segments=SEGMENTS)
+    _rendered_parts(ctx)
+    stopping = threading.Event()
+    stopping.set()
+    with pytest.raises(RenderStopped):
+        stitch_task(ctx, _registry(), _stored(ctx), stopping)
+    assert media.calls == [] and ctx.blobs.exists("segments/ws_1/task_1/part-00000.mp4")
