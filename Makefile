@@ -37,7 +37,7 @@ bench: setup
 	PYTHONPATH=. $(BIN)/python bench/api_bench.py
 	PYTHONPATH=. $(BIN)/python bench/broker_bench.py
 	PYTHONPATH=. $(BIN)/python bench/mixed_load_bench.py
-	PYTHONPATH=. $(BIN)/python bench/pipeline_bench.py
+	PYTHONPATH=. $(BIN)/python bench/transcode_bench.py
 	PYTHONPATH=. $(BIN)/python bench/e2e_bench.py
 	PYTHONPATH=. $(BIN)/python bench/transcribe_bench.py
 	PYTHONPATH=. $(BIN)/python bench/engines_bench.py

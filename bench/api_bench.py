@@ -30,7 +30,7 @@ from framelane.api.app import create_app
 from framelane.config import Settings
 from framelane.local.bootstrap import bootstrap_stores
 from framelane.local.processes import aws_environment, free_port, running_services
-from framelane.models import GazeRedirectRequest, JobOut, JobStatus, TaskType, utc_now
+from framelane.models import GazeRedirectRequest, JobOut, TaskStatus, TaskType, utc_now
 from framelane.services.context import build_context
 from framelane.services.tasks import create_task, list_tasks
 from framelane.services.workspaces import authenticate, create_workspace
@@ -52,7 +52,7 @@ def bare_app() -> FastAPI:
         return JobOut(
             id="task_x",
             workspace_id="ws_x",
-            status=JobStatus.queued,
+            status=TaskStatus.queued,
             created_at=now,
             updated_at=now,
             metadata=body.metadata,

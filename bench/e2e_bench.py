@@ -49,18 +49,20 @@ def main() -> None:
         api = stack.api
         for _ in range(args.runs):
             start = time.perf_counter()
-            job = api.post(
+            task = api.post(
                 "/v1/tasks/super-resolution",
                 json={"source_url": stack.source_url, "scale": 2, "mode": "fast", "webhook_url": webhook},
             ).json()
             seen: dict[str, float] = {}
-            while job["id"] not in arrivals and time.perf_counter() - start < 120:
-                state = job["status"] + (f"/{job['progress_stage']}" if job["status"] == "processing" else "")
+            while task["id"] not in arrivals and time.perf_counter() - start < 120:
+                state = task["status"] + (
+                    f"/{task['progress_stage']}" if task["status"] == "processing" else ""
+                )
                 seen.setdefault(state, time.perf_counter() - start)
                 time.sleep(0.01)
-                job = api.get(f"/v1/tasks/{job['id']}").json()
+                task = api.get(f"/v1/tasks/{task['id']}").json()
             seen.setdefault("completed", time.perf_counter() - start)
-            seen["webhook"] = arrivals[job["id"]] - start
+            seen["webhook"] = arrivals[task["id"]] - start
             rows.append(seen)
     print(
         f"POST → task.completed webhook, 2 s 360p clip, fast super-resolution ×2, {args.runs} runs "

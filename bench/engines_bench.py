@@ -23,7 +23,7 @@ from framelane.engines.base import FrameEngine
 from framelane.engines.gaze import GazeRedirector
 from framelane.engines.super_resolution import FastUpscaler, LearnedUpscaler
 from framelane.media.formats import H264_MP4, VP9_ALPHA_WEBM, OutputSpec
-from framelane.media.pipeline import render, video_frame
+from framelane.media.transcode import render, video_frame
 from framelane.weights import SELFIE_SEGMENTATION, locate
 
 

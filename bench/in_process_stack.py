@@ -20,8 +20,8 @@ from framelane.api.app import create_app
 from framelane.config import Settings
 from framelane.engines.base import EngineRegistry, load_registry
 from framelane.local.bootstrap import bootstrap_stores
+from framelane.local.in_process import start_in_process_pipeline, with_local_pipeline
 from framelane.local.processes import aws_environment, free_port, running_services
-from framelane.local.runtime import start_pipeline_runtime, with_local_pipeline
 from framelane.services.context import ServiceContext, build_context
 from framelane.services.workspaces import create_workspace
 from tests.support.servers import LoopbackServer, loopback_server
@@ -54,7 +54,7 @@ def in_process_api(
         bootstrap_stores(build_context(settings))
         settings = with_local_pipeline(settings)
         ctx = build_context(settings)
-        runtime = start_pipeline_runtime(ctx, engines)
+        in_process = start_in_process_pipeline(ctx, engines)
         port = free_port()
         server = uvicorn.Server(
             uvicorn.Config(create_app(settings, ctx), host="127.0.0.1", port=port, log_level="warning")
@@ -69,7 +69,7 @@ def in_process_api(
             ) as api:
                 yield ctx, api
         finally:
-            runtime.stop()
+            in_process.stop()
             server.should_exit = True
 
 

@@ -312,8 +312,8 @@ async def report_terminal(load: Load, drain_seconds: float) -> None:
     async with httpx.AsyncClient(base_url=load.api, headers=load.headers, timeout=60) as client:
         while pending and time.monotonic() < deadline:
             for task_id in list(pending)[:200]:
-                job = (await client.get(f"/v1/tasks/{task_id}")).json()
-                if job["status"] in {"completed", "failed", "cancelled"}:
+                task = (await client.get(f"/v1/tasks/{task_id}")).json()
+                if task["status"] in {"completed", "failed", "cancelled"}:
                     pending.discard(task_id)
             if pending:
                 await asyncio.sleep(1)

@@ -115,26 +115,26 @@ def workers(settings: Settings, count: int, workdir: Path) -> Iterator[None]:
 
 def render_once(ctx: ServiceContext, api: httpx.Client, route: str, source_url: str, timeout: float) -> Run:
     start = time.perf_counter()
-    job = api.post(route, json={"source_url": source_url}).json()
+    task = api.post(route, json={"source_url": source_url}).json()
     processing_at = segments_done_at = 0.0
-    while job["status"] not in {"completed", "failed", "cancelled"}:
+    while task["status"] not in {"completed", "failed", "cancelled"}:
         if time.perf_counter() - start > timeout:
-            raise RuntimeError(f"task still {job['status']} after {timeout:.0f} s")
+            raise RuntimeError(f"task still {task['status']} after {timeout:.0f} s")
         time.sleep(0.2)
-        job = api.get(f"/v1/tasks/{job['id']}").json()
+        task = api.get(f"/v1/tasks/{task['id']}").json()
         now = time.perf_counter() - start
-        if job["status"] == "processing" and not processing_at:
+        if task["status"] == "processing" and not processing_at:
             processing_at = now
-        if job["progress_percent"] >= 90 and not segments_done_at:
+        if task["progress_percent"] >= 90 and not segments_done_at:
             segments_done_at = now
     wall = time.perf_counter() - start
-    if job["status"] != "completed":
-        raise RuntimeError(f"task {job['status']}: {job.get('error')}")
-    stored = ctx.store.get_task(job["workspace_id"], job["id"])
+    if task["status"] != "completed":
+        raise RuntimeError(f"task {task['status']}: {task.get('error')}")
+    stored = ctx.store.get_task(task["workspace_id"], task["id"])
     assert stored is not None and stored.segments
     counts = [s.frames for s in stored.segments]
     seams = list(np.cumsum(counts)[:-1])
-    output = httpx.get(job["output"]["url"], timeout=60).content
+    output = httpx.get(task["output"]["url"], timeout=60).content
     return Run(
         wall, segments_done_at, processing_at, len(counts), sum(counts), output, [int(s) for s in seams]
     )

@@ -45,18 +45,18 @@ def main() -> None:
         deadline = time.perf_counter() + 1800
         while len(ended) < len(posted) and time.perf_counter() < deadline:
             for task_id in set(posted) - set(ended):
-                job = api.get(f"/v1/tasks/{task_id}").json()
-                if job["status"] in {"completed", "failed", "cancelled"}:
-                    ended[task_id] = {**job, "seconds": time.perf_counter() - posted[task_id]}
+                task = api.get(f"/v1/tasks/{task_id}").json()
+                if task["status"] in {"completed", "failed", "cancelled"}:
+                    ended[task_id] = {**task, "seconds": time.perf_counter() - posted[task_id]}
             time.sleep(0.5)
     outcomes = collections.Counter(
-        (job["task_type"], job["status"], (job["error"] or {}).get("code")) for job in ended.values()
+        (task["task_type"], task["status"], (task["error"] or {}).get("code")) for task in ended.values()
     )
     print(f"{args.tasks} tasks over 3 renderer types submitted together, 1 worker, 4 s 176×144 clips")
     for (task_type, status, code), count in sorted(outcomes.items(), key=str):
         print(f"  {task_type:18} {status:10} {code or '':14} {count:3}")
     print(f"  not terminal after 30 min: {len(posted) - len(ended)}")
-    seconds = sorted(float(job["seconds"]) for job in ended.values())
+    seconds = sorted(float(task["seconds"]) for task in ended.values())
     if seconds:
         print(
             f"  POST → terminal: p50 {statistics.median(seconds):.1f} s, "

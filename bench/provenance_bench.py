@@ -24,9 +24,9 @@ from framelane.engines.background import create as background_engine
 from framelane.engines.base import FrameEngine
 from framelane.engines.super_resolution import FastUpscaler
 from framelane.media.formats import H264_MP4, PNG_ZIP, VP9_ALPHA_WEBM, OutputSpec
-from framelane.media.pipeline import render
 from framelane.media.probe import probe
 from framelane.media.samples import make_sample_clip
+from framelane.media.transcode import render
 from framelane.models import TaskType
 from framelane.provenance.credentials import load_identity
 from framelane.provenance.facts import engine_facts

@@ -1,5 +1,5 @@
 """Offline transcription: real-time factor and memory of the whole task path (S3 download → engine → transcript
-stored → job completed) next to raw faster-whisper on the same audio, and pocketsphinx (packaged model) as a
+stored → task completed) next to raw faster-whisper on the same audio, and pocketsphinx (packaged model) as a
 reference for speed and word error rate. Prints figures; asserts nothing.
 
     PYTHONPATH=. .venv/bin/python bench/transcribe_bench.py
@@ -87,9 +87,9 @@ def main() -> None:
         key = f"{upload_prefix(workspace.id)}files/speech.wav"
         ctx.blobs.upload_file(str(speech), key)
         request = TranscribeRequest(source_url=f"s3://{ctx.blobs.bucket}/{key}")
-        job = create_task(ctx, workspace, TaskType.transcribe, request, None).job
+        task = create_task(ctx, workspace, TaskType.transcribe, request, None).task
         payload = TaskExecutionInput(
-            task_id=job.id,
+            task_id=task.id,
             workspace_id=workspace.id,
             task_type=TaskType.transcribe,
             source_url=request.source_url,
@@ -98,7 +98,7 @@ def main() -> None:
         start = time.perf_counter()
         transcribe_task(ctx, payload, "bench-token")
         task_seconds = time.perf_counter() - start
-        stored = ctx.store.get_task(workspace.id, job.id)
+        stored = ctx.store.get_task(workspace.id, task.id)
         assert stored is not None and stored.status == "completed"
     print(
         f"  whole task path          {task_seconds:6.2f} s  RTF {task_seconds / duration:5.3f}  "

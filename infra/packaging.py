@@ -23,14 +23,14 @@ LAMBDA_EXTRA = "lambda"
 # The Lambda python3.11 x86_64 runtime (Amazon Linux 2023, glibc 2.34): manylinux2014 wheels load there.
 PLATFORM = ("--platform", "manylinux2014_x86_64", "--implementation", "cp", "--python-version", "3.11")
 # Lambdas need neither the local stack nor the worker's frame pipeline (numpy, OpenCV): leave them out.
-# Paths, not bare names: `models/pipeline.py` (step payloads) must stay while `media/pipeline.py` goes.
+# Paths, not bare names: `models/pipeline.py` (step payloads) must stay while `media/transcode.py` goes.
 _LEFT_OUT = frozenset(
     {
         "local",
         "engines",
         "worker/runtime.py",
         "worker/sagemaker.py",
-        "media/pipeline.py",
+        "media/transcode.py",
         "media/samples.py",
         "services/render.py",
     }

@@ -21,7 +21,7 @@ import httpx
 
 from framelane.client import FramelaneClient
 from framelane.media.samples import make_sample_clip
-from framelane.models import JobStatus
+from framelane.models import TaskStatus
 
 
 def _say(step: str, **fields: object) -> None:
@@ -41,15 +41,17 @@ def run(api_url: str, admin_token: str, task_type: str, timeout: float) -> bool:
         upload = client.create_upload()
         client.upload_file(upload, str(clip))
         _say("upload", source_url=upload.source_url, bytes=clip.stat().st_size)
-        job, _ = client.create_task(task_type, {"source_url": upload.source_url, "metadata": {"smoke": True}})
-        _say("task", id=job.id, status=job.status.value)
+        task, _ = client.create_task(
+            task_type, {"source_url": upload.source_url, "metadata": {"smoke": True}}
+        )
+        _say("task", id=task.id, status=task.status.value)
         deadline = time.monotonic() + timeout
-        while not job.status.is_terminal and time.monotonic() < deadline:
+        while not task.status.is_terminal and time.monotonic() < deadline:
             time.sleep(2)
-            job = client.get_task(job.id)
-        done = job.model_dump(mode="json", include={"id", "status", "error", "output"})
+            task = client.get_task(task.id)
+        done = task.model_dump(mode="json", include={"id", "status", "error", "output"})
         _say("result", **done)
-        return job.status is JobStatus.completed and job.output is not None
+        return task.status is TaskStatus.completed and task.output is not None
 
 
 def main() -> int:

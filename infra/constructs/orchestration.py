@@ -158,7 +158,7 @@ class Orchestration(Construct):
                 read=("sources/", "uploads/"),
                 put=("outputs/",),
             )
-        # notify: job rows, output links in the event payload, one webhook execution per destination
+        # notify: task rows, output links in the event payload, one webhook execution per destination
         access.table(self.notify_function, self.notify_function, storage.table)
         access.bucket(self.notify_function, self.notify_function, storage.bucket, read=("outputs/",))
         access.starts(

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from framelane.client import ApiError, FramelaneClient
-from framelane.models import ContentCredentialsReport, JobOut, JobStatus, TaskType
+from framelane.models import ContentCredentialsReport, JobOut, TaskStatus, TaskType
 
 if TYPE_CHECKING:
     from framelane.worker.runtime import RendererWorker
@@ -37,8 +37,8 @@ def _client(ctx: click.Context) -> FramelaneClient:
     return FramelaneClient(api_url, api_key)
 
 
-def _print_job(job: JobOut) -> None:
-    click.echo(job.model_dump_json(indent=2))
+def _print_task(task: JobOut) -> None:
+    click.echo(task.model_dump_json(indent=2))
 
 
 @click.group()
@@ -421,26 +421,28 @@ def tasks_create(
             body.update(_parse_pairs(options, "option"))
             if webhook_url:
                 body["webhook_url"] = webhook_url
-            job, _ = client.create_task(task_type, body, idempotency_key=idempotency_key or str(uuid.uuid4()))
+            task, _ = client.create_task(
+                task_type, body, idempotency_key=idempotency_key or str(uuid.uuid4())
+            )
             if wait:
-                job = _follow(client, job)
+                task = _follow(client, task)
         except ApiError as exc:
             raise click.ClickException(str(exc)) from exc
-    _print_job(job)
-    if job.status in {"failed", "cancelled"}:
+    _print_task(task)
+    if task.status in {"failed", "cancelled"}:
         sys.exit(1)
 
 
-def _follow(client: FramelaneClient, job: JobOut, poll_seconds: float = 1.0) -> JobOut:
+def _follow(client: FramelaneClient, task: JobOut, poll_seconds: float = 1.0) -> JobOut:
     from tqdm import tqdm
 
-    with tqdm(total=100, unit="%", desc=job.id, file=sys.stderr) as bar:
-        while not job.status.is_terminal:
+    with tqdm(total=100, unit="%", desc=task.id, file=sys.stderr) as bar:
+        while not task.status.is_terminal:
             time.sleep(poll_seconds)
-            job = client.get_task(job.id)
-            bar.set_postfix_str(f"{job.status} {job.progress_stage or ''}".strip())
-            bar.update(job.progress_percent - bar.n)
-    return job
+            task = client.get_task(task.id)
+            bar.set_postfix_str(f"{task.status} {task.progress_stage or ''}".strip())
+            bar.update(task.progress_percent - bar.n)
+    return task
 
 
 @tasks.command("get")
@@ -451,22 +453,22 @@ def tasks_get(ctx: click.Context, task_id: str, wait: bool) -> None:
     """Show one task."""
     with _client(ctx) as client:
         try:
-            job = client.get_task(task_id)
-            _print_job(_follow(client, job) if wait else job)
+            task = client.get_task(task_id)
+            _print_task(_follow(client, task) if wait else task)
         except ApiError as exc:
             raise click.ClickException(str(exc)) from exc
 
 
 @tasks.command("list")
 @click.option("--type", "task_type", type=click.Choice(TaskType))
-@click.option("--status", type=click.Choice(JobStatus))
+@click.option("--status", type=click.Choice(TaskStatus))
 @click.option("--limit", type=click.IntRange(1, 200), default=20, show_default=True)
 @click.option("--cursor", help="next_cursor of a previous page.")
 @click.pass_context
 def tasks_list(
     ctx: click.Context,
     task_type: TaskType | None,
-    status: JobStatus | None,
+    status: TaskStatus | None,
     limit: int,
     cursor: str | None,
 ) -> None:
@@ -476,9 +478,9 @@ def tasks_list(
             page = client.list_tasks(type=task_type, status=status, limit=limit, cursor=cursor)
         except ApiError as exc:
             raise click.ClickException(str(exc)) from exc
-    for job in page.data:
+    for task in page.data:
         click.echo(
-            f"{job.id}  {job.task_type or '-':18} {job.status:10} {job.progress_percent:3d}%  {job.created_at}"
+            f"{task.id}  {task.task_type or '-':18} {task.status:10} {task.progress_percent:3d}%  {task.created_at}"
         )
     if page.has_more:
         click.echo(f"more: --cursor {page.next_cursor}")
@@ -491,7 +493,7 @@ def tasks_cancel(ctx: click.Context, task_id: str) -> None:
     """Cancel a task that has not ended."""
     with _client(ctx) as client:
         try:
-            _print_job(client.cancel_task(task_id))
+            _print_task(client.cancel_task(task_id))
         except ApiError as exc:
             raise click.ClickException(str(exc)) from exc
 
@@ -504,10 +506,10 @@ def tasks_download(ctx: click.Context, task_id: str, path: str) -> None:
     """Download a completed task's output to PATH."""
     with _client(ctx) as client:
         try:
-            job = client.get_task(task_id)
-            if job.output is None:
-                raise click.ClickException(f"task {task_id} has no output (status {job.status})")
-            size = client.download(job.output.url, path)
+            task = client.get_task(task_id)
+            if task.output is None:
+                raise click.ClickException(f"task {task_id} has no output (status {task.status})")
+            size = client.download(task.output.url, path)
         except ApiError as exc:
             raise click.ClickException(str(exc)) from exc
     click.echo(f"{path}: {size} bytes")

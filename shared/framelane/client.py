@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from framelane.models import EffectiveLimits, JobOut, JobPage, UploadOut, WorkspaceCreated, WorkspaceOut
+from framelane.models import EffectiveLimits, JobOut, TaskPage, UploadOut, WorkspaceCreated, WorkspaceOut
 
 
 class ApiError(Exception):
@@ -88,7 +88,7 @@ class FramelaneClient:
     def create_task(
         self, task_type: str, body: dict[str, Any], *, idempotency_key: str | None = None
     ) -> tuple[JobOut, bool]:
-        """The job, and whether the server answered with an idempotent replay (200) instead of 202."""
+        """The task, and whether the server answered with an idempotent replay (200) instead of 202."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         path = f"/v1/tasks/{task_type.replace('_', '-')}"
         response = _check(self._request("POST", path, json=body, headers=headers))
@@ -97,9 +97,9 @@ class FramelaneClient:
     def get_task(self, task_id: str) -> JobOut:
         return JobOut.model_validate(_check(self._request("GET", f"/v1/tasks/{task_id}")).json())
 
-    def list_tasks(self, **params: Any) -> JobPage:
+    def list_tasks(self, **params: Any) -> TaskPage:
         query = {k: v for k, v in params.items() if v is not None}
-        return JobPage.model_validate(_check(self._request("GET", "/v1/tasks", params=query)).json())
+        return TaskPage.model_validate(_check(self._request("GET", "/v1/tasks", params=query)).json())
 
     def cancel_task(self, task_id: str) -> JobOut:
         return JobOut.model_validate(_check(self._request("POST", f"/v1/tasks/{task_id}/cancel")).json())

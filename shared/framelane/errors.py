@@ -2,7 +2,7 @@
 
 - `FramelaneError`: a request the API refuses; `code` is the stable error code, and the HTTP status for each
   class is chosen in api/errors.py (the domain does not speak HTTP);
-- `JobFailure`: a task failed for a reason its caller should see, typed by `JobErrorCode`;
+- `TaskFailure`: a task failed for a reason its caller should see, typed by `TaskErrorCode`;
 - `StepSignal`: a pipeline step ends early without the task failing (it was cancelled, or a transcript is
   still pending); the state machine routes on the signal's name.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from framelane.models import JobErrorCode
+from framelane.models import TaskErrorCode
 
 if TYPE_CHECKING:
     from framelane.adapters.redis_limits import BucketState
@@ -77,10 +77,10 @@ class ServiceUnavailable(FramelaneError):
     code = "service_unavailable"
 
 
-class JobFailure(Exception):
-    """A task failed for a reason the caller should see: becomes the job's `error {code, message}`."""
+class TaskFailure(Exception):
+    """A task failed for a reason the caller should see: becomes the task's `error {code, message}`."""
 
-    def __init__(self, code: JobErrorCode, message: str) -> None:
+    def __init__(self, code: TaskErrorCode, message: str) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message

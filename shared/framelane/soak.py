@@ -97,7 +97,7 @@ class SoakTask:
     expected: tuple[str, str | None]  # (status, error code)
     source: str
     request_webhook: bool
-    job: dict[str, Any] = field(default_factory=dict)
+    latest: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -116,10 +116,10 @@ class SoakReport:
     def latencies(self, task_type: str | None = None) -> list[float]:
         """POST → completed, from the task's own created_at/completed_at."""
         return sorted(
-            _seconds(task.job["created_at"], task.job["completed_at"])
+            _seconds(task.latest["created_at"], task.latest["completed_at"])
             for task in self.tasks
-            if task.job.get("status") == "completed"
-            and task.job.get("completed_at")
+            if task.latest.get("status") == "completed"
+            and task.latest.get("completed_at")
             and task_type in (None, task.task_type)
         )
 
@@ -130,7 +130,7 @@ class SoakReport:
         ]
         for task_type in [*sorted({task.task_type for task in self.tasks}), None]:
             chosen = [task for task in self.tasks if task_type in (None, task.task_type)]
-            states = Counter(task.job.get("status", "unknown") for task in chosen)
+            states = Counter(task.latest.get("status", "unknown") for task in chosen)
             expected = sum(_outcome(task) == task.expected for task in chosen)
             p50, p95 = _percentiles(self.latencies(task_type))
             lines.append(
@@ -180,8 +180,8 @@ def _percentiles(values: list[float]) -> tuple[str, str]:
 
 
 def _outcome(task: SoakTask) -> tuple[str, str | None]:
-    error = task.job.get("error") or {}
-    return task.job.get("status", "unknown"), error.get("code")
+    error = task.latest.get("error") or {}
+    return task.latest.get("status", "unknown"), error.get("code")
 
 
 # --- the loopback servers: sources and the webhook receiver ------------------------------------------------
@@ -675,9 +675,9 @@ def _refresh(apis: list[httpx.Client], tasks: list[SoakTask], deadline: float) -
         while True:
             params: dict[str, Any] = {"limit": 200, **({"cursor": cursor} if cursor else {})}
             page = _request(api, "GET", "/v1/tasks", deadline, params=params).json()
-            for job in page["data"]:
-                if job["id"] in wanted:
-                    wanted[job["id"]].job = job
+            for latest in page["data"]:
+                if latest["id"] in wanted:
+                    wanted[latest["id"]].latest = latest
             cursor = page.get("next_cursor")
             if not page.get("has_more") or not cursor:
                 break
@@ -686,7 +686,7 @@ def _refresh(apis: list[httpx.Client], tasks: list[SoakTask], deadline: float) -
 def _wait_terminal(apis: list[httpx.Client], tasks: list[SoakTask], deadline: float) -> None:
     while time.monotonic() < deadline:
         _refresh(apis, tasks, deadline + 30)
-        if all(task.job.get("status") in TERMINAL for task in tasks):
+        if all(task.latest.get("status") in TERMINAL for task in tasks):
             return
         time.sleep(1)
 
@@ -715,7 +715,7 @@ def _slot_leaks(usage: dict[str, dict[str, int]]) -> list[str]:
 
 
 def _expected_destinations(task: SoakTask) -> set[str]:
-    if task.job.get("status") not in {"completed", "failed"}:
+    if task.latest.get("status") not in {"completed", "failed"}:
         return set()
     return {"/request"} if task.request_webhook else {"/endpoint"}
 
@@ -807,12 +807,12 @@ def _segment_violations(
     frames = int(long_clip[0] * long_clip[3])
     left = _output_keys(moto_url, bucket, prefix="segments/")
     for task in tasks:
-        if not task.source.endswith("/long.mp4") or task.job.get("status") != "completed":
+        if not task.source.endswith("/long.mp4") or task.latest.get("status") != "completed":
             continue
         label = f"{task.id} ({task.task_type}, long)"
         if any(f"/{task.id}/" in key for key in left):
             problems.append(f"{label} left segment parts behind")
-        url = (task.job.get("output") or {}).get("url")
+        url = (task.latest.get("output") or {}).get("url")
         if not url:
             continue  # counted by _violations
         response = httpx.get(url, timeout=60)  # the presigned link the API hands out

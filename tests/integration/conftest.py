@@ -17,8 +17,8 @@ from fastapi import FastAPI
 from framelane.api.app import create_app
 from framelane.config import Settings
 from framelane.local.bootstrap import bootstrap_stores
+from framelane.local.in_process import start_in_process_pipeline, with_local_pipeline
 from framelane.local.processes import ChildService, aws_environment, free_port, running_services
-from framelane.local.runtime import start_pipeline_runtime, with_local_pipeline
 from framelane.models import WorkspaceCreated
 from framelane.services.context import ServiceContext, build_context
 from framelane.services.workspaces import create_workspace
@@ -117,9 +117,9 @@ def pipeline_settings(stack: Stack) -> Settings:
 @pytest.fixture(scope="session")
 def pipeline_ctx(pipeline_settings: Settings) -> Iterator[ServiceContext]:
     ctx = build_context(pipeline_settings)
-    runtime = start_pipeline_runtime(ctx, engines=None)
+    in_process = start_in_process_pipeline(ctx, engines=None)
     yield ctx
-    runtime.stop()
+    in_process.stop()
 
 
 @pytest.fixture(scope="session")

@@ -31,24 +31,24 @@ def wait_for_task(
     wanted = until or {"completed", "failed", "cancelled"}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        job = api.get(f"/v1/tasks/{task_id}").json()
-        if job["status"] in wanted:
-            return dict(job)
+        task = api.get(f"/v1/tasks/{task_id}").json()
+        if task["status"] in wanted:
+            return dict(task)
         time.sleep(0.2)
-    raise AssertionError(f"task {task_id} still {job['status']} after {timeout}s: {job}")
+    raise AssertionError(f"task {task_id} still {task['status']} after {timeout}s: {task}")
 
 
-def wait_for_job(
+def wait_for_task_condition(
     api: httpx.Client, task_id: str, condition: Callable[[dict[str, Any]], bool], *, timeout: float, what: str
 ) -> dict[str, Any]:
     """Poll the task until `condition` holds; AssertionError naming `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
-        job: dict[str, Any] = api.get(f"/v1/tasks/{task_id}").json()
-        if condition(job):
-            return job
+        task: dict[str, Any] = api.get(f"/v1/tasks/{task_id}").json()
+        if condition(task):
+            return task
         if time.monotonic() > deadline:
-            raise AssertionError(f"task {task_id} not {what} after {timeout}s: {job}")
+            raise AssertionError(f"task {task_id} not {what} after {timeout}s: {task}")
         time.sleep(0.1)
 
 

@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from framelane.api.app import create_app
+from framelane.local.in_process import start_in_process_pipeline, with_local_pipeline
 from framelane.local.processes import free_port
-from framelane.local.runtime import start_pipeline_runtime, with_local_pipeline
 from framelane.services.context import build_context
 from framelane.services.workspaces import create_workspace
 from tests.support.assemblyai_standin import API_KEY, StandIn, assemblyai_standin
@@ -58,7 +58,7 @@ def _aai_stack(
         name=name,
     )
     ctx = build_context(settings)
-    runtime = start_pipeline_runtime(ctx, engines=None)
+    in_process = start_in_process_pipeline(ctx, engines=None)
     key = create_workspace(ctx, name).api_key
     try:
         with (
@@ -67,7 +67,7 @@ def _aai_stack(
         ):
             yield AaiStack(standin, api, origin, source)
     finally:
-        runtime.stop()
+        in_process.stop()
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +113,7 @@ def _webhook_status(standin: StandIn, url: str, timeout: float = 30) -> int | No
 
 
 @pytest.fixture(scope="module")
-def webhook_job(aai: AaiStack) -> dict[str, Any]:
+def webhook_task(aai: AaiStack) -> dict[str, Any]:
     """One task finished through AssemblyAI's webhook (shared: each transcription takes seconds)."""
     aai.standin.send_webhooks, aai.standin.fail_with = True, None
     return _submit(
@@ -126,27 +126,27 @@ def webhook_job(aai: AaiStack) -> dict[str, Any]:
 
 
 def test_completed_through_the_webhook_with_options_passed(
-    aai: AaiStack, webhook_job: dict[str, Any]
+    aai: AaiStack, webhook_task: dict[str, Any]
 ) -> None:
-    job = webhook_job
-    assert job["status"] == "completed", job
+    task = webhook_task
+    assert task["status"] == "completed", task
     # the execution went on past Transcribe (resumed by the callback's SendTaskSuccess) to Notify
     deadline = time.monotonic() + 30
-    while ("task.completed", job["id"]) not in [
+    while ("task.completed", task["id"]) not in [
         (event["type"], event["data"]["id"])
         for event in map(json.loads, (r.body for r in aai.origin.received("/hook")))
     ]:
         assert time.monotonic() < deadline, "no task.completed webhook: the Transcribe step was not resumed"
         time.sleep(0.1)
-    [sent] = [r for r in aai.standin.requests if r["webhook_url"].endswith(job["id"])]
+    [sent] = [r for r in aai.standin.requests if r["webhook_url"].endswith(task["id"])]
     assert sent["language_code"] == "en" and sent["speaker_labels"] is True
     assert sent["summarization"] is True and sent["entity_detection"] is True
-    assert sent["webhook_url"].endswith(f"/v1/callbacks/assemblyai/{job['workspace_id']}/{job['id']}")
+    assert sent["webhook_url"].endswith(f"/v1/callbacks/assemblyai/{task['workspace_id']}/{task['id']}")
     assert sent["webhook_auth_header_name"] == "X-Framelane-Callback-Secret"
     # AssemblyAI fetched the ingested source through a presigned URL: nothing was uploaded to it
-    assert f"/sources/{job['workspace_id']}/{job['id']}" in sent["audio_url"] and not aai.standin.uploads
+    assert f"/sources/{task['workspace_id']}/{task['id']}" in sent["audio_url"] and not aai.standin.uploads
     assert _webhook_status(aai.standin, sent["webhook_url"]) == 200  # our callback accepted it
-    transcript = aai.api.get(f"/v1/tasks/{job['id']}/transcript").json()
+    transcript = aai.api.get(f"/v1/tasks/{task['id']}/transcript").json()
     assert transcript["engine"] == "assemblyai" and transcript["unavailable"] == {}
     assert transcript["generator"]["engine"] == "assemblyai" and transcript["generator"]["version"]
     assert word_error_rate(SENTENCE, transcript["text"]) <= 0.2
@@ -159,9 +159,9 @@ def test_completed_through_the_webhook_with_options_passed(
 
 def test_standin_error_is_transcription_failed(aai: AaiStack) -> None:
     aai.standin.send_webhooks, aai.standin.fail_with = True, "Audio file could not be decoded"
-    job = _submit(aai)
-    assert job["status"] == "failed"
-    assert job["error"] == {
+    task = _submit(aai)
+    assert task["status"] == "failed"
+    assert task["error"] == {
         "code": "transcription_failed",
         "message": "AssemblyAI: Audio file could not be decoded",
     }
@@ -170,15 +170,15 @@ def test_standin_error_is_transcription_failed(aai: AaiStack) -> None:
 def test_polling_fallback_when_no_callback_comes(aai_polling: AaiStack) -> None:
     aai = aai_polling
     aai.standin.send_webhooks, aai.standin.fail_with = False, None  # only PollTranscript can finish it
-    job = _submit(aai)
-    assert not [url for url, _ in aai.standin.webhook_calls if url.endswith(job["id"])]
-    assert job["status"] == "completed", job
-    transcript = aai.api.get(f"/v1/tasks/{job['id']}/transcript").json()
+    task = _submit(aai)
+    assert not [url for url, _ in aai.standin.webhook_calls if url.endswith(task["id"])]
+    assert task["status"] == "completed", task
+    transcript = aai.api.get(f"/v1/tasks/{task['id']}/transcript").json()
     assert transcript["engine"] == "assemblyai" and word_error_rate(SENTENCE, transcript["text"]) <= 0.2
 
 
-def test_callback_with_a_wrong_secret_is_refused(aai: AaiStack, webhook_job: dict[str, Any]) -> None:
-    target = webhook_job  # a task with a callback secret
+def test_callback_with_a_wrong_secret_is_refused(aai: AaiStack, webhook_task: dict[str, Any]) -> None:
+    target = webhook_task  # a task with a callback secret
     response = aai.api.post(
         f"/v1/callbacks/assemblyai/{target['workspace_id']}/{target['id']}",
         json={"transcript_id": "x", "status": "completed"},

@@ -21,8 +21,8 @@ import pytest
 
 from framelane.api.app import create_app
 from framelane.local.bootstrap import bootstrap_stores
+from framelane.local.in_process import start_in_process_pipeline
 from framelane.local.pipeline_setup import create_local_pipeline
-from framelane.local.runtime import start_pipeline_runtime
 from framelane.media.samples import make_sample_clip
 from framelane.models import TaskType
 from framelane.pipeline.asl import TaskMachineConfig
@@ -82,7 +82,9 @@ def aws(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AwsS
     )
     ctx = build_context(settings)
     clip = make_sample_clip(tmp_path_factory.mktemp("media") / "clip.mp4", seconds=1).read_bytes()
-    runtime = start_pipeline_runtime(ctx, engines=None)  # pollers and the keeper; workers start per test
+    in_process = start_in_process_pipeline(
+        ctx, engines=None
+    )  # pollers and the keeper; workers start per test
     try:
         with serve_app(create_app(settings, ctx)) as url, loopback_server() as origin:
             origin.serve_bytes("/clip.mp4", clip)
@@ -91,15 +93,15 @@ def aws(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AwsS
             with httpx.Client(base_url=url, headers=headers, timeout=30) as api:
                 yield AwsStage(ctx, api, origin, machines[0])
     finally:
-        runtime.stop()
+        in_process.stop()
 
 
 def _wait_in_stream(aws: AwsStage, task_id: str, task_type: TaskType) -> None:
     deadline = time.monotonic() + 60
     while stream_backlog(aws.ctx)[task_type.value] < 1:
-        job = aws.api.get(f"/v1/tasks/{task_id}").json()
-        assert job["status"] in {"ingesting", "queued"}, job
-        assert time.monotonic() < deadline, f"never reached the {task_type} stream: {job}"
+        task = aws.api.get(f"/v1/tasks/{task_id}").json()
+        assert task["status"] in {"ingesting", "queued"}, task
+        assert time.monotonic() < deadline, f"never reached the {task_type} stream: {task}"
         time.sleep(0.2)
 
 
@@ -117,8 +119,8 @@ def test_without_an_assemblyai_key_a_worker_transcribes_through_the_broker(
     assert aws.api.get(f"/v1/tasks/{task_id}").json()["status"] == "queued"  # no step transcribes it
 
     with thread_worker(aws.ctx, "flaws-transcriber"):
-        job = wait_for_task(aws.api, task_id, timeout=180)
-    assert job["status"] == "completed", job
+        task = wait_for_task(aws.api, task_id, timeout=180)
+    assert task["status"] == "completed", task
     transcript = aws.api.get(f"/v1/tasks/{task_id}/transcript").json()
     assert transcript["engine"] == "faster-whisper"
     assert word_error_rate(SENTENCE, transcript["text"]) <= 0.2, transcript["text"]
@@ -137,11 +139,11 @@ def test_a_render_whose_first_worker_starts_after_the_heartbeat_still_completes(
     _wait_in_stream(aws, task_id, TaskType.super_resolution)
     queued_since = time.monotonic()
     while time.monotonic() - queued_since < heartbeat + 20:  # no worker yet: the fleet is "starting"
-        job = aws.api.get(f"/v1/tasks/{task_id}").json()
-        assert job["status"] == "queued", job  # not worker_lost, not queue_timeout
+        task = aws.api.get(f"/v1/tasks/{task_id}").json()
+        assert task["status"] == "queued", task  # not worker_lost, not queue_timeout
         time.sleep(5)
 
     with thread_worker(aws.ctx, "flaws-late-worker"):
-        job = wait_for_task(aws.api, task_id, timeout=120)
-    assert job["status"] == "completed", job
-    assert job["output"]["width"] == 160
+        task = wait_for_task(aws.api, task_id, timeout=120)
+    assert task["status"] == "completed", task
+    assert task["output"]["width"] == 160

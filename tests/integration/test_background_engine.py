@@ -147,10 +147,10 @@ def test_worker_writes_vp9_with_alpha(
         created = papi.post(
             "/v1/tasks/remove-background", json={"source_url": origin.serve_bytes("/s.mp4", clip)}
         )
-        job = wait_for_task(papi, created.json()["id"], timeout=120)
-    assert job["status"] == "completed", job
+        task = wait_for_task(papi, created.json()["id"], timeout=120)
+    assert task["status"] == "completed", task
     out = tmp_path / "out.webm"
-    out.write_bytes(httpx.get(job["output"]["url"]).content)
+    out.write_bytes(httpx.get(task["output"]["url"]).content)
     with av.open(str(out)) as container:
         stream = container.streams.video[0]
         decoder = av.CodecContext.create("libvpx-vp9", "r")  # ffmpeg's native vp9 decoder drops alpha
@@ -174,10 +174,10 @@ def test_worker_cuts_out_a_person(papi: httpx.Client, pipeline_ctx: ServiceConte
         created = papi.post(
             "/v1/tasks/remove-background", json={"source_url": origin.serve_bytes("/p.mp4", clip)}
         )
-        job = wait_for_task(papi, created.json()["id"], timeout=120)
-    assert job["status"] == "completed", job
+        task = wait_for_task(papi, created.json()["id"], timeout=120)
+    assert task["status"] == "completed", task
     out = tmp_path / "out.webm"
-    out.write_bytes(httpx.get(job["output"]["url"]).content)
+    out.write_bytes(httpx.get(task["output"]["url"]).content)
     frames = rgba_frames(out)
     assert len(frames) == 6
     for alpha in (frame[..., 3].astype(int) for frame in frames[1:]):  # the first frame fades in (hysteresis)

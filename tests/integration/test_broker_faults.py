@@ -21,7 +21,7 @@ from framelane.adapters.redis_streams import GROUP
 from framelane.api.app import create_app
 from framelane.engines.base import EngineRegistry
 from framelane.local.bootstrap import bootstrap_stores
-from framelane.local.runtime import start_pipeline_runtime, with_local_pipeline
+from framelane.local.in_process import start_in_process_pipeline, with_local_pipeline
 from framelane.media.samples import make_sample_clip
 from framelane.models import TaskType
 from framelane.services.context import ServiceContext, build_context
@@ -106,7 +106,7 @@ def faults(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[F
         bootstrap_stores(build_context(base))
         settings = with_local_pipeline(base, name="flfault")
         ctx = build_context(settings)
-        runtime = start_pipeline_runtime(ctx, engines=None)
+        in_process = start_in_process_pipeline(ctx, engines=None)
         try:
             with serve_app(create_app(settings, ctx)) as url:
                 workspace = create_workspace(ctx, "faults")
@@ -115,7 +115,7 @@ def faults(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[F
                     raw = redis.Redis.from_url(redis_server.url, decode_responses=True)
                     yield Faults(redis_server, ctx, api, origin, raw, workspace.workspace_id)
         finally:
-            runtime.stop()
+            in_process.stop()
 
 
 class _HeldSampler:
@@ -175,12 +175,12 @@ def test_one_worker_holds_one_entry_and_serves_the_types_in_turn(faults: Faults)
     ids = [faults.submit(task_type) for _ in range(2) for task_type in ROUTES]
     faults.wait_until_waiting(len(ids))
     with _HeldSampler(faults, "solo") as sampler, thread_worker(faults.ctx, "solo"):
-        jobs = [wait_for_task(faults.api, task_id, timeout=120) for task_id in ids]
-    assert [job["status"] for job in jobs] == ["completed"] * len(ids), [j.get("error") for j in jobs]
+        tasks = [wait_for_task(faults.api, task_id, timeout=120) for task_id in ids]
+    assert [task["status"] for task in tasks] == ["completed"] * len(ids), [j.get("error") for j in tasks]
     assert sampler.most == 1, f"the worker held {sampler.most} entries at once"
     assert sampler.most_deliveries == 1, "an entry was reclaimed"
-    first_three = sorted(jobs, key=lambda job: job["completed_at"])[:3]
-    assert {job["task_type"] for job in first_three} == {t.value for t in ROUTES}
+    first_three = sorted(tasks, key=lambda task: task["completed_at"])[:3]
+    assert {task["task_type"] for task in first_three} == {t.value for t in ROUTES}
     assert faults.waiting() == 0
 
 
@@ -193,10 +193,10 @@ def test_poison_entry_fails_its_task_at_once(faults: Faults) -> None:
     faults.replace_entry(TaskType.super_resolution, task_id, json.dumps(broken))
     dead_before = faults.raw.xlen(f"{PREFIX}:dead")
     with thread_worker(faults.ctx, "poisoned"):
-        job = wait_for_task(faults.api, task_id, timeout=30)
-    assert job["status"] == "failed", job
-    assert job["error"]["code"] == "internal_error", job["error"]
-    assert "could not be processed" in job["error"]["message"]  # not the step's heartbeat timeout
+        task = wait_for_task(faults.api, task_id, timeout=30)
+    assert task["status"] == "failed", task
+    assert task["error"]["code"] == "internal_error", task["error"]
+    assert "could not be processed" in task["error"]["message"]  # not the step's heartbeat timeout
     assert faults.raw.xlen(f"{PREFIX}:dead") == dead_before + 1
     assert faults.waiting() == 0
 
@@ -213,9 +213,9 @@ def test_an_entry_abandoned_by_every_attempt_fails_its_task_as_worker_lost(fault
     faults.raw.xclaim(stream, GROUP, f"died-{attempts}", 0, [entry_id], idle=60_000, retrycount=attempts)
     renders = _RenderCount(TaskType.gaze_redirect)
     with thread_worker(faults.ctx, "next-in-line", renders.registry):
-        job = wait_for_task(faults.api, task_id, timeout=60)
-    assert job["status"] == "failed", job
-    assert job["error"] == {
+        task = wait_for_task(faults.api, task_id, timeout=60)
+    assert task["status"] == "failed", task
+    assert task["error"] == {
         "code": "worker_lost",
         "message": f"the task was abandoned by {attempts} workers",
     }
@@ -235,11 +235,11 @@ def test_a_worker_that_hangs_without_heartbeats_fails_its_task_as_worker_lost(fa
     assert [json.loads(fields["message"])["task_id"] for _, fields in taken] == [task_id]
     broker.hold_lease(task_id, "hung", 120)  # the keeper leaves a leased render to its worker's heartbeat
     try:
-        job = wait_for_task(faults.api, task_id, timeout=60)
+        task = wait_for_task(faults.api, task_id, timeout=60)
     finally:
         broker.drop_lease(task_id)
-    assert job["status"] == "failed", job
-    assert job["error"]["code"] == "worker_lost", job["error"]
+    assert task["status"] == "failed", task
+    assert task["error"]["code"] == "worker_lost", task["error"]
 
 
 def test_two_workers_never_share_a_render_longer_than_the_visibility_timeout(
@@ -257,8 +257,8 @@ def test_two_workers_never_share_a_render_longer_than_the_visibility_timeout(
         thread_worker(faults.ctx, "first", renders.registry),
         thread_worker(faults.ctx, "second", renders.registry),
     ):
-        job = wait_for_task(faults.api, task_id, timeout=90)
-    assert job["status"] == "completed", job
+        task = wait_for_task(faults.api, task_id, timeout=90)
+    assert task["status"] == "completed", task
     assert renders.count == 1, f"{renders.count} renders of one task"
     assert sampler.most_deliveries == 1, "the entry was taken over while its worker rendered"
 
@@ -268,8 +268,8 @@ def test_unreadable_entry_is_dead_lettered_and_added_again_from_its_record(fault
     faults.wait_until_waiting(1)
     faults.replace_entry(TaskType.gaze_redirect, task_id, "{not json")
     with thread_worker(faults.ctx, "reader"):
-        job = wait_for_task(faults.api, task_id, timeout=60)
-    assert job["status"] == "completed", job
+        task = wait_for_task(faults.api, task_id, timeout=60)
+    assert task["status"] == "completed", task
     dead = faults.raw.xrevrange(f"{PREFIX}:dead", count=1)
     assert dead and dead[0][1]["message"] == "{not json"
 
@@ -280,8 +280,8 @@ def test_render_waiting_longer_than_the_running_heartbeat_completes(faults: Faul
     time.sleep(faults.ctx.settings.render_heartbeat_seconds * 3)  # no worker yet: the entry waits
     assert faults.api.get(f"/v1/tasks/{task_id}").json()["status"] == "queued"
     with thread_worker(faults.ctx, "late"):
-        job = wait_for_task(faults.api, task_id, timeout=60)
-    assert job["status"] == "completed", job
+        task = wait_for_task(faults.api, task_id, timeout=60)
+    assert task["status"] == "completed", task
 
 
 def test_render_no_worker_takes_in_time_fails_queue_timeout(faults: Faults) -> None:
@@ -292,8 +292,8 @@ def test_render_no_worker_takes_in_time_fails_queue_timeout(faults: Faults) -> N
     )
     report = tend_render_queue(impatient)
     assert report.expired == 1, report
-    job = wait_for_task(faults.api, task_id, timeout=30)
-    assert job["status"] == "failed" and job["error"]["code"] == "queue_timeout", job
+    task = wait_for_task(faults.api, task_id, timeout=30)
+    assert task["status"] == "failed" and task["error"]["code"] == "queue_timeout", task
     assert faults.waiting() == 0
     assert faults.ctx.store.get_render_dispatch(task_id) is None
 
@@ -309,12 +309,12 @@ def test_redis_killed_and_restarted_empty_loses_no_task(
         faults.redis.kill()
         time.sleep(1)
         faults.redis.start()  # same port, no data: every entry and the consumer group are gone
-        jobs = [wait_for_task(faults.api, task_id, timeout=120) for task_id in ids]
-    assert [job["status"] for job in jobs] == ["completed"] * len(ids), [j.get("error") for j in jobs]
+        tasks = [wait_for_task(faults.api, task_id, timeout=120) for task_id in ids]
+    assert [task["status"] for task in tasks] == ["completed"] * len(ids), [j.get("error") for j in tasks]
     blobs = faults.ctx.blobs
-    for job in jobs:
+    for task in tasks:
         listing = blobs._client.list_objects_v2(
-            Bucket=blobs.bucket, Prefix=f"outputs/{job['workspace_id']}/{job['id']}/"
+            Bucket=blobs.bucket, Prefix=f"outputs/{task['workspace_id']}/{task['id']}/"
         )
         names = [item["Key"].rsplit("/", 1)[1] for item in listing.get("Contents", [])]
         rendered = [n for n in names if n.startswith("output.") and not n.endswith(".c2pa")]
@@ -330,14 +330,14 @@ def test_render_survives_a_redis_outage_longer_than_the_client_retries(
     task_id = faults.submit(TaskType.gaze_redirect)
     faults.wait_until_waiting(1)
     with thread_worker(faults.ctx, "steady"):
-        job = wait_for_task(faults.api, task_id, until={"processing"}, timeout=60)
+        task = wait_for_task(faults.api, task_id, until={"processing"}, timeout=60)
         deadline = time.monotonic() + 30
-        while job["progress_stage"] != "compositing":
-            assert time.monotonic() < deadline, job
+        while task["progress_stage"] != "compositing":
+            assert time.monotonic() < deadline, task
             time.sleep(0.1)
-            job = faults.api.get(f"/v1/tasks/{task_id}").json()
+            task = faults.api.get(f"/v1/tasks/{task_id}").json()
         faults.redis.kill()
         time.sleep(12)
         faults.redis.start()
-        job = wait_for_task(faults.api, task_id, timeout=90)
-    assert job["status"] == "completed", job
+        task = wait_for_task(faults.api, task_id, timeout=90)
+    assert task["status"] == "completed", task

@@ -16,17 +16,17 @@ from framelane.config import Settings
 from framelane.engines.base import EngineRegistry
 from framelane.errors import TaskCancelled, TaskNotCancellable
 from framelane.media.samples import make_sample_clip
-from framelane.models import JobOutput, JobStatus, TaskExecutionInput, TaskType, WorkspaceCreated
+from framelane.models import JobOutput, TaskExecutionInput, TaskStatus, TaskType, WorkspaceCreated
 from framelane.services.context import ServiceContext
 from framelane.services.ingest import ingest
-from framelane.services.jobs import LIVE, load_job, transition
 from framelane.services.render import RenderCancelled, complete
+from framelane.services.task_state import LIVE, load_task, transition
 from framelane.services.tasks import cancel_task
 from tests.support.engines import register
 from tests.support.servers import LoopbackServer, Recorded, loopback_server
 
 from .conftest import Stack
-from .pipeline_helpers import thread_worker, wait_for_job
+from .pipeline_helpers import thread_worker, wait_for_task_condition
 
 
 @pytest.fixture
@@ -69,8 +69,8 @@ def test_a_cancel_during_the_ingest_download_is_kept(
     with pytest.raises(TaskCancelled):
         ingest(stack.ctx, payload)
     assert len(origin.received("/slow.mp4")) == 1  # the download really ran
-    job = api.get(f"/v1/tasks/{task_id}").json()
-    assert job["status"] == "cancelled" and job["error"] is None, job
+    task = api.get(f"/v1/tasks/{task_id}").json()
+    assert task["status"] == "cancelled" and task["error"] is None, task
 
 
 def test_a_cancel_that_loses_the_race_to_completion_undoes_nothing(
@@ -78,9 +78,9 @@ def test_a_cancel_that_loses_the_race_to_completion_undoes_nothing(
 ) -> None:
     task_id = _stored(stack, api)
     store = stack.ctx.store
-    before = load_job(stack.ctx, workspace.workspace_id, task_id)
+    before = load_task(stack.ctx, workspace.workspace_id, task_id)
     # the render completes between the cancel's read of the task and its conditional write
-    assert transition(stack.ctx, before, LIVE, status=JobStatus.completed, progress_percent=100) is not None
+    assert transition(stack.ctx, before, LIVE, status=TaskStatus.completed, progress_percent=100) is not None
     reads = iter([before])
     real_get_task = store.get_task
     monkeypatch.setattr(store, "get_task", lambda ws, task: next(reads, None) or real_get_task(ws, task))
@@ -99,15 +99,15 @@ def test_a_completion_that_loses_the_race_to_a_cancel_stores_no_output(
     stack: Stack, api: httpx.Client, workspace: WorkspaceCreated
 ) -> None:
     task_id = _stored(stack, api)
-    queued = load_job(stack.ctx, workspace.workspace_id, task_id)
-    rendering = transition(stack.ctx, queued, LIVE, status=JobStatus.processing)
+    queued = load_task(stack.ctx, workspace.workspace_id, task_id)
+    rendering = transition(stack.ctx, queued, LIVE, status=TaskStatus.processing)
     assert rendering is not None
     assert api.post(f"/v1/tasks/{task_id}/cancel").status_code == 200  # while the last frame is encoded
     output = JobOutput(url="", width=160, height=120, duration=1.0, size_bytes=1)
     with pytest.raises(RenderCancelled):
         complete(stack.ctx, rendering, output, f"outputs/{workspace.workspace_id}/{task_id}/output.mp4")
-    job = api.get(f"/v1/tasks/{task_id}").json()
-    assert job["status"] == "cancelled" and job["output"] is None, job
+    task = api.get(f"/v1/tasks/{task_id}").json()
+    assert task["status"] == "cancelled" and task["output"] is None, task
 
 
 def test_a_task_cancelled_while_queued_is_never_rendered(
@@ -115,10 +115,12 @@ def test_a_task_cancelled_while_queued_is_never_rendered(
 ) -> None:
     created = papi.post("/v1/tasks/gaze-redirect", json={"source_url": origin.url + "/clip.mp4"})
     task_id = created.json()["id"]
-    job = wait_for_job(papi, task_id, lambda job: job["status"] == "queued", timeout=60, what="queued")
+    task = wait_for_task_condition(
+        papi, task_id, lambda task: task["status"] == "queued", timeout=60, what="queued"
+    )
     assert pipeline_settings.redis_url is not None
     raw = redis.Redis.from_url(pipeline_settings.redis_url, decode_responses=True)
-    stream = f"{pipeline_settings.stream_prefix}:{TaskType.gaze_redirect}:{job['workspace_id']}"
+    stream = f"{pipeline_settings.stream_prefix}:{TaskType.gaze_redirect}:{task['workspace_id']}"
 
     def entries() -> list[str]:
         if not raw.exists(stream):
@@ -145,6 +147,6 @@ def test_a_task_cancelled_while_queued_is_never_rendered(
     assert renders == []
     assert papi.get(f"/v1/tasks/{task_id}").json()["status"] == "cancelled"
     listing = pipeline_ctx.blobs._client.list_objects_v2(
-        Bucket=pipeline_ctx.blobs.bucket, Prefix=f"outputs/{job['workspace_id']}/{task_id}/"
+        Bucket=pipeline_ctx.blobs.bucket, Prefix=f"outputs/{task['workspace_id']}/{task_id}/"
     )
     assert listing.get("KeyCount", 0) == 0

@@ -56,7 +56,7 @@ def test_cli_choices_are_the_enums_and_reach_the_api(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
     from framelane.cli import cli
-    from framelane.models import JobStatus, TaskType
+    from framelane.models import TaskStatus, TaskType
 
     page = json.dumps({"data": [], "has_more": False}).encode()
     runner = CliRunner(env={"FRAMELANE_HOME": str(tmp_path)})
@@ -72,4 +72,4 @@ def test_cli_choices_are_the_enums_and_reach_the_api(tmp_path: Path) -> None:
     list_help = "".join(runner.invoke(cli, ["tasks", "list", "--help"]).output.split())
     for task_type in TaskType:
         assert task_type.replace("_", "-") in create_help and task_type.value in list_help
-    assert all(status.value in list_help for status in JobStatus)
+    assert all(status.value in list_help for status in TaskStatus)

@@ -20,9 +20,9 @@ from framelane.ids import new_task_id
 from framelane.local.processes import free_port
 from framelane.models import (
     REQUEST_MODEL_BY_TYPE,
-    Job,
-    JobStatus,
+    Task,
     TaskRequestBase,
+    TaskStatus,
     TaskType,
     WebhookAttempt,
     WorkspaceCreated,
@@ -153,10 +153,10 @@ def test_source_link_of_a_task(api: httpx.Client, other_api: httpx.Client, stack
     stack.ctx.blobs.put_bytes(f"sources/{workspace_id}/{task_id}", b"the source bytes", "video/mp4")
     now = utc_now()
     stack.ctx.store.put_task(
-        Job(
+        Task(
             id=task_id,
             workspace_id=workspace_id,
-            status=JobStatus.queued,
+            status=TaskStatus.queued,
             task_type=TaskType.gaze_redirect,
             created_at=now,
             updated_at=now,

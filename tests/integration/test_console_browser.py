@@ -29,9 +29,9 @@ from framelane.engines.base import EngineRegistry
 from framelane.ids import new_task_id
 from framelane.media.samples import make_sample_clip
 from framelane.models import (
-    Job,
     JobOutput,
-    JobStatus,
+    Task,
+    TaskStatus,
     TaskType,
     Transcript,
     TranscriptWord,
@@ -352,9 +352,9 @@ def test_transcript_captions_seek_and_downloads(
     )
     source = origin.serve_bytes("/speech.mp4", clip.read_bytes())
     created = capi.post("/v1/tasks/transcribe", json={"source_url": source, "language_code": "en"}).json()
-    job = wait_for_task(capi, created["id"], timeout=180)
-    assert job["status"] == "completed", job
-    sign_in(page, pipeline_api_url, console_workspace.api_key, f"#/tasks/{job['id']}")
+    task = wait_for_task(capi, created["id"], timeout=180)
+    assert task["status"] == "completed", task
+    sign_in(page, pipeline_api_url, console_workspace.api_key, f"#/tasks/{task['id']}")
     phrases = page.locator(".transcript .phrase")
     expect(phrases).to_have_count(2)  # one per sentence
     expect(phrases.nth(1)).to_contain_text("green")
@@ -379,8 +379,8 @@ def test_transcript_captions_seek_and_downloads(
     with page.expect_download() as download:
         page.get_by_role("button", name="SRT").click()
     srt = Path(download.value.path()).read_text()
-    assert srt == capi.get(f"/v1/tasks/{job['id']}/transcript", params={"format": "srt"}).text
-    assert download.value.suggested_filename == f"{job['id']}.srt"
+    assert srt == capi.get(f"/v1/tasks/{task['id']}/transcript", params={"format": "srt"}).text
+    assert download.value.suggested_filename == f"{task['id']}.srt"
     page.evaluate("document.querySelector('#transcript-player').currentTime = 1.2")
     shoot(page, tmp_path, "transcript", keep=True)
 
@@ -422,10 +422,10 @@ def test_metadata_and_transcript_are_escaped(
     )
     now = utc_now()
     pipeline_ctx.store.put_task(
-        Job(
+        Task(
             id=task_id,
             workspace_id=ws,
-            status=JobStatus.completed,
+            status=TaskStatus.completed,
             task_type=TaskType.transcribe,
             created_at=now,
             updated_at=now,

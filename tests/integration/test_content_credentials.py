@@ -22,9 +22,9 @@ from framelane.engines import background, super_resolution
 from framelane.engines.base import FrameEngine
 from framelane.engines.label import with_label
 from framelane.media.formats import H264_MP4, PNG_ZIP, PRORES_4444_MOV, VP9_ALPHA_WEBM, OutputSpec
-from framelane.media.pipeline import render
 from framelane.media.probe import probe
 from framelane.media.samples import make_sample_clip
+from framelane.media.transcode import render
 from framelane.models import TaskType
 from framelane.provenance.credentials import SigningSetupError, load_identity
 from framelane.provenance.facts import engine_facts

@@ -67,12 +67,12 @@ def test_webm_output_has_a_sidecar_and_a_credentials_report(
     task_id = papi.post("/v1/tasks/remove-background", json={"source_url": source}).json()["id"]
     assert papi.get(f"/v1/tasks/{task_id}/credentials").status_code == 404  # not rendered yet
     with thread_worker(pipeline_ctx):
-        job = wait_for_task(papi, task_id)
-    assert job["status"] == "completed", job
-    credentials = job["output"]["content_credentials"]
+        task = wait_for_task(papi, task_id)
+    assert task["status"] == "completed", task
+    credentials = task["output"]["content_credentials"]
     assert credentials["format"] == "sidecar" and credentials["sidecar_url"].startswith("http://127.0.0.1")
     output = tmp_path / "output.webm"
-    output.write_bytes(httpx.get(job["output"]["url"]).content)
+    output.write_bytes(httpx.get(task["output"]["url"]).content)
     sidecar = httpx.get(credentials["sidecar_url"]).content
     with output.open("rb") as stream:
         downloaded = read_report(stream, "video/webm", manifest=sidecar)
@@ -101,11 +101,11 @@ def test_mp4_output_embeds_the_credentials_and_the_label_is_burned_in(
     created = papi.post("/v1/tasks/gaze-redirect", json={"source_url": source, "label": "top_right"})
     assert created.status_code == 202 and created.json()["options"]["label"] == "top_right"
     with thread_worker(pipeline_ctx):
-        job = wait_for_task(papi, created.json()["id"])
-    assert job["status"] == "completed", job
-    assert job["output"]["content_credentials"] == {"format": "embedded", "sidecar_url": None}
+        task = wait_for_task(papi, created.json()["id"])
+    assert task["status"] == "completed", task
+    assert task["output"]["content_credentials"] == {"format": "embedded", "sidecar_url": None}
     output = tmp_path / "output.mp4"
-    output.write_bytes(httpx.get(job["output"]["url"]).content)
+    output.write_bytes(httpx.get(task["output"]["url"]).content)
     report = verify_path(output)
     assert report.state == "Valid"
     assert any(
@@ -118,7 +118,7 @@ def test_mp4_output_embeds_the_credentials_and_the_label_is_burned_in(
     # the label: a dark box with white letters in the top right, nothing like it in the bottom left
     assert (corner.max(axis=2) < 50).sum() > 150 and (corner.min(axis=2) > 200).sum() > 10
     assert (elsewhere.max(axis=2) < 50).sum() < (corner.max(axis=2) < 50).sum() // 4
-    assert papi.get(f"/v1/tasks/{job['id']}/credentials").json()["format"] == "embedded"
+    assert papi.get(f"/v1/tasks/{task['id']}/credentials").json()["format"] == "embedded"
 
 
 def test_a_kms_key_signs_through_the_callback_signer(stack: Stack, clip: bytes, tmp_path: Path) -> None:

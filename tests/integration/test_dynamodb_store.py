@@ -8,33 +8,33 @@ import time
 import pytest
 
 from framelane.adapters.dynamodb import ConditionFailed, IdempotencyRecord
-from framelane.models import Job, JobStatus, ProgressStage, TaskType, WorkspaceCreated, utc_now
-from framelane.services.jobs import LIVE, transition
+from framelane.models import ProgressStage, Task, TaskStatus, TaskType, WorkspaceCreated, utc_now
+from framelane.services.task_state import LIVE, transition
 
 from .conftest import Stack
 
 
-def _stored_task(stack: Stack, workspace: WorkspaceCreated) -> Job:
+def _stored_task(stack: Stack, workspace: WorkspaceCreated) -> Task:
     now = utc_now()
-    job = Job(
+    task = Task(
         id=f"task_{time.time_ns()}",
         workspace_id=workspace.workspace_id,
-        status=JobStatus.processing,
+        status=TaskStatus.processing,
         created_at=now,
         updated_at=now,
         task_type=TaskType.gaze_redirect,
     )
-    stack.ctx.store.put_task(job)
-    return job
+    stack.ctx.store.put_task(task)
+    return task
 
 
 def test_a_progress_write_keeps_what_another_writer_stored(stack: Stack, workspace: WorkspaceCreated) -> None:
-    job = _stored_task(stack, workspace)
-    transition(stack.ctx, job, LIVE, step_token="token-from-the-callback")
+    task = _stored_task(stack, workspace)
+    transition(stack.ctx, task, LIVE, step_token="token-from-the-callback")
     # a worker holding the copy from before the token was stored writes progress
-    moved = transition(stack.ctx, job, LIVE, progress_stage=ProgressStage.compositing, progress_percent=40)
+    moved = transition(stack.ctx, task, LIVE, progress_stage=ProgressStage.compositing, progress_percent=40)
     assert moved is not None and moved.step_token == "token-from-the-callback"
-    stored = stack.ctx.store.get_task(job.workspace_id, job.id)
+    stored = stack.ctx.store.get_task(task.workspace_id, task.id)
     assert (
         stored is not None
         and stored.progress_percent == 40
@@ -45,19 +45,19 @@ def test_a_progress_write_keeps_what_another_writer_stored(stack: Stack, workspa
 def test_a_status_change_moves_the_task_between_index_pages(
     stack: Stack, workspace: WorkspaceCreated
 ) -> None:
-    job = _stored_task(stack, workspace)
-    assert transition(stack.ctx, job, LIVE, status=JobStatus.cancelled) is not None
+    task = _stored_task(stack, workspace)
+    assert transition(stack.ctx, task, LIVE, status=TaskStatus.cancelled) is not None
 
-    def listed(status: JobStatus) -> list[str]:
-        jobs, _ = stack.ctx.store.query_tasks(
-            job.workspace_id, task_type=TaskType.gaze_redirect, status=status, limit=50, start_key=None
+    def listed(status: TaskStatus) -> list[str]:
+        tasks, _ = stack.ctx.store.query_tasks(
+            task.workspace_id, task_type=TaskType.gaze_redirect, status=status, limit=50, start_key=None
         )
-        return [j.id for j in jobs]
+        return [j.id for j in tasks]
 
-    assert job.id in listed(JobStatus.cancelled) and job.id not in listed(JobStatus.processing)
-    assert transition(stack.ctx, job, LIVE, status=JobStatus.failed) is None  # no longer live
+    assert task.id in listed(TaskStatus.cancelled) and task.id not in listed(TaskStatus.processing)
+    assert transition(stack.ctx, task, LIVE, status=TaskStatus.failed) is None  # no longer live
     with pytest.raises(ConditionFailed):
-        stack.ctx.store.transition_task(job, {"progress_percent"}, from_statuses={JobStatus.processing})
+        stack.ctx.store.transition_task(task, {"progress_percent"}, from_statuses={TaskStatus.processing})
 
 
 def test_a_lost_claim_returns_its_holder(stack: Stack, workspace: WorkspaceCreated) -> None:

@@ -15,7 +15,7 @@ from skimage import data
 from framelane.engines.base import load_registry
 from framelane.engines.face import Face, FaceLandmarker
 from framelane.engines.gaze import SUPPORT, GazeRedirector, redirect, warp_eye
-from framelane.errors import JobFailure
+from framelane.errors import TaskFailure
 from framelane.media.samples import make_sample_clip
 from framelane.services.context import ServiceContext
 from tests.support.gaze import iris_offsets
@@ -131,7 +131,7 @@ def test_frames_without_faces_pass_and_a_faceless_video_fails() -> None:
     engine = GazeRedirector(1.0)
     empty = np.full((240, 320, 3), 90, np.uint8)
     assert np.array_equal(engine.process(empty), empty)
-    with pytest.raises(JobFailure) as failure:
+    with pytest.raises(TaskFailure) as failure:
         engine.finish()
     assert failure.value.code == "no_face_detected"
 
@@ -144,8 +144,8 @@ def test_worker_fails_a_faceless_video_with_no_face_detected(
         created = papi.post(
             "/v1/tasks/gaze-redirect", json={"source_url": origin.serve_bytes("/s.mp4", clip)}
         )
-        job = wait_for_task(papi, created.json()["id"], timeout=120)
-    assert (job["status"], job["error"]["code"]) == ("failed", "no_face_detected")
+        task = wait_for_task(papi, created.json()["id"], timeout=120)
+    assert (task["status"], task["error"]["code"]) == ("failed", "no_face_detected")
 
 
 def test_worker_moves_the_irises_of_a_face(
@@ -165,10 +165,10 @@ def test_worker_moves_the_irises_of_a_face(
         created = papi.post(
             "/v1/tasks/gaze-redirect", json={"source_url": origin.serve_bytes("/f.mp4", clip)}
         )
-        job = wait_for_task(papi, created.json()["id"], timeout=120)
-    assert job["status"] == "completed", job
+        task = wait_for_task(papi, created.json()["id"], timeout=120)
+    assert task["status"] == "completed", task
     out = tmp_path / "out.mp4"
-    out.write_bytes(httpx.get(job["output"]["url"]).content)
+    out.write_bytes(httpx.get(task["output"]["url"]).content)
     frames = rgb_frames(out)
     assert len(frames) == 4 and frames[0].shape == frame.shape
     reductions = []

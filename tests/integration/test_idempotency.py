@@ -34,7 +34,7 @@ def task_count(api: httpx.Client) -> int:
     return len(api.get("/v1/tasks", params={"limit": 200}).json()["data"])
 
 
-def test_replay_same_body_returns_200_and_the_same_job(api: httpx.Client) -> None:
+def test_replay_same_body_returns_200_and_the_same_task(api: httpx.Client) -> None:
     first = post(api, "key-1")
     assert first.status_code == 202
     reordered = {"intensity": 0.8, "metadata": {"project_id": "proj_123"}, "source_url": BODY["source_url"]}
@@ -169,13 +169,13 @@ def test_retry_after_a_crash_adopts_the_task_the_crashed_request_stored(
     """The request stored its task, then died before completing its claim: the retry must not make a second."""
     from framelane.models import GazeRedirectRequest, TaskType
     from framelane.services.fingerprint import request_fingerprint
-    from framelane.services.tasks import _new_job
+    from framelane.services.tasks import _new_task
 
     now = int(time.time())
     ws = stack.ctx.store.get_workspace(workspace.workspace_id)
     assert ws is not None
     request = GazeRedirectRequest.model_validate(BODY)
-    stored = _new_job(ws, TaskType.gaze_redirect, request, "crash-key")
+    stored = _new_task(ws, TaskType.gaze_redirect, request, "crash-key")
     record = IdempotencyRecord(
         workspace.workspace_id,
         "crash-key",

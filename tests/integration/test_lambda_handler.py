@@ -101,14 +101,14 @@ def test_v1_and_v2_events_round_trip(handler_module: ModuleType, workspace: Work
     body = {"source_url": "https://cdn.example.com/presenter.mp4", "intensity": 0.8}
     created = handler_module.handler(v1_event("POST", "/v1/tasks/gaze-redirect", key, body), LAMBDA_CONTEXT)
     assert created["statusCode"] == 202, created
-    job = json.loads(created["body"])
-    assert job["options"] == {"intensity": 0.8}
+    task = json.loads(created["body"])
+    assert task["options"] == {"intensity": 0.8}
 
-    fetched = handler_module.handler(v2_event("GET", f"/v1/tasks/{job['id']}", key), LAMBDA_CONTEXT)
-    assert fetched["statusCode"] == 200 and json.loads(fetched["body"]) == job
+    fetched = handler_module.handler(v2_event("GET", f"/v1/tasks/{task['id']}", key), LAMBDA_CONTEXT)
+    assert fetched["statusCode"] == 200 and json.loads(fetched["body"]) == task
 
     listed = handler_module.handler(v2_event("GET", "/v1/tasks", key, query="limit=5"), LAMBDA_CONTEXT)
-    assert [t["id"] for t in json.loads(listed["body"])["data"]] == [job["id"]]
+    assert [t["id"] for t in json.loads(listed["body"])["data"]] == [task["id"]]
 
 
 def test_errors_keep_their_shape_through_lambda(handler_module: ModuleType) -> None:

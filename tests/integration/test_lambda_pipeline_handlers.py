@@ -74,14 +74,17 @@ def test_ingest_step_lambda(
     module = load("pipeline_step", settings, monkeypatch, FRAMELANE_STEP="ingest")
     with loopback_server() as origin:
         source = origin.serve_bytes("/c.mp4", make_sample_clip(tmp_path / "c.mp4").read_bytes())
-        job = papi.post("/v1/tasks/gaze-redirect", json={"source_url": source}).json()
+        task = papi.post("/v1/tasks/gaze-redirect", json={"source_url": source}).json()
         payload = TaskExecutionInput(
-            task_id=job["id"], workspace_id=job["workspace_id"], task_type="gaze_redirect", source_url=source
+            task_id=task["id"],
+            workspace_id=task["workspace_id"],
+            task_type="gaze_redirect",
+            source_url=source,
         )
         body = CallbackMessage(task_token="not-a-live-token", payload=payload.model_dump()).model_dump_json()
         result = module.handler(sqs_event(body, "not json"), CONTEXT)
     assert result == {"batchItemFailures": [{"itemIdentifier": "m1"}]}  # only the broken record is retried
-    stored = pipeline_ctx.store.get_task(job["workspace_id"], job["id"])
+    stored = pipeline_ctx.store.get_task(task["workspace_id"], task["id"])
     assert stored is not None and stored.source_key and stored.media and stored.media.width == 160
 
 
@@ -146,10 +149,10 @@ def test_backlog_lambda_publishes_the_backlog_and_keeps_the_render_queue(
     result = module.handler({}, CONTEXT)
     assert result["backlog"]["super_resolution"] >= 1 and result["keeper"]["expired"] >= 1, result
     deadline = time.monotonic() + 30
-    while (job := papi.get(f"/v1/tasks/{task_id}").json())["status"] != "failed":
-        assert time.monotonic() < deadline, job
+    while (task := papi.get(f"/v1/tasks/{task_id}").json())["status"] != "failed":
+        assert time.monotonic() < deadline, task
         time.sleep(0.2)
-    assert job["error"]["code"] == "queue_timeout"
+    assert task["error"]["code"] == "queue_timeout"
     assert pipeline_ctx.store.get_render_dispatch(task_id) is None
 
 
@@ -178,10 +181,10 @@ def test_step_lambda_fails_the_step_on_the_last_delivery(
     event["Records"][0]["attributes"] = {"ApproximateReceiveCount": "3"}
     assert module.handler(event, CONTEXT) == {"batchItemFailures": []}
     deadline = time.monotonic() + 30
-    while (job := papi.get(f"/v1/tasks/{task_id}").json())["status"] != "failed":
-        assert time.monotonic() < deadline, job
+    while (task := papi.get(f"/v1/tasks/{task_id}").json())["status"] != "failed":
+        assert time.monotonic() < deadline, task
         time.sleep(0.2)
-    assert job["error"] == {"code": "internal_error", "message": "dispatch failed 3 times"}
+    assert task["error"] == {"code": "internal_error", "message": "dispatch failed 3 times"}
 
 
 def test_dead_letter_lambda_consumes_what_cannot_be_retried(

@@ -114,8 +114,8 @@ def test_sigkill_restart_keeps_state_and_finishes_work_in_flight_once(tmp_path: 
                 hashlib.sha256(output).digest()
             )
             for task_id in (waiting["id"], acknowledged.json()["id"]):
-                job = _wait_status(api, task_id, TERMINAL, timeout=120)
-                assert job["status"] == "completed", job
+                task = _wait_status(api, task_id, TERMINAL, timeout=120)
+                assert task["status"] == "completed", task
                 assert _output_keys(second, created["workspace_id"], task_id) == _output_keys(
                     second, created["workspace_id"], done["id"]
                 )

@@ -129,15 +129,15 @@ def _drive_tasks(env: dict[str, str], workspace: dict[str, str], source: str) ->
         env, "tasks", "create", "gaze-redirect", source, "-o", "intensity=0.5", "-m", "project_id=p1"
     )
     assert submitted.returncode == 0, submitted.stderr
-    job = json.loads(submitted.stdout)
-    assert job["workspace_id"] == workspace["workspace_id"]
-    assert job["options"] == {"intensity": 0.5} and job["metadata"] == {"project_id": "p1"}
+    task = json.loads(submitted.stdout)
+    assert task["workspace_id"] == workspace["workspace_id"]
+    assert task["options"] == {"intensity": 0.5} and task["metadata"] == {"project_id": "p1"}
 
     listed = cli(env, "tasks", "list", "--type", "gaze_redirect")
-    assert job["id"] in listed.stdout
-    assert json.loads(cli(env, "tasks", "get", job["id"]).stdout)["id"] == job["id"]
-    assert json.loads(cli(env, "tasks", "cancel", job["id"]).stdout)["status"] == "cancelled"
-    again = cli(env, "tasks", "cancel", job["id"])
+    assert task["id"] in listed.stdout
+    assert json.loads(cli(env, "tasks", "get", task["id"]).stdout)["id"] == task["id"]
+    assert json.loads(cli(env, "tasks", "cancel", task["id"]).stdout)["status"] == "cancelled"
+    again = cli(env, "tasks", "cancel", task["id"])
     assert again.returncode != 0 and "task_not_cancellable" in again.stderr
     bad = cli(env, "tasks", "create", "gaze-redirect", source, "-o", "intensity=3")
     assert bad.returncode != 0 and "validation_error" in bad.stderr
@@ -167,13 +167,13 @@ def _api(stack: LocalStack) -> httpx.Client:
 
 def _wait_status(api: httpx.Client, task_id: str, wanted: set[str], timeout: float = 60) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
-    job: dict[str, Any] = {}
+    task: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        job = api.get(f"/v1/tasks/{task_id}").json()
-        if job["status"] in wanted:
-            return job
+        task = api.get(f"/v1/tasks/{task_id}").json()
+        if task["status"] in wanted:
+            return task
         time.sleep(0.2)
-    raise AssertionError(f"task {task_id} not {wanted} after {timeout}s: {job}")
+    raise AssertionError(f"task {task_id} not {wanted} after {timeout}s: {task}")
 
 
 def test_tasks_cannot_reach_the_stacks_own_ports_and_the_operators_allowlist_stands(tmp_path: Path) -> None:
@@ -208,9 +208,9 @@ def test_tasks_cannot_reach_the_stacks_own_ports_and_the_operators_allowlist_sta
             assert created.status_code == 202, created.text
             ids.append(created.json()["id"])
         for task_id, url in zip(ids, own, strict=True):
-            job = _wait_status(api, task_id, {"completed", "failed", "cancelled"})
-            assert job["status"] == "failed" and job["error"]["code"] == "invalid_source", (url, job)
-            assert "own service ports" in job["error"]["message"], (url, job)
+            task = _wait_status(api, task_id, {"completed", "failed", "cancelled"})
+            assert task["status"] == "failed" and task["error"]["code"] == "invalid_source", (url, task)
+            assert "own service ports" in task["error"]["message"], (url, task)
         assert canary.requests == []
 
 
@@ -244,12 +244,12 @@ def test_workers_are_supervised_processes_redis_is_restarted_and_a_worker_can_jo
                 body = {"source_url": source, "scale": 2, "mode": "fast"}
                 created = api.post("/v1/tasks/super-resolution", json=body)
                 assert created.status_code == 202, created.text
-                job = _wait_status(
+                task = _wait_status(
                     api, created.json()["id"], {"completed", "failed", "cancelled"}, timeout=120
                 )
-                assert job["status"] == "completed", job
+                assert task["status"] == "completed", task
             consumers = redis.Redis.from_url(stack.urls["redis"]).xinfo_consumers(
-                f"framelane:tasks:{TaskType.super_resolution}:{job['workspace_id']}", "renderers"
+                f"framelane:tasks:{TaskType.super_resolution}:{task['workspace_id']}", "renderers"
             )
             assert [c["name"] for c in consumers if c["name"] != b"local-worker-1"] == [b"joined"]
         finally:

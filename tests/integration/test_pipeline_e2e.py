@@ -65,10 +65,10 @@ def test_renderer_task_completes_with_output_and_signed_webhook(
     assert created.status_code == 202, created.text
     task_id = created.json()["id"]
     with thread_worker(pipeline_ctx):
-        job = wait_for_task(papi, task_id)
-    assert job["status"] == "completed", job
-    assert job["progress_percent"] == 100 and job["completed_at"]
-    output = job["output"]
+        task = wait_for_task(papi, task_id)
+    assert task["status"] == "completed", task
+    assert task["progress_percent"] == 100 and task["completed_at"]
+    output = task["output"]
     assert (output["width"], output["height"]) == (160, 120)
     assert output["duration"] == pytest.approx(1.0, abs=0.1)
     data = httpx.get(output["url"]).content
@@ -104,10 +104,10 @@ def test_remove_background_delivers_mov_and_png_through_the_api(
     )
     assert created.status_code == 202, created.text
     with thread_worker(pipeline_ctx):
-        job = wait_for_task(papi, created.json()["id"])
-    assert job["status"] == "completed", job
-    assert job["options"]["output_format"] == output_format
-    output = job["output"]
+        task = wait_for_task(papi, created.json()["id"])
+    assert task["status"] == "completed", task
+    assert task["options"]["output_format"] == output_format
+    output = task["output"]
     assert (output["width"], output["height"]) == (160, 120)
     download = httpx.get(output["url"])
     data = download.content

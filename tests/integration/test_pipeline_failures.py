@@ -37,16 +37,16 @@ def canaries() -> Iterator[list[LoopbackServer]]:
 def _fails_with(papi: httpx.Client, source: str, code: str) -> dict[str, object]:
     created = papi.post(ROUTE, json={"source_url": source})
     assert created.status_code == 202, created.text
-    job = wait_for_task(papi, created.json()["id"])
-    assert job["status"] == "failed", job
-    assert job["error"]["code"] == code, job["error"]
-    assert job["output"] is None and job["completed_at"]
-    return job
+    task = wait_for_task(papi, created.json()["id"])
+    assert task["status"] == "failed", task
+    assert task["error"]["code"] == code, task["error"]
+    assert task["output"] is None and task["completed_at"]
+    return task
 
 
 def test_404_source(papi: httpx.Client, origin: LoopbackServer) -> None:
-    job = _fails_with(papi, origin.url + "/missing.mp4", "invalid_source")
-    assert job["error"]["message"] == "Source URL returned 404."  # type: ignore[index]
+    task = _fails_with(papi, origin.url + "/missing.mp4", "invalid_source")
+    assert task["error"]["message"] == "Source URL returned 404."  # type: ignore[index]
 
 
 def test_non_media_bytes(papi: httpx.Client, origin: LoopbackServer) -> None:
@@ -62,8 +62,8 @@ def test_source_longer_than_the_limit_is_source_too_long(
 ) -> None:
     limit = 20  # PIPELINE_OVERRIDES' max_source_seconds
     clip = make_sample_clip(tmp_path / "long.mp4", seconds=limit + 1, width=64, height=48, fps=5)
-    job = _fails_with(papi, origin.serve_bytes("/long.mp4", clip.read_bytes()), "source_too_long")
-    assert job["error"]["message"].endswith("s, over the 20 s limit")  # type: ignore[index]
+    task = _fails_with(papi, origin.serve_bytes("/long.mp4", clip.read_bytes()), "source_too_long")
+    assert task["error"]["message"].endswith("s, over the 20 s limit")  # type: ignore[index]
 
 
 def test_super_resolution_past_4k_is_refused_before_any_render(
@@ -72,9 +72,9 @@ def test_super_resolution_past_4k_is_refused_before_any_render(
     clip = make_sample_clip(tmp_path / "wide.mp4", seconds=0.2, width=1000, height=540)  # ×4: 4000 px wide
     source = origin.serve_bytes("/wide.mp4", clip.read_bytes())
     created = papi.post("/v1/tasks/super-resolution", json={"source_url": source, "scale": 4, "mode": "fast"})
-    job = wait_for_task(papi, created.json()["id"])
-    assert job["status"] == "failed" and job["error"]["code"] == "source_too_large", job
-    assert job["error"]["message"].endswith("is 4000×2160, above 4K"), job["error"]
+    task = wait_for_task(papi, created.json()["id"])
+    assert task["status"] == "failed" and task["error"]["code"] == "source_too_large", task
+    assert task["error"]["message"].endswith("is 4000×2160, above 4K"), task["error"]
 
 
 def test_audio_only_source_is_unsupported_for_renderers(
@@ -110,10 +110,10 @@ def test_blocked_hosts_and_redirects_never_reach_the_canaries(
         ),
     ]
     for source in redirects:
-        job = _fails_with(papi, source, "invalid_source")
-        assert "not allowed" in job["error"]["message"]  # type: ignore[index]
-    job = _fails_with(papi, hops[0], "invalid_source")  # more than 5 redirects
-    assert "redirects" in job["error"]["message"]  # type: ignore[index]
+        task = _fails_with(papi, source, "invalid_source")
+        assert "not allowed" in task["error"]["message"]  # type: ignore[index]
+    task = _fails_with(papi, hops[0], "invalid_source")  # more than 5 redirects
+    assert "redirects" in task["error"]["message"]  # type: ignore[index]
     # (a name resolving to an allowed and a blocked address is refused: tests/unit/test_outbound.py, with an
     # injected resolver; this machine's /etc/hosts gives `localhost` only 127.0.0.1, so no name reaches ::1 here)
     ok = papi.post(
@@ -141,13 +141,13 @@ def test_webhook_deliveries_never_reach_the_canaries(
     created = papi.post(ROUTE, json={"source_url": clip, "webhook_url": bouncer})
     assert created.status_code == 202
     with thread_worker(pipeline_ctx):
-        job = wait_for_task(papi, created.json()["id"])
-    assert job["status"] == "completed"
+        task = wait_for_task(papi, created.json()["id"])
+    assert task["status"] == "completed"
     # the canaries are checked once two attempts are over (each recorded after its POST, with the 307 it got),
     # not while the first may still be on its way
-    completed = event_id(job["id"], WebhookEvent.task_completed)
+    completed = event_id(task["id"], WebhookEvent.task_completed)
     deadline = time.monotonic() + 30
-    while len(attempts := pipeline_ctx.store.event_attempts(job["workspace_id"], completed)) < 2:
+    while len(attempts := pipeline_ctx.store.event_attempts(task["workspace_id"], completed)) < 2:
         assert time.monotonic() < deadline, attempts
         time.sleep(0.2)
     assert [(a.status_code, a.delivered) for a in attempts[:2]] == [(307, False), (307, False)]

@@ -55,9 +55,9 @@ def _wait_for(predicate, timeout: float = 60) -> None:  # type: ignore[no-untype
 def _finished_task(papi: httpx.Client, origin: LoopbackServer, ctx: ServiceContext, **body: object) -> str:
     created = papi.post("/v1/tasks/gaze-redirect", json={"source_url": origin.url + "/clip.mp4", **body})
     with thread_worker(ctx):
-        job = wait_for_task(papi, created.json()["id"])
-    assert job["status"] == "completed"
-    return str(job["id"])
+        task = wait_for_task(papi, created.json()["id"])
+    assert task["status"] == "completed"
+    return str(task["id"])
 
 
 def _execution_arn(state_machine_arn: str | None, name: str) -> str:
@@ -243,8 +243,8 @@ def test_a_render_reports_progress_then_completion_to_the_task_webhook(
         "/v1/tasks/gaze-redirect", json={"source_url": origin.url + "/clip.mp4", "webhook_url": hook}
     )
     with thread_worker(pipeline_ctx):
-        job = wait_for_task(papi, created.json()["id"])
-    assert job["status"] == "completed"
+        task = wait_for_task(papi, created.json()["id"])
+    assert task["status"] == "completed"
 
     def events() -> list[dict[str, Any]]:
         return [json.loads(r.body) for r in origin.received("/render")]
@@ -265,9 +265,9 @@ def test_notify_twice_starts_one_delivery(
         return [r for r in origin.received("/once") if json.loads(r.body)["type"] == "task.completed"]
 
     _wait_for(lambda: len(completed_deliveries()) == 1)  # the pipeline's own Notify has run
-    job = papi.get(f"/v1/tasks/{task_id}").json()
+    task = papi.get(f"/v1/tasks/{task_id}").json()
     message = NotifyMessage(
-        task_id=task_id, workspace_id=job["workspace_id"], event=WebhookEvent.task_completed
+        task_id=task_id, workspace_id=task["workspace_id"], event=WebhookEvent.task_completed
     )
     assert notify(pipeline_ctx, message) == 0  # a redelivered Notify message starts nothing
     time.sleep(2)

@@ -1,5 +1,5 @@
-"""Worker robustness: SIGKILL mid-job → reclaimed, one output, one webhook; SIGTERM mid-job → handed back,
-not counted as a delivery; cancel mid-job → stops fast."""
+"""Worker robustness: SIGKILL mid-task → reclaimed, one output, one webhook; SIGTERM mid-task → handed back,
+not counted as a delivery; cancel mid-task → stops fast."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from framelane.worker.sagemaker import serving_app
 from tests.support.engines import register
 from tests.support.servers import LoopbackServer, loopback_server
 
-from .pipeline_helpers import spawn_worker, thread_worker, wait_for_job, wait_for_task
+from .pipeline_helpers import spawn_worker, thread_worker, wait_for_task, wait_for_task_condition
 
 ROUTE = "/v1/tasks/super-resolution"
 
@@ -43,7 +43,7 @@ def _completed_webhooks(origin: LoopbackServer) -> list[dict[str, object]]:
     return [b for b in bodies if b["type"] == "task.completed"]
 
 
-def test_killed_worker_job_is_reclaimed_once(
+def test_killed_worker_task_is_reclaimed_once(
     papi: httpx.Client, pipeline_settings: Settings, pipeline_ctx: ServiceContext, origin: LoopbackServer
 ) -> None:
     slow = spawn_worker(pipeline_settings, "doomed", engine_delay=0.1)  # 50 frames → ~5 s of work
@@ -52,10 +52,10 @@ def test_killed_worker_job_is_reclaimed_once(
             ROUTE, json={"source_url": origin.url + "/clip.mp4", "webhook_url": origin.url + "/hook"}
         )
         task_id = created.json()["id"]
-        wait_for_job(
+        wait_for_task_condition(
             papi,
             task_id,
-            lambda job: job["progress_stage"] == "compositing" and job["progress_percent"] >= 20,
+            lambda task: task["progress_stage"] == "compositing" and task["progress_percent"] >= 20,
             timeout=60,
             what="20% composited",
         )
@@ -79,15 +79,15 @@ def test_killed_worker_job_is_reclaimed_once(
         return [i for i, f in raw.xrange(stream) if json.loads(f["message"])["task_id"] == task_id]
 
     with thread_worker(pipeline_ctx, "rescuer", registry):
-        job = wait_for_task(papi, task_id, timeout=90)
+        task = wait_for_task(papi, task_id, timeout=90)
         deadline = time.monotonic() + 30  # settled: no entry is left that a worker could take again
         while entries():
             assert time.monotonic() < deadline, f"entries left for the finished task: {entries()}"
             time.sleep(0.1)
-    assert job["status"] == "completed", job
+    assert task["status"] == "completed", task
     assert renders == [task_id]
     keys = pipeline_ctx.blobs._client.list_objects_v2(  # exactly one output object (+ its C2PA report)
-        Bucket=pipeline_ctx.blobs.bucket, Prefix=f"outputs/{job['workspace_id']}/{task_id}/"
+        Bucket=pipeline_ctx.blobs.bucket, Prefix=f"outputs/{task['workspace_id']}/{task_id}/"
     )["Contents"]
     assert [k["Key"].rsplit("/", 1)[1] for k in keys] == ["credentials.json", "output.mp4"]
     deadline = time.monotonic() + 30
@@ -105,8 +105,12 @@ def test_worker_shut_down_mid_render_hands_its_entry_back_uncounted(
     leaving = spawn_worker(pipeline_settings, "leaving", engine_delay=0.1)
     try:
         task_id = papi.post(ROUTE, json={"source_url": origin.url + "/clip.mp4"}).json()["id"]
-        wait_for_job(
-            papi, task_id, lambda job: job["progress_stage"] == "compositing", timeout=60, what="compositing"
+        wait_for_task_condition(
+            papi,
+            task_id,
+            lambda task: task["progress_stage"] == "compositing",
+            timeout=60,
+            what="compositing",
         )
         leaving.send_signal(signal.SIGTERM)
         assert leaving.wait(30) == 0
@@ -122,8 +126,8 @@ def test_worker_shut_down_mid_render_hands_its_entry_back_uncounted(
     assert pending["times_delivered"] == 0
     assert pending["time_since_delivered"] >= pipeline_settings.worker_visibility_timeout * 1000
     with thread_worker(pipeline_ctx, "successor"):
-        job = wait_for_task(papi, task_id, timeout=60)
-    assert job["status"] == "completed", job
+        task = wait_for_task(papi, task_id, timeout=60)
+    assert task["status"] == "completed", task
 
 
 def test_cancel_mid_processing_stops_the_worker(
@@ -138,8 +142,12 @@ def test_cancel_mid_processing_stops_the_worker(
             ROUTE, json={"source_url": origin.url + "/clip.mp4", "webhook_url": origin.url + "/hook"}
         )
         task_id = created.json()["id"]
-        job = wait_for_job(
-            papi, task_id, lambda job: job["progress_stage"] == "compositing", timeout=60, what="compositing"
+        task = wait_for_task_condition(
+            papi,
+            task_id,
+            lambda task: task["progress_stage"] == "compositing",
+            timeout=60,
+            what="compositing",
         )
         cancelled = papi.post(f"/v1/tasks/{task_id}/cancel")
         assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
@@ -154,7 +162,7 @@ def test_cancel_mid_processing_stops_the_worker(
         worker.send_signal(signal.SIGTERM)
         worker.wait(30)
     listing = pipeline_ctx.blobs._client.list_objects_v2(
-        Bucket=pipeline_ctx.blobs.bucket, Prefix=f"outputs/{job['workspace_id']}/{task_id}/"
+        Bucket=pipeline_ctx.blobs.bucket, Prefix=f"outputs/{task['workspace_id']}/{task_id}/"
     )
     assert listing.get("KeyCount", 0) == 0
     assert papi.get(f"/v1/tasks/{task_id}").json()["output"] is None
@@ -165,7 +173,7 @@ def test_sagemaker_serving_mode_renders_a_message(
     papi: httpx.Client, pipeline_ctx: ServiceContext, origin: LoopbackServer
 ) -> None:
     created = papi.post(ROUTE, json={"source_url": origin.url + "/clip.mp4", "scale": 1.5})
-    job = wait_for_task(papi, created.json()["id"], until={"queued"})
+    task = wait_for_task(papi, created.json()["id"], until={"queued"})
     broker = pipeline_ctx.broker
     assert broker is not None
     registry = EngineRegistry()
@@ -174,14 +182,14 @@ def test_sagemaker_serving_mode_renders_a_message(
     with TestClient(serving_app(worker)) as client:
         assert client.get("/ping").status_code == 200
         message = RenderMessage(
-            task_id=job["id"],
-            workspace_id=job["workspace_id"],
+            task_id=task["id"],
+            workspace_id=task["workspace_id"],
             task_type=TaskType.super_resolution,
             task_token="from-an-async-invocation",
         )
         response = client.post("/invocations", json=message.model_dump(mode="json"))
-    assert response.status_code == 200 and response.json() == {"task_id": job["id"], "status": "completed"}
-    finished = papi.get(f"/v1/tasks/{job['id']}").json()
+    assert response.status_code == 200 and response.json() == {"task_id": task["id"], "status": "completed"}
+    finished = papi.get(f"/v1/tasks/{task['id']}").json()
     assert finished["output"]["width"] == 160  # the test engine keeps the size
     with thread_worker(
         pipeline_ctx

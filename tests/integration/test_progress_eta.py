@@ -30,16 +30,16 @@ def test_estimated_seconds_remaining_predicts_the_end(
     with thread_worker(pipeline_ctx, "eta"):
         created = papi.post("/v1/tasks/super-resolution", json={"source_url": origin.url + "/clip.mp4"})
         task_id = created.json()["id"]
-        job = wait_for_task(papi, task_id, until={"processing"}, timeout=60)
+        task = wait_for_task(papi, task_id, until={"processing"}, timeout=60)
         predictions: list[tuple[float, int]] = []  # (when read, seconds left)
         deadline = time.monotonic() + 60
-        while job["status"] == "processing" and time.monotonic() < deadline:
-            if job["estimated_seconds_remaining"] is not None and job["progress_stage"] == "compositing":
-                predictions.append((time.monotonic(), job["estimated_seconds_remaining"]))
+        while task["status"] == "processing" and time.monotonic() < deadline:
+            if task["estimated_seconds_remaining"] is not None and task["progress_stage"] == "compositing":
+                predictions.append((time.monotonic(), task["estimated_seconds_remaining"]))
             time.sleep(0.1)
-            job = papi.get(f"/v1/tasks/{task_id}").json()
+            task = papi.get(f"/v1/tasks/{task_id}").json()
         ended = time.monotonic()
-    assert job["status"] == "completed" and job["estimated_seconds_remaining"] is None, job
+    assert task["status"] == "completed" and task["estimated_seconds_remaining"] is None, task
     assert len({seconds for _, seconds in predictions}) >= 2, predictions  # it counts down
     # whole seconds, rounded up, written every 0.5 s and read every 0.1 s; encoding and upload come after
     errors = [read + seconds - ended for read, seconds in predictions]

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from framelane.engines.base import Frame
-from framelane.errors import JobFailure
+from framelane.errors import TaskFailure
 from framelane.media.formats import H264_MP4
-from framelane.media.pipeline import render
 from framelane.media.samples import make_sample_clip
+from framelane.media.transcode import render
 from tests.support.engines import InvertEngine
 
 # 2 s at 25 fps: more frames than the queues between the stages hold, so no stage can finish on its own
@@ -60,7 +60,7 @@ def corrupt_clip(path: Path) -> Path:
 def test_a_failing_decoder_fails_the_render_as_an_invalid_source(tmp_path: Path) -> None:
     clip = corrupt_clip(tmp_path / "corrupt.mp4")
     before = set(threading.enumerate())
-    with pytest.raises(JobFailure) as failure:
+    with pytest.raises(TaskFailure) as failure:
         render(str(clip), str(tmp_path / "out.mp4"), InvertEngine(0), H264_MP4)
     assert failure.value.code == "invalid_source"
     assert "cannot be decoded" in failure.value.message

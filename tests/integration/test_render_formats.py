@@ -13,8 +13,8 @@ import pytest
 
 from framelane.engines.base import Frame
 from framelane.media.formats import PNG_ZIP, PRORES_4444_MOV, VP9_ALPHA_WEBM, OutputSpec
-from framelane.media.pipeline import render
 from framelane.media.samples import make_sample_clip
+from framelane.media.transcode import render
 
 ALPHA = 96
 

@@ -43,7 +43,7 @@ def test_dispatcher_wakes_the_endpoint_and_invocations_drain_the_stream(
     created = papi.post(
         "/v1/tasks/super-resolution", json={"source_url": origin.url + "/clip.mp4", "scale": 1.5}
     )
-    job = wait_for_task(papi, created.json()["id"], until={"queued"})
+    task = wait_for_task(papi, created.json()["id"], until={"queued"})
     backlog = sum(stream_backlog(pipeline_ctx).values())
     assert backlog >= 1
 
@@ -63,7 +63,7 @@ def test_dispatcher_wakes_the_endpoint_and_invocations_drain_the_stream(
         )
     assert response.status_code == 200, response.text
     assert json.loads(response.text)["rendered"] >= 1
-    finished = wait_for_task(papi, job["id"], until={"completed"})
+    finished = wait_for_task(papi, task["id"], until={"completed"})
     assert finished["output"]["width"] == 160
     deadline = time.monotonic() + 30
     while stream_backlog(pipeline_ctx).get(TaskType.super_resolution.value) and time.monotonic() < deadline:

@@ -13,9 +13,9 @@ import pytest
 
 from framelane.engines.base import Frame
 from framelane.media.formats import H264_MP4, PNG_ZIP, PRORES_4444_MOV, VP9_ALPHA_WEBM, OutputSpec
-from framelane.media.pipeline import render
 from framelane.media.samples import make_sample_clip
 from framelane.media.segments import Cut, plan_cuts, stitch
+from framelane.media.transcode import render
 
 
 class Smoothing:

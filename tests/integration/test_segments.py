@@ -22,10 +22,10 @@ from framelane.adapters.redis_streams import GROUP, Delivery, RedisBroker
 from framelane.api.app import create_app
 from framelane.config import Settings
 from framelane.engines.base import EngineRegistry, load_registry
-from framelane.local.runtime import start_pipeline_runtime, with_local_pipeline
+from framelane.local.in_process import start_in_process_pipeline, with_local_pipeline
 from framelane.media.formats import VP9_ALPHA_WEBM
-from framelane.media.pipeline import render
 from framelane.media.samples import make_sample_clip
+from framelane.media.transcode import render
 from framelane.models import TaskType, WorkspaceCreated
 from framelane.services import render as render_service
 from framelane.services.context import ServiceContext, build_context
@@ -53,9 +53,9 @@ SEGMENTED = {
 def seg_ctx(stack: Stack) -> Iterator[ServiceContext]:
     settings: Settings = with_local_pipeline(stack.settings.model_copy(update=SEGMENTED), name="flseg")
     ctx = build_context(settings)
-    runtime = start_pipeline_runtime(ctx, engines=None)
+    in_process = start_in_process_pipeline(ctx, engines=None)
     yield ctx
-    runtime.stop()
+    in_process.stop()
 
 
 @pytest.fixture(scope="module")
@@ -79,10 +79,10 @@ def _watch(api: httpx.Client, task_id: str, timeout: float) -> tuple[dict[str, A
     seen: list[int] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        job = api.get(f"/v1/tasks/{task_id}").json()
-        seen.append(job["progress_percent"])
-        if job["status"] in {"completed", "failed", "cancelled"}:
-            return job, seen
+        task = api.get(f"/v1/tasks/{task_id}").json()
+        seen.append(task["progress_percent"])
+        if task["status"] in {"completed", "failed", "cancelled"}:
+            return task, seen
         time.sleep(0.1)
     raise AssertionError(f"task {task_id} did not end in {timeout}s")
 
@@ -138,20 +138,20 @@ def test_long_source_renders_in_segments_like_one_render(
         task_id = created.json()["id"]
         for name in ("seg-a", "seg-b"):
             workers.enter_context(thread_worker(seg_ctx, name, registry))
-        job, seen = _watch(seg_api, task_id, timeout=150)
-    assert job["status"] == "completed", job
+        task, seen = _watch(seg_api, task_id, timeout=150)
+    assert task["status"] == "completed", task
     assert seen == sorted(seen), "progress went backwards"
-    stored = seg_ctx.store.get_task(job["workspace_id"], task_id)
+    stored = seg_ctx.store.get_task(task["workspace_id"], task_id)
     assert stored is not None and stored.segments is not None
     assert [s.frames for s in stored.segments] == [25, 25, 25, 25]
     entered = _entered(_history(seg_ctx, task_id))
     assert entered.count("RenderSegment") == 4 and entered.count("Stitch") == 1 and "Render" not in entered
     assert not any(
-        seg_ctx.blobs.exists(f"segments/{job['workspace_id']}/{task_id}/part-{i:05d}.webm") for i in range(4)
+        seg_ctx.blobs.exists(f"segments/{task['workspace_id']}/{task_id}/part-{i:05d}.webm") for i in range(4)
     )
 
     chunked = tmp_path / "chunked.webm"
-    chunked.write_bytes(httpx.get(job["output"]["url"]).content)
+    chunked.write_bytes(httpx.get(task["output"]["url"]).content)
     whole = tmp_path / "whole.webm"
     engine = registry.create(stored.task_type, stored.options, stored.media)  # type: ignore[arg-type]
     render(str(clip), str(whole), engine, VP9_ALPHA_WEBM)
@@ -193,7 +193,7 @@ def segment_renders(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
     unit = threading.local()
 
     def delivered(*args: Any, **kwargs: Any) -> None:
-        unit.current = (args[2].id, args[3])  # ctx, engines, job, index, stopping
+        unit.current = (args[2].id, args[3])  # ctx, engines, task, index, stopping
         runtime_render_segment(*args, **kwargs)
 
     def rendering(*args: Any, **kwargs: Any) -> Any:
@@ -271,8 +271,8 @@ def test_a_segment_answered_but_never_acked_is_not_rendered_again(
             assert time.monotonic() < deadline, "the entry never went idle"
             time.sleep(0.1)
         with thread_worker(seg_ctx, "survivor", registry):
-            job = wait_for_task(seg_api, task_id, timeout=90)
-    assert job["status"] == "completed", job
+            finished = wait_for_task(seg_api, task_id, timeout=90)
+    assert finished["status"] == "completed", finished
     assert sorted(i for task, i in segment_renders if task == task_id) == [0, 1, 2, 3], segment_renders
     assert seg_ctx.broker.backlog(delivery.task_type) == 0  # the stale entry was answered and ACKed
 
@@ -298,8 +298,8 @@ def test_a_worker_killed_mid_segment_costs_only_its_segment(
         stored = {i for i in range(4) if seg_ctx.blobs.exists(parts[i])}  # rendered before the kill
         assert 1 <= len(stored) < 4
         with thread_worker(seg_ctx, "survivor", registry):
-            job = wait_for_task(seg_api, task_id, timeout=90)
-    assert job["status"] == "completed", job
+            finished = wait_for_task(seg_api, task_id, timeout=90)
+    assert finished["status"] == "completed", finished
     # the survivor (a thread of this process) renders each segment not stored at the kill once, no other
     rendered = sorted(i for task, i in segment_renders if task == task_id)
     assert rendered == sorted(set(range(4)) - stored), (rendered, stored)
@@ -327,8 +327,8 @@ def test_cancelling_a_segmented_task_stops_every_segment(
                 broker.backlog(TaskType.gaze_redirect),
             )
             time.sleep(0.1)
-    job = seg_api.get(f"/v1/tasks/{task_id}").json()
-    assert job["status"] == "cancelled" and job["output"] is None
+    task = seg_api.get(f"/v1/tasks/{task_id}").json()
+    assert task["status"] == "cancelled" and task["output"] is None
 
 
 def test_a_segmented_gaze_task_without_any_face_fails_no_face_detected(
@@ -337,12 +337,12 @@ def test_a_segmented_gaze_task_without_any_face_fails_no_face_detected(
     """Each segment's engine finds no face; only the stitch, seeing that every segment found none, fails."""
     with loopback_server() as origin, thread_worker(seg_ctx, "no-face", load_registry("")):
         task_id = _submit(seg_api, origin.serve_bytes("/clip.mp4", clip.read_bytes()))
-        job = wait_for_task(seg_api, task_id, timeout=90)
-    assert job["status"] == "failed" and job["error"]["code"] == "no_face_detected", job
+        task = wait_for_task(seg_api, task_id, timeout=90)
+    assert task["status"] == "failed" and task["error"]["code"] == "no_face_detected", task
     entered = _entered(_history(seg_ctx, task_id))
     assert entered.count("RenderSegment") == 4 and "Stitch" in entered
     listing = seg_ctx.blobs._client.list_objects_v2(
-        Bucket=seg_ctx.blobs.bucket, Prefix=f"segments/{job['workspace_id']}/{task_id}/"
+        Bucket=seg_ctx.blobs.bucket, Prefix=f"segments/{task['workspace_id']}/{task_id}/"
     )
     assert listing.get("KeyCount", 0) == 0
 
@@ -376,5 +376,5 @@ def test_the_keeper_adds_lost_segment_entries_again_from_their_records(
         registry = EngineRegistry()
         register(registry)
         with thread_worker(seg_ctx, "after-loss", registry):
-            job = wait_for_task(seg_api, task_id, timeout=60)
-    assert job["status"] == "completed", job
+            task = wait_for_task(seg_api, task_id, timeout=60)
+    assert task["status"] == "completed", task

@@ -23,8 +23,8 @@ from framelane.engines.base import FrameEngine, load_registry
 from framelane.engines.gaze import GazeRedirector
 from framelane.engines.super_resolution import FastUpscaler, LearnedUpscaler
 from framelane.media.formats import H264_MP4, PNG_ZIP, PRORES_4444_MOV, VP9_ALPHA_WEBM, OutputSpec
-from framelane.media.pipeline import render
 from framelane.media.probe import probe
+from framelane.media.transcode import render
 from framelane.models import MediaInfo
 from framelane.services.context import ServiceContext
 from tests.support.servers import loopback_server
@@ -197,10 +197,10 @@ def test_the_reported_odd_source_completes_gaze_redirect_through_the_pipeline(
         created = papi.post(
             "/v1/tasks/gaze-redirect", json={"source_url": origin.serve_bytes("/odd.mp4", clip)}
         )
-        job = wait_for_task(papi, created.json()["id"], timeout=120)
-    assert job["status"] == "completed", job
-    assert (job["output"]["width"], job["output"]["height"]) == (320, 180)
+        task = wait_for_task(papi, created.json()["id"], timeout=120)
+    assert task["status"] == "completed", task
+    assert (task["output"]["width"], task["output"]["height"]) == (320, 180)
     output = tmp_path / "output.mp4"
-    output.write_bytes(httpx.get(job["output"]["url"], timeout=30).content)
+    output.write_bytes(httpx.get(task["output"]["url"], timeout=30).content)
     frames, _ = decoded(output, H264_MP4)
     assert [(f.shape[1], f.shape[0]) for f in frames] == [(320, 180)] * len(SOURCES[0].times)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from framelane.adapters.dynamodb import ConditionFailed, IdempotencyRecord
-from framelane.models import Job, JobStatus, TaskType, WorkspaceCreated, utc_now
+from framelane.models import Task, TaskStatus, TaskType, WorkspaceCreated, utc_now
 from framelane.services.ports import Store
 from tests.unit.fakes import FakeStore
 
@@ -26,9 +26,9 @@ def backend(request: pytest.FixtureRequest) -> Iterator[tuple[Store, str]]:
         yield stack.ctx.store, workspace.workspace_id
 
 
-def _job(workspace_id: str, status: JobStatus = JobStatus.processing) -> Job:
+def _task(workspace_id: str, status: TaskStatus = TaskStatus.processing) -> Task:
     now = utc_now()
-    return Job(
+    return Task(
         id=f"task_{time.time_ns()}",
         workspace_id=workspace_id,
         status=status,
@@ -40,41 +40,41 @@ def _job(workspace_id: str, status: JobStatus = JobStatus.processing) -> Job:
 
 def test_a_task_is_stored_once(backend: tuple[Store, str]) -> None:
     store, ws = backend
-    job = _job(ws)
-    store.put_task(job)
+    task = _task(ws)
+    store.put_task(task)
     with pytest.raises(ConditionFailed):
-        store.put_task(job)
-    stored = store.get_task(ws, job.id)
-    assert stored is not None and stored.model_dump(mode="json") == job.model_dump(mode="json")
+        store.put_task(task)
+    stored = store.get_task(ws, task.id)
+    assert stored is not None and stored.model_dump(mode="json") == task.model_dump(mode="json")
 
 
 def test_a_transition_writes_only_from_the_given_statuses(backend: tuple[Store, str]) -> None:
     store, ws = backend
-    job = _job(ws)
-    store.put_task(job)
+    task = _task(ws)
+    store.put_task(task)
     moved = store.transition_task(
-        job.model_copy(update={"status": JobStatus.cancelled, "progress_percent": 7}),
+        task.model_copy(update={"status": TaskStatus.cancelled, "progress_percent": 7}),
         {"status"},
-        from_statuses={JobStatus.processing},
+        from_statuses={TaskStatus.processing},
     )
-    assert moved.status is JobStatus.cancelled and moved.progress_percent == 0  # only `status` was written
+    assert moved.status is TaskStatus.cancelled and moved.progress_percent == 0  # only `status` was written
     with pytest.raises(ConditionFailed):
-        store.transition_task(moved, {"progress_percent"}, from_statuses={JobStatus.processing})
+        store.transition_task(moved, {"progress_percent"}, from_statuses={TaskStatus.processing})
 
 
 def test_listing_filters_and_pages_newest_first(backend: tuple[Store, str]) -> None:
     store, ws = backend
-    jobs = [_job(ws, JobStatus.queued) for _ in range(3)]
-    for job in jobs:
-        store.put_task(job)
-    newest_first = sorted((j.id for j in jobs), reverse=True)
+    tasks = [_task(ws, TaskStatus.queued) for _ in range(3)]
+    for task in tasks:
+        store.put_task(task)
+    newest_first = sorted((j.id for j in tasks), reverse=True)
     page, more = store.query_tasks(
-        ws, task_type=TaskType.gaze_redirect, status=JobStatus.queued, limit=2, start_key=None
+        ws, task_type=TaskType.gaze_redirect, status=TaskStatus.queued, limit=2, start_key=None
     )
     assert [j.id for j in page] == newest_first[:2] and more
-    after = store.task_page_key(page[-1], task_type=TaskType.gaze_redirect, status=JobStatus.queued)
+    after = store.task_page_key(page[-1], task_type=TaskType.gaze_redirect, status=TaskStatus.queued)
     rest, more = store.query_tasks(
-        ws, task_type=TaskType.gaze_redirect, status=JobStatus.queued, limit=2, start_key=after
+        ws, task_type=TaskType.gaze_redirect, status=TaskStatus.queued, limit=2, start_key=after
     )
     assert [j.id for j in rest] == newest_first[2:] and not more
 

@@ -125,11 +125,11 @@ def test_worker_doubles_a_photo_with_the_learned_model(
             "/v1/tasks/super-resolution",
             json={"source_url": origin.serve_bytes("/c.mp4", clip), "scale": 2, "mode": "learned"},
         )
-        job = wait_for_task(papi, created.json()["id"], timeout=120)
-    assert job["status"] == "completed", job
-    assert (job["output"]["width"], job["output"]["height"]) == (320, 240)
+        task = wait_for_task(papi, created.json()["id"], timeout=120)
+    assert task["status"] == "completed", task
+    assert (task["output"]["width"], task["output"]["height"]) == (320, 240)
     out = tmp_path / "out.mp4"
-    out.write_bytes(httpx.get(job["output"]["url"]).content)
+    out.write_bytes(httpx.get(task["output"]["url"]).content)
     frames = rgb_frames(out)
     assert len(frames) == 3 and frames[0].shape == (240, 320, 3)
     bicubic = cv2.resize(small, (320, 240), interpolation=cv2.INTER_CUBIC)

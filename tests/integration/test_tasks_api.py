@@ -31,20 +31,20 @@ def create(api: httpx.Client, task_type: str = "gaze_redirect", **body: object) 
         ("transcribe", {"language_code": None, "speaker_labels": False, "analysis": []}),
     ],
 )
-def test_create_each_type_returns_202_job(
+def test_create_each_type_returns_202_task(
     api: httpx.Client, task_type: str, options: dict[str, object]
 ) -> None:
-    job = create(api, task_type, metadata={"project_id": "proj_123", "n": 3})
-    JobOut.model_validate(job)
-    assert str(job["id"]).startswith("task_") and str(job["workspace_id"]).startswith("ws_")
-    assert job["kind"] == "task" and job["task_type"] == task_type
-    assert job["status"] == "ingesting"  # an external source is ingested first
-    assert job["progress_percent"] == 0 and job["progress_stage"] is None
-    assert job["output"] is None and job["error"] is None and job["completed_at"] is None
-    assert job["metadata"] == {"project_id": "proj_123", "n": 3}
-    assert job["options"] == options
-    assert str(job["created_at"]).endswith("Z")
-    assert api.get(f"/v1/tasks/{job['id']}").json() == job
+    task = create(api, task_type, metadata={"project_id": "proj_123", "n": 3})
+    JobOut.model_validate(task)
+    assert str(task["id"]).startswith("task_") and str(task["workspace_id"]).startswith("ws_")
+    assert task["kind"] == "task" and task["task_type"] == task_type
+    assert task["status"] == "ingesting"  # an external source is ingested first
+    assert task["progress_percent"] == 0 and task["progress_stage"] is None
+    assert task["output"] is None and task["error"] is None and task["completed_at"] is None
+    assert task["metadata"] == {"project_id": "proj_123", "n": 3}
+    assert task["options"] == options
+    assert str(task["created_at"]).endswith("Z")
+    assert api.get(f"/v1/tasks/{task['id']}").json() == task
 
 
 def test_upload_source_is_queued(api: httpx.Client) -> None:
@@ -138,15 +138,15 @@ def test_auth_failures(api_url: str) -> None:
 
 
 def test_other_workspace_sees_404_never_403(api: httpx.Client, other_api: httpx.Client) -> None:
-    job = create(api)
+    task = create(api)
     for response in (
-        other_api.get(f"/v1/tasks/{job['id']}"),
-        other_api.post(f"/v1/tasks/{job['id']}/cancel"),
+        other_api.get(f"/v1/tasks/{task['id']}"),
+        other_api.post(f"/v1/tasks/{task['id']}/cancel"),
     ):
         assert response.status_code == 404
         assert response.json()["error"]["code"] == "not_found"
-    assert all(t["id"] != job["id"] for t in other_api.get("/v1/tasks").json()["data"])
-    assert api.get(f"/v1/tasks/{job['id']}").json()["status"] == "ingesting"  # untouched
+    assert all(t["id"] != task["id"] for t in other_api.get("/v1/tasks").json()["data"])
+    assert api.get(f"/v1/tasks/{task['id']}").json()["status"] == "ingesting"  # untouched
 
 
 def test_get_unknown_task_is_404(api: httpx.Client) -> None:
@@ -225,12 +225,12 @@ def test_cursor_tampering_and_reuse_across_filters(api: httpx.Client, other_api:
 
 
 def test_cancel_then_cancel_again_is_409(api: httpx.Client) -> None:
-    job = create(api)
-    first = api.post(f"/v1/tasks/{job['id']}/cancel")
+    task = create(api)
+    first = api.post(f"/v1/tasks/{task['id']}/cancel")
     assert first.status_code == 200
     cancelled = first.json()
     assert cancelled["status"] == "cancelled" and cancelled["completed_at"]
-    second = api.post(f"/v1/tasks/{job['id']}/cancel")
+    second = api.post(f"/v1/tasks/{task['id']}/cancel")
     assert second.status_code == 409
     assert second.json()["error"]["code"] == "task_not_cancellable"
-    assert api.get(f"/v1/tasks/{job['id']}").json() == cancelled
+    assert api.get(f"/v1/tasks/{task['id']}").json() == cancelled

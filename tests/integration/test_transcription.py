@@ -83,11 +83,11 @@ def test_transcribe_task_with_exports(papi: httpx.Client, origin: LoopbackServer
         f"/v1/tasks/{task_id}/transcript"
     )  # ingest and transcription take seconds: not ready yet
     assert (early.status_code, early.json()["error"]["code"]) == (409, "transcript_not_ready")
-    job = wait_for_task(papi, task_id, timeout=180)
-    assert job["status"] == "completed", job
+    task = wait_for_task(papi, task_id, timeout=180)
+    assert task["status"] == "completed", task
     transcript = papi.get(f"/v1/tasks/{task_id}/transcript").json()
     assert (
-        job["output"]["duration"] == pytest.approx(transcript["audio_duration"], abs=0.01)
+        task["output"]["duration"] == pytest.approx(transcript["audio_duration"], abs=0.01)
         and transcript["audio_duration"] > 5
     )
     assert word_error_rate(text, transcript["text"]) <= 0.2
@@ -110,8 +110,8 @@ def test_transcribe_task_with_exports(papi: httpx.Client, origin: LoopbackServer
 def test_silent_audio_is_no_speech(papi: httpx.Client, origin: LoopbackServer, tmp_path: Path) -> None:
     clip = make_sample_clip(tmp_path / "silent.mp4", seconds=3, audio=True, tone=False).read_bytes()
     created = papi.post("/v1/tasks/transcribe", json={"source_url": origin.serve_bytes("/silent.mp4", clip)})
-    job = wait_for_task(papi, created.json()["id"], timeout=120)
-    assert (job["status"], job["error"]["code"]) == ("failed", "no_speech_detected")
+    task = wait_for_task(papi, created.json()["id"], timeout=120)
+    assert (task["status"], task["error"]["code"]) == ("failed", "no_speech_detected")
 
 
 def chords_wav(path: Path, seconds: int = 8) -> Path:
@@ -142,8 +142,8 @@ def test_music_alone_is_no_speech(papi: httpx.Client, origin: LoopbackServer, tm
     created = papi.post(
         "/v1/tasks/transcribe", json={"source_url": origin.serve_bytes("/music.wav", music, "audio/wav")}
     )
-    job = wait_for_task(papi, created.json()["id"], timeout=120)
-    assert (job["status"], job["error"]["code"]) == ("failed", "no_speech_detected")
+    task = wait_for_task(papi, created.json()["id"], timeout=120)
+    assert (task["status"], task["error"]["code"]) == ("failed", "no_speech_detected")
 
 
 def test_video_without_audio_is_unsupported(
@@ -151,16 +151,16 @@ def test_video_without_audio_is_unsupported(
 ) -> None:
     clip = make_sample_clip(tmp_path / "mute.mp4", seconds=1, audio=False).read_bytes()
     created = papi.post("/v1/tasks/transcribe", json={"source_url": origin.serve_bytes("/mute.mp4", clip)})
-    job = wait_for_task(papi, created.json()["id"], timeout=60)
-    assert (job["status"], job["error"]["code"]) == ("failed", "unsupported_media")
+    task = wait_for_task(papi, created.json()["id"], timeout=60)
+    assert (task["status"], task["error"]["code"]) == ("failed", "unsupported_media")
 
 
 def test_transcript_of_a_renderer_task_is_404(papi: httpx.Client) -> None:
-    job = papi.post("/v1/tasks/gaze-redirect", json={"source_url": "http://127.0.0.1:9/x.mp4"}).json()
-    response = papi.get(f"/v1/tasks/{job['id']}/transcript")
+    task = papi.post("/v1/tasks/gaze-redirect", json={"source_url": "http://127.0.0.1:9/x.mp4"}).json()
+    response = papi.get(f"/v1/tasks/{task['id']}/transcript")
     assert response.status_code == 404
     # the route's own answer, not the generic 404 of a path that does not exist
     assert response.json()["error"] == {
         "code": "not_found",
-        "message": f"transcribe task {job['id']} not found",
+        "message": f"transcribe task {task['id']} not found",
     }

@@ -7,14 +7,14 @@ import time
 
 import pytest
 
-from framelane.errors import JobFailure, WorkspaceBusy
+from framelane.errors import TaskFailure, WorkspaceBusy
 from framelane.ids import new_task_id
 from framelane.models import (
     FinalizeInput,
-    Job,
-    JobStatus,
     RenderMessage,
+    Task,
     TaskExecutionInput,
+    TaskStatus,
     TaskType,
     WorkspaceLimits,
     utc_now,
@@ -36,22 +36,22 @@ def test_transcription_waits_for_a_slot_and_finalize_frees_it(stack: Stack) -> N
     workspace_id = create_workspace(ctx, "transcribing").workspace_id
     update_workspace_limits(ctx, workspace_id, WorkspaceLimits(concurrency=1))
     now = utc_now()
-    job = Job(
+    task = Task(
         id=new_task_id(),
         workspace_id=workspace_id,
-        status=JobStatus.queued,
+        status=TaskStatus.queued,
         created_at=now,
         updated_at=now,
         task_type=TaskType.transcribe,
         source_url="https://cdn.example.com/talk.mp4",
         source_key="sources/nowhere/missing",  # past the slot, the download fails
     )
-    ctx.store.put_task(job)
+    ctx.store.put_task(task)
     payload = TaskExecutionInput(
-        task_id=job.id,
+        task_id=task.id,
         workspace_id=workspace_id,
         task_type=TaskType.transcribe,
-        source_url=job.source_url or "",
+        source_url=task.source_url or "",
     )
     render = RenderMessage(
         task_id="task_r", workspace_id=workspace_id, task_type=TaskType.gaze_redirect, task_token="t"
@@ -63,17 +63,17 @@ def test_transcription_waits_for_a_slot_and_finalize_frees_it(stack: Stack) -> N
     with pytest.raises(WorkspaceBusy) as busy:
         transcribe_task(ctx, payload, "token")
     assert busy.value.error == "workspace_busy"
-    assert ctx.store.get_task(workspace_id, job.id).status is JobStatus.queued  # type: ignore[union-attr]
+    assert ctx.store.get_task(workspace_id, task.id).status is TaskStatus.queued  # type: ignore[union-attr]
 
     broker.ack(running)
     with pytest.raises(Exception) as past_the_slot:  # the slot is taken; the missing source then fails it
         transcribe_task(ctx, payload, "token")
-    assert not isinstance(past_the_slot.value, (JobFailure, WorkspaceBusy))
+    assert not isinstance(past_the_slot.value, (TaskFailure, WorkspaceBusy))
     assert broker.usage(workspace_id).running == 1
     broker.enqueue(render)
     assert broker.take("w1", [TaskType.gaze_redirect]) is None  # held by the transcription
 
-    finalize(ctx, FinalizeInput(task_id=job.id, workspace_id=workspace_id, task_type=TaskType.transcribe))
+    finalize(ctx, FinalizeInput(task_id=task.id, workspace_id=workspace_id, task_type=TaskType.transcribe))
     assert broker.usage(workspace_id).running == 0
     assert broker.take("w1", [TaskType.gaze_redirect]) is not None
 

@@ -19,10 +19,10 @@ from framelane.adapters.stepfunctions import StepFunctions
 from framelane.ids import new_task_id
 from framelane.local.pipeline_setup import LOCAL_ROLE_ARN
 from framelane.models import (
-    Job,
     JobOutput,
-    JobStatus,
     NotifyMessage,
+    Task,
+    TaskStatus,
     TaskType,
     WebhookDeliveryInput,
     WebhookEndpointCreate,
@@ -86,15 +86,15 @@ def receiver() -> Iterator[LoopbackServer]:
         yield server
 
 
-def completed_task(ctx: ServiceContext, workspace: WorkspaceCreated, webhook_url: str | None = None) -> Job:
+def completed_task(ctx: ServiceContext, workspace: WorkspaceCreated, webhook_url: str | None = None) -> Task:
     task_id = new_task_id()
     key = f"outputs/{workspace.workspace_id}/{task_id}/output.mp4"
     ctx.blobs.put_bytes(key, OUTPUT, "video/mp4")
     now = utc_now()
-    job = Job(
+    task = Task(
         id=task_id,
         workspace_id=workspace.workspace_id,
-        status=JobStatus.completed,
+        status=TaskStatus.completed,
         created_at=now,
         updated_at=now,
         completed_at=now,
@@ -104,8 +104,8 @@ def completed_task(ctx: ServiceContext, workspace: WorkspaceCreated, webhook_url
         output_key=key,
         webhook_url=webhook_url,
     )
-    ctx.store.put_task(job)
-    return job
+    ctx.store.put_task(task)
+    return task
 
 
 def test_a_notify_that_fails_midway_reaches_every_destination_once_redelivered(
@@ -117,8 +117,10 @@ def test_a_notify_that_fails_midway_reaches_every_destination_once_redelivered(
         create_endpoint(ctx, ws, WebhookEndpointCreate(url=f"https://hooks{i}.example.com/h")).id
         for i in range(3)
     ]
-    job = completed_task(ctx, workspace)
-    message = NotifyMessage(task_id=job.id, workspace_id=job.workspace_id, event=WebhookEvent.task_completed)
+    task = completed_task(ctx, workspace)
+    message = NotifyMessage(
+        task_id=task.id, workspace_id=task.workspace_id, event=WebhookEvent.task_completed
+    )
     flaky = dataclasses.replace(ctx, sfn=FailsOnceAtTheSecondStart(ctx.sfn))
 
     with pytest.raises(RuntimeError):
@@ -130,29 +132,29 @@ def test_a_notify_that_fails_midway_reaches_every_destination_once_redelivered(
         sfn_client(stack.settings).get_paginator("list_executions").paginate(stateMachineArn=webhook_machine)
     )
     started = {e["name"] for page in pages for e in page["executions"]}
-    evt = event_id(job.id, WebhookEvent.task_completed)
+    evt = event_id(task.id, WebhookEvent.task_completed)
     assert {name for name in started if name.startswith(evt)} == {f"{evt}-{e}" for e in endpoints}
 
 
 def test_every_attempt_carries_an_output_link_signed_at_attempt_time(
     ctx: ServiceContext, workspace: WorkspaceCreated, receiver: LoopbackServer
 ) -> None:
-    job = completed_task(ctx, workspace, webhook_url=receiver.url + "/hook")
-    evt = event_id(job.id, WebhookEvent.task_completed)
-    assert job.output is not None
+    task = completed_task(ctx, workspace, webhook_url=receiver.url + "/hook")
+    evt = event_id(task.id, WebhookEvent.task_completed)
+    assert task.output is not None
     # the body as Notify rendered it three days ago: its 24 h link is long dead
-    stale = job.output.model_copy(update={"url": "https://stale.example/link"})
+    stale = task.output.model_copy(update={"url": "https://stale.example/link"})
     body = WebhookPayload(
         type=WebhookEvent.task_completed,
         id=evt,
-        created_at=job.created_at,
-        data=job.to_out().model_copy(update={"output": stale}),
+        created_at=task.created_at,
+        data=task.to_out().model_copy(update={"output": stale}),
     ).model_dump_json()
     secret = ctx.store.get_workspace(workspace.workspace_id).signing_secret  # type: ignore[union-attr]
     for attempt in (1, 4):
         signed_after = datetime.now(UTC).replace(microsecond=0)
         delivery = WebhookDeliveryInput(
-            workspace_id=job.workspace_id,
+            workspace_id=task.workspace_id,
             url=receiver.url + "/hook",
             event_id=evt,
             body=body,

@@ -19,7 +19,7 @@ class InvertEngine:
 
     def process(self, frame: Frame) -> Frame:
         if self.delay:
-            time.sleep(self.delay)  # lets tests kill or cancel a worker mid-job
+            time.sleep(self.delay)  # lets tests kill or cancel a worker mid-task
         return 255 - frame
 
     def finish(self) -> None:

@@ -12,10 +12,10 @@ from framelane.adapters.dynamodb import ConditionFailed, IdempotencyRecord, Key
 from framelane.config import Settings
 from framelane.models import (
     ApiKeyRecord,
-    Job,
-    JobStatus,
     RenderDispatch,
+    Task,
     TaskExecutionInput,
+    TaskStatus,
     TaskType,
     WebhookAttempt,
     WebhookEndpoint,
@@ -30,7 +30,7 @@ class FakeStore:
     table_name = "fake-table"
 
     def __init__(self) -> None:
-        self.tasks: dict[tuple[str, str], Job] = {}
+        self.tasks: dict[tuple[str, str], Task] = {}
         self.workspaces: dict[str, Workspace] = {}
         self.api_keys: dict[str, ApiKeyRecord] = {}
         self.idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
@@ -46,12 +46,12 @@ class FakeStore:
         pass
 
     # tasks
-    def put_task(self, job: Job) -> None:
-        if (job.workspace_id, job.id) in self.tasks:
-            raise ConditionFailed(f"task {job.id} exists")
-        self.tasks[job.workspace_id, job.id] = job
+    def put_task(self, task: Task) -> None:
+        if (task.workspace_id, task.id) in self.tasks:
+            raise ConditionFailed(f"task {task.id} exists")
+        self.tasks[task.workspace_id, task.id] = task
 
-    def get_task(self, workspace_id: str, task_id: str) -> Job | None:
+    def get_task(self, workspace_id: str, task_id: str) -> Task | None:
         return self.tasks.get((workspace_id, task_id))
 
     def query_tasks(
@@ -59,31 +59,31 @@ class FakeStore:
         workspace_id: str,
         *,
         task_type: TaskType | None,
-        status: JobStatus | None,
+        status: TaskStatus | None,
         limit: int,
         start_key: Key | None,
-    ) -> tuple[list[Job], bool]:
-        jobs = sorted(
+    ) -> tuple[list[Task], bool]:
+        tasks = sorted(
             (
-                job
-                for (ws, _), job in self.tasks.items()
+                task
+                for (ws, _), task in self.tasks.items()
                 if ws == workspace_id
-                and (task_type is None or job.task_type is task_type)
-                and (status is None or job.status is status)
-                and (start_key is None or job.id < start_key["after"])
+                and (task_type is None or task.task_type is task_type)
+                and (status is None or task.status is status)
+                and (start_key is None or task.id < start_key["after"])
             ),
-            key=lambda job: job.id,
+            key=lambda task: task.id,
             reverse=True,
         )
-        return jobs[:limit], len(jobs) > limit
+        return tasks[:limit], len(tasks) > limit
 
-    def task_page_key(self, job: Job, *, task_type: TaskType | None, status: JobStatus | None) -> Key:
-        return {"after": job.id}
+    def task_page_key(self, task: Task, *, task_type: TaskType | None, status: TaskStatus | None) -> Key:
+        return {"after": task.id}
 
-    def scan_tasks(self) -> Iterator[Job]:
+    def scan_tasks(self) -> Iterator[Task]:
         return iter(list(self.tasks.values()))
 
-    def transition_task(self, to: Job, changed: set[str], *, from_statuses: set[JobStatus]) -> Job:
+    def transition_task(self, to: Task, changed: set[str], *, from_statuses: set[TaskStatus]) -> Task:
         stored = self.tasks.get((to.workspace_id, to.id))
         if stored is None or stored.status not in from_statuses:
             raise ConditionFailed(f"task {to.id} is not in {sorted(from_statuses)}")

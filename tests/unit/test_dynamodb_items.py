@@ -5,39 +5,39 @@ from datetime import UTC, datetime
 import pytest
 
 from framelane.adapters.dynamodb import _from_item, _to_attr_values
-from framelane.models import Job, JobStatus, TaskType
+from framelane.models import Task, TaskStatus, TaskType
 
 
 @pytest.mark.parametrize("value", [-1.2463059e124, 9.99e124, 1e-129, 3, 10**37, 2.5, 0.0, True, None, "x"])
 def test_metadata_round_trip(value: object) -> None:
     """Found by the OpenAPI fuzz run: a large integral float came back as an int over 1e38 and failed to load."""
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    job = Job(
+    task = Task(
         id="task_1",
         workspace_id="ws_1",
-        status=JobStatus.queued,
+        status=TaskStatus.queued,
         created_at=now,
         updated_at=now,
         task_type=TaskType.gaze_redirect,
         metadata={"v": value},
     )
-    item = _to_attr_values(job.model_dump(mode="json"))
-    loaded = Job.model_validate(_from_item(item))
+    item = _to_attr_values(task.model_dump(mode="json"))
+    loaded = Task.model_validate(_from_item(item))
     assert loaded.metadata["v"] == value
-    assert loaded == job
+    assert loaded == task
 
 
 def test_tiny_option_values_are_stored_as_zero() -> None:
     """Found by the OpenAPI fuzz run: intensity=5.19e-173 is valid (0..1) but below DynamoDB's 1e-130 floor."""
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    job = Job(
+    task = Task(
         id="task_1",
         workspace_id="ws_1",
-        status=JobStatus.queued,
+        status=TaskStatus.queued,
         created_at=now,
         updated_at=now,
         task_type=TaskType.gaze_redirect,
         options={"intensity": 5.18922500153969e-173},
     )
-    loaded = Job.model_validate(_from_item(_to_attr_values(job.model_dump(mode="json"))))
+    loaded = Task.model_validate(_from_item(_to_attr_values(task.model_dump(mode="json"))))
     assert loaded.options == {"intensity": 0}

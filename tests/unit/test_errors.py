@@ -8,8 +8,8 @@ import pytest
 
 from framelane import errors
 from framelane.api.errors import DOMAIN_STATUS, domain_status
-from framelane.errors import FramelaneError, JobFailure, NotFound, StepSignal, TranscriptNotReady
-from framelane.models import JobErrorCode
+from framelane.errors import FramelaneError, NotFound, StepSignal, TaskFailure, TranscriptNotReady
+from framelane.models import TaskErrorCode
 
 DOMAIN_ERRORS = [
     cls for _, cls in inspect.getmembers(errors, inspect.isclass) if issubclass(cls, FramelaneError)
@@ -30,7 +30,7 @@ def test_a_subclass_takes_its_bases_status() -> None:
     assert domain_status(TranscriptNotReady("later")) == 409
 
 
-def test_job_failures_are_typed() -> None:
-    failure = JobFailure(JobErrorCode.no_face_detected, "no face")
+def test_task_failures_are_typed() -> None:
+    failure = TaskFailure(TaskErrorCode.no_face_detected, "no face")
     assert failure.error == "no_face_detected"
-    assert not issubclass(JobFailure, StepSignal) and not issubclass(StepSignal, JobFailure)
+    assert not issubclass(TaskFailure, StepSignal) and not issubclass(StepSignal, TaskFailure)

@@ -9,16 +9,16 @@ from typing import Any
 
 import pytest
 
-from framelane.models import IngestOutcome, Job, JobStatus, MediaInfo, TaskExecutionInput, TaskType, utc_now
+from framelane.models import IngestOutcome, MediaInfo, Task, TaskExecutionInput, TaskStatus, TaskType, utc_now
 from framelane.services.ingest import ingest
 
 
 class OneTaskStore:
-    def __init__(self, job: Job) -> None:
-        self.job = job
+    def __init__(self, task: Task) -> None:
+        self.task = task
 
-    def get_task(self, workspace_id: str, task_id: str) -> Job | None:
-        return self.job if (workspace_id, task_id) == (self.job.workspace_id, self.job.id) else None
+    def get_task(self, workspace_id: str, task_id: str) -> Task | None:
+        return self.task if (workspace_id, task_id) == (self.task.workspace_id, self.task.id) else None
 
 
 class NoBlobs:
@@ -26,11 +26,11 @@ class NoBlobs:
         raise AssertionError(f"ingest touched the media store ({name}) for a task it had already ingested")
 
 
-@pytest.mark.parametrize("status", [JobStatus.queued, JobStatus.processing])
-def test_an_ingested_task_passes_ingest_without_fetching_again(status: JobStatus) -> None:
+@pytest.mark.parametrize("status", [TaskStatus.queued, TaskStatus.processing])
+def test_an_ingested_task_passes_ingest_without_fetching_again(status: TaskStatus) -> None:
     now = utc_now()
     media = MediaInfo(duration=1, width=64, height=48, fps=25, has_video=True, has_audio=False, size_bytes=10)
-    job = Job(
+    task = Task(
         id="task_1",
         workspace_id="ws_1",
         status=status,
@@ -41,9 +41,9 @@ def test_an_ingested_task_passes_ingest_without_fetching_again(status: JobStatus
         source_key="sources/ws_1/task_1",
         media=media,
     )
-    ctx: Any = SimpleNamespace(store=OneTaskStore(job), blobs=NoBlobs())
+    ctx: Any = SimpleNamespace(store=OneTaskStore(task), blobs=NoBlobs())
     payload = TaskExecutionInput(
-        task_id="task_1", workspace_id="ws_1", task_type=TaskType.super_resolution, source_url=job.source_url
+        task_id="task_1", workspace_id="ws_1", task_type=TaskType.super_resolution, source_url=task.source_url
     )
     assert ingest(ctx, payload) == IngestOutcome(
         task_id="task_1", status=status, segmented=False, segments=[]

@@ -8,11 +8,11 @@ from pydantic import BaseModel, ValidationError
 
 from framelane.models import (
     GazeRedirectRequest,
-    Job,
     JobOut,
-    JobStatus,
     RemoveBackgroundRequest,
     SuperResolutionRequest,
+    Task,
+    TaskStatus,
     TaskType,
     TranscribeRequest,
     WebhookEndpointCreate,
@@ -98,7 +98,7 @@ def test_enums_are_closed() -> None:
         "super_resolution",
         "transcribe",
     }
-    assert [s.value for s in JobStatus] == [
+    assert [s.value for s in TaskStatus] == [
         "ingesting",
         "queued",
         "processing",
@@ -125,18 +125,18 @@ def test_webhook_endpoint_events_enum() -> None:
         WebhookEndpointCreate(url="https://h.example/x", events=["task.started"])  # type: ignore[list-item]
 
 
-def test_job_out_has_every_seed_field_and_z_timestamps() -> None:
+def test_task_out_has_every_seed_field_and_z_timestamps() -> None:
     now = datetime(2023, 11, 7, 5, 31, 56, 123000, tzinfo=UTC)
-    job = Job(
+    task = Task(
         id="task_01J8QR2K5VKDGN2T4FBM3CZYX7",
         workspace_id="ws_01J8QR2K5VKDGN2T4FBM3CZYX8",
-        status=JobStatus.queued,
+        status=TaskStatus.queued,
         created_at=now,
         updated_at=now,
         task_type=TaskType.gaze_redirect,
         webhook_url="https://app.example.com/hooks",
     )
-    out = job.to_out().model_dump(mode="json")
+    out = task.to_out().model_dump(mode="json")
     seed_fields = {
         "id",
         "kind",
@@ -164,7 +164,7 @@ def test_progress_percent_bounds() -> None:
         JobOut(
             id="task_x",
             workspace_id="ws_x",
-            status=JobStatus.processing,
+            status=TaskStatus.processing,
             created_at=now,
             updated_at=now,
             progress_percent=101,

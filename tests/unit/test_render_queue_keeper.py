@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from framelane.models import Job, JobStatus, RenderDispatch, RenderMessage, TaskType, utc_now
+from framelane.models import RenderDispatch, RenderMessage, Task, TaskStatus, TaskType, utc_now
 from framelane.services.render_queue import tend_render_queue
 from tests.unit.fakes import fake_context, store
 
@@ -39,18 +39,18 @@ class _AnsweredWhileAdding:
 def test_an_entry_added_again_for_a_render_answered_meanwhile_is_removed() -> None:
     ctx = fake_context(render_queue_wait_seconds=3600)
     now = utc_now()
-    job = Job(
+    task = Task(
         id="task_1",
         workspace_id="ws_1",
-        status=JobStatus.processing,
+        status=TaskStatus.processing,
         created_at=now - timedelta(minutes=5),
         updated_at=now - timedelta(minutes=2),  # its worker went quiet: past the visibility timeout
         task_type=TaskType.gaze_redirect,
     )
-    store(ctx).put_task(job)
+    store(ctx).put_task(task)
     record = RenderDispatch(
-        task_id=job.id,
-        workspace_id=job.workspace_id,
+        task_id=task.id,
+        workspace_id=task.workspace_id,
         task_type=TaskType.gaze_redirect,
         task_token="token-1",
         dispatched_at=now,

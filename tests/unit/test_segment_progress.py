@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from framelane.engines.base import Frame
-from framelane.errors import JobFailure
+from framelane.errors import TaskFailure
 from framelane.models import ProgressStage, Segment
 from framelane.services.render import SegmentState, _PartEngine, segmented_progress
 
@@ -59,7 +59,7 @@ class _FindsNothing:
         return frame
 
     def finish(self) -> None:
-        raise JobFailure(self.code, "nothing found")
+        raise TaskFailure(self.code, "nothing found")
 
 
 def test_a_segment_that_finds_no_face_is_not_a_failure_by_itself() -> None:
@@ -67,5 +67,5 @@ def test_a_segment_that_finds_no_face_is_not_a_failure_by_itself() -> None:
     empty = _PartEngine(_FindsNothing("no_face_detected"))
     empty.finish()
     assert empty.found_nothing is not None and empty.found_nothing.code == "no_face_detected"
-    with pytest.raises(JobFailure):
+    with pytest.raises(TaskFailure):
         _PartEngine(_FindsNothing("internal_error")).finish()

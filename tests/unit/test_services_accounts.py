@@ -13,9 +13,9 @@ from framelane.errors import InvalidCursor, InvalidRequest, NotFound, Unauthoriz
 from framelane.models import (
     ContentCredentials,
     ContentCredentialsReport,
-    Job,
     JobOutput,
-    JobStatus,
+    Task,
+    TaskStatus,
     TaskType,
     WebhookAttempt,
     WebhookEndpointCreate,
@@ -309,33 +309,33 @@ def test_attempts_of_an_unknown_endpoint_are_not_found() -> None:
 # Content Credentials
 
 
-def _rendered(ctx: object, credentials: ContentCredentials | None) -> Job:
+def _rendered(ctx: object, credentials: ContentCredentials | None) -> Task:
     now = utc_now()
-    job = Job(
+    task = Task(
         id="task_1",
         workspace_id=WS.id,
-        status=JobStatus.completed,
+        status=TaskStatus.completed,
         created_at=now,
         updated_at=now,
         task_type=TaskType.gaze_redirect,
         output=JobOutput(url="s3://b/outputs/ws_1/task_1/output.webm", content_credentials=credentials),
     )
-    store(ctx).put_task(job)  # type: ignore[arg-type]
-    return job
+    store(ctx).put_task(task)  # type: ignore[arg-type]
+    return task
 
 
 def test_keys_sit_next_to_the_output() -> None:
-    job = _rendered(fake_context(), None)
-    assert credentials_key(job) == "outputs/ws_1/task_1/credentials.json"
-    assert sidecar_key(job, "webm") == "outputs/ws_1/task_1/output.webm.c2pa"
+    task = _rendered(fake_context(), None)
+    assert credentials_key(task) == "outputs/ws_1/task_1/credentials.json"
+    assert sidecar_key(task, "webm") == "outputs/ws_1/task_1/output.webm.c2pa"
 
 
 def test_a_sidecar_is_served_as_a_fresh_signed_link() -> None:
     ctx = fake_context(output_url_ttl_seconds=600)
     sidecar = f"s3://{ctx.blobs.bucket}/outputs/ws_1/task_1/output.webm.c2pa"
-    job = _rendered(ctx, ContentCredentials(format="sidecar", sidecar_url=sidecar))
+    task = _rendered(ctx, ContentCredentials(format="sidecar", sidecar_url=sidecar))
     report = ContentCredentialsReport(state="Valid", format="sidecar", sidecar_url=sidecar)
-    ctx.blobs.put_bytes(credentials_key(job), report.model_dump_json().encode())
+    ctx.blobs.put_bytes(credentials_key(task), report.model_dump_json().encode())
     served = get_credentials(ctx, WS, "task_1")
     assert served.state == "Valid" and served.format == "sidecar"
     assert served.sidecar_url == ctx.blobs.presigned_get(
@@ -349,8 +349,8 @@ def test_embedded_credentials_have_no_link_to_sign() -> None:
     assert presign_credentials(ctx, embedded) is embedded
     linked = ContentCredentials(format="sidecar", sidecar_url="https://cdn.example/x.c2pa")
     assert presign_credentials(ctx, linked) is linked
-    job = _rendered(ctx, embedded)
-    ctx.blobs.put_bytes(credentials_key(job), b'{"state": "Valid", "format": "embedded"}')
+    task = _rendered(ctx, embedded)
+    ctx.blobs.put_bytes(credentials_key(task), b'{"state": "Valid", "format": "embedded"}')
     assert get_credentials(ctx, WS, "task_1").sidecar_url is None
 
 

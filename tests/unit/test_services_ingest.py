@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from framelane.errors import JobFailure, TaskCancelled
+from framelane.errors import TaskCancelled, TaskFailure
 from framelane.models import (
-    Job,
-    JobErrorCode,
-    JobStatus,
     MediaInfo,
+    Task,
+    TaskErrorCode,
     TaskExecutionInput,
+    TaskStatus,
     TaskType,
     utc_now,
 )
@@ -20,9 +20,9 @@ from tests.unit.fakes import FakeBlobs, fake_context, store
 WS = "ws_1"
 
 
-def _task(ctx_status: JobStatus = JobStatus.queued) -> Job:
+def _task(ctx_status: TaskStatus = TaskStatus.queued) -> Task:
     now = utc_now()
-    return Job(
+    return Task(
         id="task_1",
         workspace_id=WS,
         status=ctx_status,
@@ -45,7 +45,7 @@ class NoDownloads(FakeBlobs):
 
 def test_a_cancelled_task_is_a_signal_not_a_failure() -> None:
     ctx = fake_context()
-    store(ctx).put_task(_task(JobStatus.cancelled))
+    store(ctx).put_task(_task(TaskStatus.cancelled))
     with pytest.raises(TaskCancelled):
         ingest(ctx, _payload("https://media.example/a.mp4"))
 
@@ -53,19 +53,19 @@ def test_a_cancelled_task_is_a_signal_not_a_failure() -> None:
 @pytest.mark.parametrize(
     ("key", "size", "code"),
     [
-        ("uploads/ws_2/u_1/a.mp4", 10, JobErrorCode.invalid_source),  # another workspace's upload
-        ("uploads/ws_1/u_1/missing.mp4", None, JobErrorCode.invalid_source),
-        ("uploads/ws_1/u_1/big.mp4", 1001, JobErrorCode.source_too_large),
+        ("uploads/ws_2/u_1/a.mp4", 10, TaskErrorCode.invalid_source),  # another workspace's upload
+        ("uploads/ws_1/u_1/missing.mp4", None, TaskErrorCode.invalid_source),
+        ("uploads/ws_1/u_1/big.mp4", 1001, TaskErrorCode.source_too_large),
     ],
 )
-def test_uploads_are_refused_before_any_download(key: str, size: int | None, code: JobErrorCode) -> None:
+def test_uploads_are_refused_before_any_download(key: str, size: int | None, code: TaskErrorCode) -> None:
     ctx = fake_context(max_source_bytes=1000)
     blobs = NoDownloads(ctx.blobs.bucket)
     object.__setattr__(ctx, "blobs", blobs)
     if size is not None:
         blobs.put_bytes(key, b"x" * size)
     store(ctx).put_task(_task())
-    with pytest.raises(JobFailure) as failure:
+    with pytest.raises(TaskFailure) as failure:
         ingest(ctx, _payload(f"s3://{blobs.bucket}/{key}"))
     assert failure.value.code is code
 
@@ -87,9 +87,9 @@ def _media(width: int, height: int) -> MediaInfo:
 def test_output_size_cap(scale: int, width: int, height: int, refused: bool) -> None:
     media = _media(width, height)
     if refused:
-        with pytest.raises(JobFailure) as failure:
+        with pytest.raises(TaskFailure) as failure:
             check_output_size(TaskType.super_resolution, {"scale": scale}, media)
-        assert failure.value.code is JobErrorCode.source_too_large
+        assert failure.value.code is TaskErrorCode.source_too_large
     else:
         check_output_size(TaskType.super_resolution, {"scale": scale}, media)
     check_output_size(TaskType.gaze_redirect, {}, _media(7680, 4320))  # only upscales are capped

@@ -12,18 +12,18 @@ from typing import Any
 
 import pytest
 
-from framelane.errors import JobFailure, TaskCancelled
+from framelane.errors import TaskCancelled, TaskFailure
 from framelane.media.probe import NotMedia
 from framelane.media.segments import Cut
 from framelane.models import (
     FinalizeInput,
-    Job,
-    JobErrorCode,
-    JobStatus,
     MediaInfo,
     Segment,
     StepError,
+    Task,
+    TaskErrorCode,
     TaskExecutionInput,
+    TaskStatus,
     TaskType,
     WebhookEvent,
     utc_now,
@@ -32,7 +32,7 @@ from framelane.security.safe_http import FetchError, FetchLimits
 from framelane.services import finalize as finalize_module
 from framelane.services import ingest as ingest_module
 from framelane.services.context import ServiceContext
-from framelane.services.finalize import finalize, job_error
+from framelane.services.finalize import finalize, task_error
 from framelane.services.ingest import check_output_size, ingest, source_key
 from tests.unit.broker_fakes import brokered_context
 from tests.unit.fakes import fake_context, store
@@ -106,19 +106,19 @@ def http(monkeypatch: pytest.MonkeyPatch) -> FakeClient:
     return client
 
 
-def _task(ctx: ServiceContext, task_type: TaskType = TaskType.gaze_redirect, **fields: Any) -> Job:
+def _task(ctx: ServiceContext, task_type: TaskType = TaskType.gaze_redirect, **fields: Any) -> Task:
     now = utc_now()
-    job = Job(
+    task = Task(
         id="task_1",
         workspace_id=WS,
-        status=fields.pop("status", JobStatus.ingesting),
+        status=fields.pop("status", TaskStatus.ingesting),
         created_at=now,
         updated_at=now,
         task_type=task_type,
         **fields,
     )
-    store(ctx).tasks[WS, job.id] = job
-    return job
+    store(ctx).tasks[WS, task.id] = task
+    return task
 
 
 def _payload(
@@ -133,7 +133,7 @@ def test_a_fetched_source_is_stored_probed_and_queued(media: Media, http: FakeCl
     outcome = ingest(ctx, _payload())
     assert (outcome.task_id, outcome.status, outcome.segmented, outcome.segments) == (
         "task_1",
-        JobStatus.queued,
+        TaskStatus.queued,
         False,
         [],
     )
@@ -141,9 +141,9 @@ def test_a_fetched_source_is_stored_probed_and_queued(media: Media, http: FakeCl
     assert http.requested == [("GET", "https://media.example/a.mp4")]
     assert isinstance(http.response, FakeResponse) and http.response.limits == [100]
     assert media.probed == [b"MEDIA"] and ctx.blobs.get_bytes("sources/ws_1/task_1") == b"MEDIA"
-    job = store(ctx).tasks[WS, "task_1"]
-    assert (job.status, job.source_key, job.media, job.segments) == (
-        JobStatus.queued,
+    task = store(ctx).tasks[WS, "task_1"]
+    assert (task.status, task.source_key, task.media, task.segments) == (
+        TaskStatus.queued,
         "sources/ws_1/task_1",
         VIDEO,
         None,
@@ -153,11 +153,11 @@ def test_a_fetched_source_is_stored_probed_and_queued(media: Media, http: FakeCl
 
 def test_an_upload_is_read_in_place_with_its_key_unquoted(media: Media, http: FakeClient) -> None:
     ctx = fake_context()
-    _task(ctx, status=JobStatus.queued)
+    _task(ctx, status=TaskStatus.queued)
     key = "uploads/ws_1/files/my clip.mp4"
     ctx.blobs.put_bytes(key, b"UPLOADED")
     outcome = ingest(ctx, _payload(f"s3://{ctx.blobs.bucket}/uploads/ws_1/files/my%20clip.mp4"))
-    assert outcome.status is JobStatus.queued and http.requested == []
+    assert outcome.status is TaskStatus.queued and http.requested == []
     assert media.probed == [b"UPLOADED"] and set(ctx.blobs.objects) == {key}  # type: ignore[attr-defined]
     assert store(ctx).tasks[WS, "task_1"].source_key == key
 
@@ -166,7 +166,7 @@ def test_an_upload_at_the_size_limit_is_accepted(media: Media) -> None:
     ctx = fake_context(max_source_bytes=8)
     _task(ctx)
     ctx.blobs.put_bytes("uploads/ws_1/files/a", b"12345678")
-    assert ingest(ctx, _payload(f"s3://{ctx.blobs.bucket}/uploads/ws_1/files/a")).status is JobStatus.queued
+    assert ingest(ctx, _payload(f"s3://{ctx.blobs.bucket}/uploads/ws_1/files/a")).status is TaskStatus.queued
 
 
 def test_refused_uploads_say_why(media: Media) -> None:
@@ -176,21 +176,21 @@ def test_refused_uploads_say_why(media: Media) -> None:
     for url, code, message in [
         (
             "s3://other-bucket/uploads/ws_1/files/a",
-            JobErrorCode.invalid_source,
+            TaskErrorCode.invalid_source,
             "s3:// sources must be uploads of this workspace",
         ),
         (
             "s3://fake-bucket/uploads/ws_1/files/none",
-            JobErrorCode.invalid_source,
+            TaskErrorCode.invalid_source,
             "nothing was uploaded to this source_url",
         ),
         (
             "s3://fake-bucket/uploads/ws_1/files/big",
-            JobErrorCode.source_too_large,
+            TaskErrorCode.source_too_large,
             "the upload is 4 bytes, over the 3-byte limit",
         ),
     ]:
-        with pytest.raises(JobFailure) as raised:
+        with pytest.raises(TaskFailure) as raised:
             ingest(ctx, _payload(url))
         assert (raised.value.code, raised.value.message) == (code, message)
 
@@ -198,52 +198,52 @@ def test_refused_uploads_say_why(media: Media) -> None:
 def test_a_redriven_execution_answers_from_the_stored_ingest(media: Media, http: FakeClient) -> None:
     ctx = fake_context()
     segments = [Segment(index=0, frames=10), Segment(index=1, frames=5)]
-    _task(ctx, status=JobStatus.processing, media=VIDEO, source_key="sources/ws_1/task_1", segments=segments)
+    _task(ctx, status=TaskStatus.processing, media=VIDEO, source_key="sources/ws_1/task_1", segments=segments)
     outcome = ingest(ctx, _payload())
-    assert (outcome.status, outcome.segmented, outcome.segments) == (JobStatus.processing, True, [0, 1])
+    assert (outcome.status, outcome.segmented, outcome.segments) == (TaskStatus.processing, True, [0, 1])
     assert http.requested == [] and media.probed == []
 
 
 def test_half_an_ingest_is_done_again(media: Media, http: FakeClient) -> None:
     ctx = fake_context()
     _task(ctx, media=VIDEO)  # probed, but no source key stored
-    assert ingest(ctx, _payload()).status is JobStatus.queued and len(http.requested) == 1
+    assert ingest(ctx, _payload()).status is TaskStatus.queued and len(http.requested) == 1
 
 
 @pytest.mark.parametrize(
     ("response", "code", "message"),
     [
-        (FakeResponse(404, b""), JobErrorCode.invalid_source, "Source URL returned 404."),
+        (FakeResponse(404, b""), TaskErrorCode.invalid_source, "Source URL returned 404."),
         (
             FetchError("connection refused"),
-            JobErrorCode.invalid_source,
+            TaskErrorCode.invalid_source,
             "Source URL could not be fetched: connection refused",
         ),
-        (FetchError("over the limit", too_large=True), JobErrorCode.source_too_large, "over the limit"),
+        (FetchError("over the limit", too_large=True), TaskErrorCode.source_too_large, "over the limit"),
     ],
 )
 def test_a_failed_fetch_says_why(
-    media: Media, http: FakeClient, response: FakeResponse | FetchError, code: JobErrorCode, message: str
+    media: Media, http: FakeClient, response: FakeResponse | FetchError, code: TaskErrorCode, message: str
 ) -> None:
     ctx = fake_context()
     _task(ctx)
     http.response = response
-    with pytest.raises(JobFailure) as raised:
+    with pytest.raises(TaskFailure) as raised:
         ingest(ctx, _payload())
     assert (raised.value.code, raised.value.message) == (code, message)
-    assert ctx.blobs.objects == {} and store(ctx).tasks[WS, "task_1"].status is JobStatus.ingesting  # type: ignore[attr-defined]
+    assert ctx.blobs.objects == {} and store(ctx).tasks[WS, "task_1"].status is TaskStatus.ingesting  # type: ignore[attr-defined]
 
 
 def test_a_source_over_the_byte_limit_is_refused_before_probing(media: Media, http: FakeClient) -> None:
     ctx = fake_context(max_source_bytes=4)
     _task(ctx)
-    with pytest.raises(JobFailure) as raised:
+    with pytest.raises(TaskFailure) as raised:
         ingest(ctx, _payload())
-    assert raised.value.code is JobErrorCode.source_too_large
+    assert raised.value.code is TaskErrorCode.source_too_large
     assert raised.value.message == "source is 5 bytes, over the 4-byte limit" and media.probed == []
     ctx = fake_context(max_source_bytes=5)
     _task(ctx)
-    assert ingest(ctx, _payload()).status is JobStatus.queued
+    assert ingest(ctx, _payload()).status is TaskStatus.queued
 
 
 @pytest.mark.parametrize(
@@ -252,25 +252,25 @@ def test_a_source_over_the_byte_limit_is_refused_before_probing(media: Media, ht
         (
             NotMedia("no streams"),
             TaskType.gaze_redirect,
-            JobErrorCode.invalid_source,
+            TaskErrorCode.invalid_source,
             "Source is not usable media: no streams",
         ),
         (
             VIDEO.model_copy(update={"duration": 60.5}),
             TaskType.gaze_redirect,
-            JobErrorCode.source_too_long,
+            TaskErrorCode.source_too_long,
             "source lasts 60.5 s, over the 60 s limit",
         ),
         (
             VIDEO.model_copy(update={"has_video": False}),
             TaskType.gaze_redirect,
-            JobErrorCode.unsupported_media,
+            TaskErrorCode.unsupported_media,
             "source has no video track",
         ),
         (
             VIDEO.model_copy(update={"has_audio": False}),
             TaskType.transcribe,
-            JobErrorCode.unsupported_media,
+            TaskErrorCode.unsupported_media,
             "source has no audio track",
         ),
     ],
@@ -280,13 +280,13 @@ def test_unusable_media_is_refused(
     http: FakeClient,
     info: MediaInfo | NotMedia,
     task_type: TaskType,
-    code: JobErrorCode,
+    code: TaskErrorCode,
     message: str,
 ) -> None:
     ctx = fake_context(max_source_seconds=60)
     _task(ctx, task_type)
     media.info = info
-    with pytest.raises(JobFailure) as raised:
+    with pytest.raises(TaskFailure) as raised:
         ingest(ctx, _payload(task_type=task_type))
     assert (raised.value.code, raised.value.message) == (code, message)
 
@@ -303,33 +303,33 @@ def test_usable_media_passes(media: Media, http: FakeClient, info: MediaInfo, ta
     ctx = fake_context(max_source_seconds=60)
     _task(ctx, task_type)
     media.info = info
-    assert ingest(ctx, _payload(task_type=task_type)).status is JobStatus.queued
+    assert ingest(ctx, _payload(task_type=task_type)).status is TaskStatus.queued
 
 
 def test_the_stored_task_type_decides_over_the_payloads(media: Media, http: FakeClient) -> None:
     ctx = fake_context()
     _task(ctx, TaskType.transcribe)
     media.info = VIDEO.model_copy(update={"has_audio": False})
-    with pytest.raises(JobFailure, match="no audio track"):
+    with pytest.raises(TaskFailure, match="no audio track"):
         ingest(ctx, _payload())
 
 
 def test_an_upscale_above_4k_is_refused_at_ingest(media: Media, http: FakeClient) -> None:
     ctx = fake_context()
     _task(ctx, TaskType.super_resolution, options={"scale": 4})
-    assert ingest(ctx, _payload(task_type=TaskType.super_resolution)).status is JobStatus.queued  # 2560×1440
+    assert ingest(ctx, _payload(task_type=TaskType.super_resolution)).status is TaskStatus.queued  # 2560×1440
     ctx = fake_context()
     _task(ctx, TaskType.super_resolution, options={"scale": 4})
     media.info = VIDEO.model_copy(update={"width": 1280, "height": 720})
-    with pytest.raises(JobFailure) as raised:
+    with pytest.raises(TaskFailure) as raised:
         ingest(ctx, _payload(task_type=TaskType.super_resolution))
-    assert raised.value.code is JobErrorCode.source_too_large
+    assert raised.value.code is TaskErrorCode.source_too_large
     assert raised.value.message == "a 4× upscale of 1280×720 is 5120×2880, above 4K"
 
 
 def test_upscales_default_to_2x_and_round_the_size() -> None:
     media = VIDEO.model_copy(update={"width": 1921, "height": 1080})
-    with pytest.raises(JobFailure, match="a 2× upscale of 1921×1080 is 3842×2160"):
+    with pytest.raises(TaskFailure, match="a 2× upscale of 1921×1080 is 3842×2160"):
         check_output_size(TaskType.super_resolution, {}, media)
     check_output_size(
         TaskType.super_resolution, {"scale": 1.999}, media
@@ -377,7 +377,7 @@ def test_a_task_cancelled_during_ingest_is_a_signal(
 
     def cancel_meanwhile(path: str) -> MediaInfo:
         store(ctx).tasks[WS, "task_1"] = (
-            store(ctx).tasks[WS, "task_1"].model_copy(update={"status": JobStatus.cancelled})
+            store(ctx).tasks[WS, "task_1"].model_copy(update={"status": TaskStatus.cancelled})
         )
         assert isinstance(real, MediaInfo)
         return real
@@ -402,7 +402,7 @@ def test_a_transcription_releases_its_slot_whatever_the_outcome() -> None:
     ctx = brokered_context()
     released: list[tuple[str, str]] = []
     ctx.broker.release_slot = lambda ws, task: released.append((ws, task))  # type: ignore[union-attr]
-    _task(ctx, TaskType.transcribe, status=JobStatus.completed)
+    _task(ctx, TaskType.transcribe, status=TaskStatus.completed)
     assert _finalize(ctx, None) is WebhookEvent.task_completed
     assert released == [(WS, "task_1")]
 
@@ -415,7 +415,7 @@ def test_a_failed_slot_release_does_not_fail_finalize(monkeypatch: pytest.Monkey
         raise ConnectionError("redis is down")
 
     ctx.broker.release_slot = release_slot  # type: ignore[union-attr]
-    _task(ctx, TaskType.transcribe, status=JobStatus.processing)
+    _task(ctx, TaskType.transcribe, status=TaskStatus.processing)
     assert _finalize(ctx, "transcription_failed", "bad audio") is WebhookEvent.task_failed
     assert logged == [("warning", "transcription slot not released; it expires", {"task_id": "task_1"})]
 
@@ -423,39 +423,39 @@ def test_a_failed_slot_release_does_not_fail_finalize(monkeypatch: pytest.Monkey
 def test_a_render_keeps_its_slot_to_its_ack() -> None:
     ctx = brokered_context()
     ctx.broker.release_slot = lambda ws, task: pytest.fail("released a render's slot")  # type: ignore[union-attr]
-    _task(ctx, TaskType.gaze_redirect, status=JobStatus.completed)
+    _task(ctx, TaskType.gaze_redirect, status=TaskStatus.completed)
     assert _finalize(ctx, None) is WebhookEvent.task_completed
 
 
 def test_finalize_without_an_error_announces_only_completion() -> None:
     ctx = fake_context()
-    _task(ctx, status=JobStatus.processing)
+    _task(ctx, status=TaskStatus.processing)
     assert _finalize(ctx, None) is None
 
 
 def test_an_already_failed_task_is_announced_without_a_second_write() -> None:
     ctx = fake_context()
-    _task(ctx, status=JobStatus.failed)
+    _task(ctx, status=TaskStatus.failed)
     store(ctx).transition_task = lambda *a, **k: pytest.fail("wrote again")  # type: ignore[method-assign]
     assert _finalize(ctx, "invalid_source", "bad") is WebhookEvent.task_failed
 
 
 def test_a_failure_records_the_mapped_error() -> None:
     ctx = fake_context()
-    _task(ctx, status=JobStatus.processing)
+    _task(ctx, status=TaskStatus.processing)
     assert _finalize(ctx, "States.HeartbeatTimeout") is WebhookEvent.task_failed
-    job = store(ctx).tasks[WS, "task_1"]
-    assert job.status is JobStatus.failed and job.error == job_error("States.HeartbeatTimeout", None)
+    task = store(ctx).tasks[WS, "task_1"]
+    assert task.status is TaskStatus.failed and task.error == task_error("States.HeartbeatTimeout", None)
 
 
 def test_a_failure_that_loses_the_race_announces_nothing() -> None:
     ctx = fake_context()
-    _task(ctx, status=JobStatus.processing)
+    _task(ctx, status=TaskStatus.processing)
     real = store(ctx).transition_task
 
-    def cancelled_first(to: Job, changed: set[str], *, from_statuses: set[JobStatus]) -> Job:
+    def cancelled_first(to: Task, changed: set[str], *, from_statuses: set[TaskStatus]) -> Task:
         store(ctx).tasks[WS, "task_1"] = (
-            store(ctx).tasks[WS, "task_1"].model_copy(update={"status": JobStatus.cancelled})
+            store(ctx).tasks[WS, "task_1"].model_copy(update={"status": TaskStatus.cancelled})
         )
         return real(to, changed, from_statuses=from_statuses)
 
@@ -464,5 +464,5 @@ def test_a_failure_that_loses_the_race_announces_nothing() -> None:
 
 
 def test_long_causes_are_cut_to_1000_characters() -> None:
-    assert job_error("invalid_source", "x" * 1200).message == "x" * 1000
-    assert job_error("invalid_source", None).message == "invalid_source"
+    assert task_error("invalid_source", "x" * 1200).message == "x" * 1000
+    assert task_error("invalid_source", None).message == "invalid_source"

@@ -7,15 +7,15 @@ import json
 
 import pytest
 
-from framelane.errors import JobFailure, TaskCancelled, TranscriptionPending
+from framelane.errors import TaskCancelled, TaskFailure, TranscriptionPending
 from framelane.models import (
     CallbackMessage,
     FinalizeInput,
-    Job,
-    JobErrorCode,
-    JobStatus,
     NotifyMessage,
     StepError,
+    Task,
+    TaskErrorCode,
+    TaskStatus,
     TaskType,
     WebhookDeliveryInput,
     WebhookEndpoint,
@@ -24,7 +24,7 @@ from framelane.models import (
 )
 from framelane.pipeline import steps
 from framelane.services.context import ServiceContext
-from framelane.services.finalize import finalize, job_error
+from framelane.services.finalize import finalize, task_error
 from framelane.services.notify import notify
 from framelane.services.webhook_delivery import deliver, retry_in_seconds
 from tests.unit.fakes import fake_context, store, workflows
@@ -32,9 +32,9 @@ from tests.unit.fakes import fake_context, store, workflows
 WS = "ws_1"
 
 
-def _task(ctx: ServiceContext, status: JobStatus, **fields: object) -> Job:
+def _task(ctx: ServiceContext, status: TaskStatus, **fields: object) -> Task:
     now = utc_now()
-    job = Job(
+    task = Task(
         id="task_1",
         workspace_id=WS,
         status=status,
@@ -43,8 +43,8 @@ def _task(ctx: ServiceContext, status: JobStatus, **fields: object) -> Job:
         task_type=TaskType.gaze_redirect,
         **fields,  # type: ignore[arg-type]
     )
-    store(ctx).put_task(job)
-    return job
+    store(ctx).put_task(task)
+    return task
 
 
 def _finalize(ctx: ServiceContext, error: str | None, cause: str | None = None) -> WebhookEvent | None:
@@ -57,40 +57,40 @@ def _finalize(ctx: ServiceContext, error: str | None, cause: str | None = None) 
 
 def test_a_failure_fails_the_task_once() -> None:
     ctx = fake_context()
-    _task(ctx, JobStatus.processing)
+    _task(ctx, TaskStatus.processing)
     assert _finalize(ctx, "no_face_detected", "no face") is WebhookEvent.task_failed
-    job = store(ctx).tasks[WS, "task_1"]
-    assert job.status is JobStatus.failed and job.completed_at is not None
-    assert job.error is not None and (job.error.code, job.error.message) == (
-        JobErrorCode.no_face_detected,
+    task = store(ctx).tasks[WS, "task_1"]
+    assert task.status is TaskStatus.failed and task.completed_at is not None
+    assert task.error is not None and (task.error.code, task.error.message) == (
+        TaskErrorCode.no_face_detected,
         "no face",
     )
 
 
 def test_a_cancel_signal_records_no_failure_and_sends_nothing() -> None:
     ctx = fake_context()
-    _task(ctx, JobStatus.processing)
+    _task(ctx, TaskStatus.processing)
     assert _finalize(ctx, TaskCancelled.name) is None
-    assert store(ctx).tasks[WS, "task_1"].status is JobStatus.processing
+    assert store(ctx).tasks[WS, "task_1"].status is TaskStatus.processing
 
 
 def test_success_announces_only_a_completed_task() -> None:
     ctx = fake_context()
-    _task(ctx, JobStatus.completed)
+    _task(ctx, TaskStatus.completed)
     assert _finalize(ctx, None) is WebhookEvent.task_completed
 
 
 @pytest.mark.parametrize(
     ("error", "code"),
     [
-        ("States.Timeout", JobErrorCode.worker_lost),
-        ("States.HeartbeatTimeout", JobErrorCode.worker_lost),
-        ("source_too_long", JobErrorCode.source_too_long),
-        ("Lambda.Unknown", JobErrorCode.internal_error),
+        ("States.Timeout", TaskErrorCode.worker_lost),
+        ("States.HeartbeatTimeout", TaskErrorCode.worker_lost),
+        ("source_too_long", TaskErrorCode.source_too_long),
+        ("Lambda.Unknown", TaskErrorCode.internal_error),
     ],
 )
-def test_step_functions_errors_map_to_job_error_codes(error: str, code: JobErrorCode) -> None:
-    assert job_error(error, "why").code is code
+def test_step_functions_errors_map_to_task_error_codes(error: str, code: TaskErrorCode) -> None:
+    assert task_error(error, "why").code is code
 
 
 def _endpoint(endpoint_id: str, events: list[WebhookEvent], disabled: bool = False) -> WebhookEndpoint:
@@ -107,7 +107,7 @@ def _endpoint(endpoint_id: str, events: list[WebhookEvent], disabled: bool = Fal
 
 def test_notify_starts_each_subscribed_endpoint_once() -> None:
     ctx = fake_context()
-    _task(ctx, JobStatus.completed)
+    _task(ctx, TaskStatus.completed)
     for endpoint in [
         _endpoint("wh_a", [WebhookEvent.task_completed]),
         _endpoint("wh_b", [WebhookEvent.task_failed]),
@@ -123,7 +123,7 @@ def test_notify_starts_each_subscribed_endpoint_once() -> None:
 
 def test_a_task_webhook_url_replaces_the_endpoints() -> None:
     ctx = fake_context()
-    _task(ctx, JobStatus.failed, webhook_url="https://hooks.example/own")
+    _task(ctx, TaskStatus.failed, webhook_url="https://hooks.example/own")
     store(ctx).put_webhook_endpoint(_endpoint("wh_a", [WebhookEvent.task_failed]))
     assert notify(ctx, NotifyMessage(task_id="task_1", workspace_id=WS, event=WebhookEvent.task_failed)) == 1
     ((name, body),) = workflows(ctx).deliveries
@@ -133,7 +133,7 @@ def test_a_task_webhook_url_replaces_the_endpoints() -> None:
 @pytest.mark.parametrize(
     ("raised", "error"),
     [
-        (JobFailure(JobErrorCode.invalid_source, "bad"), "invalid_source"),
+        (TaskFailure(TaskErrorCode.invalid_source, "bad"), "invalid_source"),
         (TaskCancelled("cancelled meanwhile"), "cancelled"),
         (TranscriptionPending("not yet"), "transcription_pending"),
     ],

@@ -1,5 +1,5 @@
 """The small services over the in-memory stores: uploads (presigned PUTs and the options they carry), the S3
-trigger's refusals, readiness, source links, transcript formats, time-left estimates, the public view of a job and
+trigger's refusals, readiness, source links, transcript formats, time-left estimates, the public view of a task and
 one webhook delivery attempt (a fake HTTP client in place of the SSRF-safe one, which tests/integration drive)."""
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from framelane.errors import InvalidRequest, NotFound, SourceNotReady, Transcrip
 from framelane.models import (
     ApiKeyRecord,
     ContentCredentials,
-    Job,
     JobOutput,
-    JobStatus,
+    Task,
+    TaskStatus,
     TaskType,
     Transcript,
     TranscriptFormat,
@@ -40,9 +40,9 @@ from framelane.services import s3_trigger, webhook_delivery
 from framelane.services.context import ServiceContext
 from framelane.services.eta import WARMUP_SECONDS, Eta
 from framelane.services.health import check_health
-from framelane.services.jobs import present
 from framelane.services.s3_trigger import task_from_upload, tasks_from_s3_event
 from framelane.services.sources import source_link
+from framelane.services.task_state import present
 from framelane.services.transcripts import get_transcript
 from framelane.services.uploads import create_upload, upload_prefix
 from framelane.services.webhook_delivery import deliver
@@ -54,20 +54,20 @@ from tests.unit.log_capture import record_logs
 WS = Workspace(id="ws_1", name="one", created_at=utc_now(), signing_secret="whsec_c2VjcmV0")
 
 
-def _job(ctx: ServiceContext, **fields: Any) -> Job:
+def _task(ctx: ServiceContext, **fields: Any) -> Task:
     now = utc_now()
     values: dict[str, Any] = {
         "id": "task_1",
         "workspace_id": WS.id,
-        "status": JobStatus.completed,
+        "status": TaskStatus.completed,
         "created_at": now,
         "updated_at": now,
         "task_type": TaskType.gaze_redirect,
         **fields,
     }
-    job = Job(**values)
-    store(ctx).tasks[WS.id, job.id] = job
-    return job
+    task = Task(**values)
+    store(ctx).tasks[WS.id, task.id] = task
+    return task
 
 
 # uploads
@@ -197,10 +197,10 @@ def test_metadata_values_are_json_or_plain_text_and_invalid_options_start_nothin
     _workspace(ctx)
     key = "uploads/ws_1/gaze-redirect/a.mp4"
     ctx.blobs.metadata[key] = {"meta-note": "plain text", "intensity": "0.25"}  # type: ignore[attr-defined]
-    job = task_from_upload(ctx, "fake-bucket", key, "seq-1")
-    assert job is not None and job.metadata == {"note": "plain text"} and job.options["intensity"] == 0.25
+    task = task_from_upload(ctx, "fake-bucket", key, "seq-1")
+    assert task is not None and task.metadata == {"note": "plain text"} and task.options["intensity"] == 0.25
     idempotency = store(ctx).idempotency[WS.id, "s3-" + hashlib.sha256(f"{key}:seq-1".encode()).hexdigest()]
-    assert idempotency.task_id == job.id
+    assert idempotency.task_id == task.id
     ctx.blobs.metadata[key] = {"intensity": "7"}  # type: ignore[attr-defined]
     logged = record_logs(monkeypatch, s3_trigger)
     assert task_from_upload(ctx, "fake-bucket", key, "seq-2") is None
@@ -257,7 +257,7 @@ def test_health_reports_each_store() -> None:
 
 def test_a_source_link_is_signed_for_the_output_ttl() -> None:
     ctx = fake_context(output_url_ttl_seconds=120)
-    _job(ctx, source_key="sources/ws_1/task_1")
+    _task(ctx, source_key="sources/ws_1/task_1")
     before = utc_now()
     link = source_link(ctx, WS, "task_1")
     assert link.url == ctx.blobs.presigned_get("sources/ws_1/task_1", expires_in=120)
@@ -266,8 +266,8 @@ def test_a_source_link_is_signed_for_the_output_ttl() -> None:
 
 def test_source_links_of_unknown_or_unready_tasks() -> None:
     ctx = fake_context()
-    job = _job(ctx)
-    store(ctx).tasks[WS.id, "render_1"] = job.model_copy(update={"source_key": "k"})
+    task = _task(ctx)
+    store(ctx).tasks[WS.id, "render_1"] = task.model_copy(update={"source_key": "k"})
     with pytest.raises(NotFound, match="render_1"):
         source_link(ctx, WS, "render_1")
     with pytest.raises(SourceNotReady, match="task_1 has no ingested source yet"):
@@ -286,7 +286,7 @@ def _transcript_task(ctx: ServiceContext, **fields: Any) -> Transcript:
         ],
     )
     ctx.blobs.put_bytes("outputs/ws_1/task_1/transcript.json", transcript.model_dump_json().encode())
-    _job(ctx, task_type=TaskType.transcribe, output_key="outputs/ws_1/task_1/transcript.json", **fields)
+    _task(ctx, task_type=TaskType.transcribe, output_key="outputs/ws_1/task_1/transcript.json", **fields)
     return transcript
 
 
@@ -315,17 +315,17 @@ def test_a_transcript_in_each_format(fmt: TranscriptFormat, media_type: str) -> 
 
 def test_transcripts_of_other_tasks_or_unfinished_ones_are_refused() -> None:
     ctx = fake_context()
-    _job(ctx)  # a render
+    _task(ctx)  # a render
     with pytest.raises(NotFound, match="transcribe task task_1 not found"):
         get_transcript(ctx, WS, "task_1", TranscriptFormat.json, 42)
     _transcript_task(ctx)
     store(ctx).tasks[WS.id, "render_1"] = store(ctx).tasks[WS.id, "task_1"]
     with pytest.raises(NotFound, match="transcribe task render_1 not found"):
         get_transcript(ctx, WS, "render_1", TranscriptFormat.json, 42)
-    _transcript_task(ctx, status=JobStatus.processing)
+    _transcript_task(ctx, status=TaskStatus.processing)
     with pytest.raises(TranscriptNotReady, match="task task_1 is processing"):
         get_transcript(ctx, WS, "task_1", TranscriptFormat.json, 42)
-    _job(ctx, task_type=TaskType.transcribe, output_key=None)
+    _task(ctx, task_type=TaskType.transcribe, output_key=None)
     with pytest.raises(TranscriptNotReady):
         get_transcript(ctx, WS, "task_1", TranscriptFormat.json, 42)
 
@@ -362,7 +362,7 @@ def test_exactly_the_warm_up_gives_an_estimate() -> None:
 def test_present_signs_the_output_and_a_sidecar_afresh() -> None:
     ctx = fake_context(output_url_ttl_seconds=30)
     sidecar = f"s3://{ctx.blobs.bucket}/outputs/ws_1/task_1/output.webm.c2pa"
-    job = _job(
+    task = _task(
         ctx,
         output_key="outputs/ws_1/task_1/output.webm",
         output=JobOutput(
@@ -372,7 +372,7 @@ def test_present_signs_the_output_and_a_sidecar_afresh() -> None:
         ),
         callback_secret="never shown",
     )
-    out = present(ctx, job)
+    out = present(ctx, task)
     assert out.output is not None and out.output.width == 4
     assert out.output.url == ctx.blobs.presigned_get("outputs/ws_1/task_1/output.webm", expires_in=30)
     assert out.output.content_credentials is not None
@@ -380,9 +380,9 @@ def test_present_signs_the_output_and_a_sidecar_afresh() -> None:
         "outputs/ws_1/task_1/output.webm.c2pa", expires_in=30
     )
     assert "callback_secret" not in out.model_dump()
-    plain = present(ctx, job.model_copy(update={"output": JobOutput(url="stale")}))
+    plain = present(ctx, task.model_copy(update={"output": JobOutput(url="stale")}))
     assert plain.output is not None and plain.output.content_credentials is None
-    unkeyed = present(ctx, job.model_copy(update={"output_key": None}))
+    unkeyed = present(ctx, task.model_copy(update={"output_key": None}))
     assert unkeyed.output is not None and unkeyed.output.url == "stale"
 
 
@@ -430,9 +430,9 @@ def _delivery(
         )
     store(ctx).workspaces[WS.id] = WS
     if body is None:
-        job = _job(ctx)
+        task = _task(ctx)
         body = WebhookPayload(
-            type=WebhookEvent.task_completed, id="evt_1", created_at=utc_now(), data=present(ctx, job)
+            type=WebhookEvent.task_completed, id="evt_1", created_at=utc_now(), data=present(ctx, task)
         ).model_dump_json()
     return WebhookDeliveryInput(
         workspace_id=WS.id,
@@ -527,9 +527,9 @@ def test_a_gone_per_request_url_disables_nothing(http: FakeHttp) -> None:
 
 def test_every_attempt_signs_the_output_link_afresh(http: FakeHttp) -> None:
     ctx = fake_context(output_url_ttl_seconds=99)
-    job = _job(ctx, output_key="outputs/ws_1/task_1/output.mp4", output=JobOutput(url="signed-long-ago"))
+    task = _task(ctx, output_key="outputs/ws_1/task_1/output.mp4", output=JobOutput(url="signed-long-ago"))
     stale = WebhookPayload(
-        type=WebhookEvent.task_completed, id="evt_1", created_at=utc_now(), data=job.to_out()
+        type=WebhookEvent.task_completed, id="evt_1", created_at=utc_now(), data=task.to_out()
     )
     deliver(ctx, _delivery(ctx, body=stale.model_dump_json()))
     sent = json.loads(http.sent[0][2])
@@ -541,7 +541,7 @@ def test_every_attempt_signs_the_output_link_afresh(http: FakeHttp) -> None:
 
 def test_bodies_without_an_output_or_task_are_sent_as_they_are(http: FakeHttp) -> None:
     ctx = fake_context()
-    failed = _job(ctx, status=JobStatus.failed)
+    failed = _task(ctx, status=TaskStatus.failed)
     no_output = WebhookPayload(
         type=WebhookEvent.task_failed, id="evt_1", created_at=utc_now(), data=failed.to_out()
     ).model_dump_json()

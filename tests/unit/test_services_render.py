@@ -13,19 +13,19 @@ from typing import Any
 import pytest
 
 from framelane.engines.base import EngineRegistry, Frame, FrameEngine
-from framelane.errors import JobFailure
+from framelane.errors import TaskFailure
 from framelane.media.formats import OutputSpec
-from framelane.media.pipeline import RenderStats, RenderStopped
 from framelane.media.segments import Cut
+from framelane.media.transcode import RenderStats, RenderStopped
 from framelane.models import (
     ContentCredentials,
-    Job,
-    JobErrorCode,
     JobOutput,
-    JobStatus,
     MediaInfo,
     ProgressStage,
     Segment,
+    Task,
+    TaskErrorCode,
+    TaskStatus,
     TaskType,
     utc_now,
 )
@@ -78,7 +78,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 class Doubler:
     """Output twice the source size; optionally finds nothing at its end."""
 
-    def __init__(self, finish_failure: JobFailure | None = None) -> None:
+    def __init__(self, finish_failure: TaskFailure | None = None) -> None:
         self.finish_failure = finish_failure
 
     def output_size(self, width: int, height: int) -> tuple[int, int]:
@@ -100,7 +100,7 @@ def _registry(engine: FrameEngine | None = None) -> EngineRegistry:
 
 @dataclass
 class Media:
-    """Stands in for media.pipeline.render, media.segments.stitch and provenance signing."""
+    """Stands in for media.transcode.render, media.segments.stitch and provenance signing."""
 
     clock: Clock
     calls: list[tuple[str, Any]] = field(default_factory=list)
@@ -117,13 +117,13 @@ class Media:
         spec: OutputSpec,
         *,
         on_progress: Any,
-        should_stop: Any,
+        check_stop: Any,
         segment: Cut | None = None,
     ) -> RenderStats:
         self.calls.append(("render", (Path(source).read_bytes(), spec.extension, segment)))
         for done, total in self.progress:
             self.clock.now += 1
-            should_stop()
+            check_stop()
             on_progress(done, total)
         self.during()
         engine.finish()
@@ -136,7 +136,7 @@ class Media:
         return self.stitched_frames
 
     def sign(
-        self, ctx: ServiceContext, job: Job, source: str, target: str, spec: OutputSpec, engine: FrameEngine
+        self, ctx: ServiceContext, task: Task, source: str, target: str, spec: OutputSpec, engine: FrameEngine
     ) -> ContentCredentials | None:
         self.calls.append(("sign", Path(target).read_bytes()))
         return self.credentials
@@ -151,12 +151,12 @@ def media(monkeypatch: pytest.MonkeyPatch, clock: Clock) -> Media:
     return fake
 
 
-def _job(ctx: ServiceContext, **fields: Any) -> Job:
+def _task(ctx: ServiceContext, **fields: Any) -> Task:
     now = utc_now()
     values: dict[str, Any] = {
         "id": "task_1",
         "workspace_id": WS,
-        "status": JobStatus.queued,
+        "status": TaskStatus.queued,
         "created_at": now,
         "updated_at": now,
         "task_type": TaskType.gaze_redirect,
@@ -164,18 +164,18 @@ def _job(ctx: ServiceContext, **fields: Any) -> Job:
         "media": MEDIA,
         **fields,
     }
-    job = Job(**values)
-    store(ctx).tasks[WS, job.id] = job
+    task = Task(**values)
+    store(ctx).tasks[WS, task.id] = task
     ctx.blobs.put_bytes("sources/ws_1/task_1", b"SOURCE")
-    return job
+    return task
 
 
-def _writes(ctx: ServiceContext) -> list[tuple[JobStatus, int | None, ProgressStage | None]]:
+def _writes(ctx: ServiceContext) -> list[tuple[TaskStatus, int | None, ProgressStage | None]]:
     """Every transition of task_1 as (status, percent, stage), recorded at the store."""
-    seen: list[tuple[JobStatus, int | None, ProgressStage | None]] = []
+    seen: list[tuple[TaskStatus, int | None, ProgressStage | None]] = []
     real = store(ctx).transition_task
 
-    def transition_task(to: Job, changed: set[str], *, from_statuses: set[JobStatus]) -> Job:
+    def transition_task(to: Task, changed: set[str], *, from_statuses: set[TaskStatus]) -> Task:
         updated = real(to, changed, from_statuses=from_statuses)
         seen.append((updated.status, updated.progress_percent, updated.progress_stage))
         return updated
@@ -184,7 +184,7 @@ def _writes(ctx: ServiceContext) -> list[tuple[JobStatus, int | None, ProgressSt
     return seen
 
 
-def _stored(ctx: ServiceContext) -> Job:
+def _stored(ctx: ServiceContext) -> Task:
     return store(ctx).tasks[WS, "task_1"]
 
 
@@ -192,28 +192,28 @@ def _stored(ctx: ServiceContext) -> Job:
 
 
 def test_keys_are_deterministic() -> None:
-    job = Job(
-        id="task_1", workspace_id=WS, status=JobStatus.queued, created_at=utc_now(), updated_at=utc_now()
+    task = Task(
+        id="task_1", workspace_id=WS, status=TaskStatus.queued, created_at=utc_now(), updated_at=utc_now()
     )
-    assert output_key(job, "mp4") == "outputs/ws_1/task_1/output.mp4"
-    assert part_key(job, 7, "webm") == "segments/ws_1/task_1/part-00007.webm"
-    assert empty_marker(job, 12) == "segments/ws_1/task_1/part-00012.empty"
+    assert output_key(task, "mp4") == "outputs/ws_1/task_1/output.mp4"
+    assert part_key(task, 7, "webm") == "segments/ws_1/task_1/part-00007.webm"
+    assert empty_marker(task, 12) == "segments/ws_1/task_1/part-00012.empty"
 
 
 @pytest.mark.parametrize("missing", ["task_type", "source_key", "media"])
 def test_an_engine_needs_an_ingested_task(missing: str) -> None:
     ctx = brokered_context()
-    job = _job(ctx).model_copy(update={missing: None})
-    with pytest.raises(JobFailure, match="task was not ingested") as raised:
-        create_engine(_registry(), job)
-    assert raised.value.code is JobErrorCode.internal_error
+    task = _task(ctx).model_copy(update={missing: None})
+    with pytest.raises(TaskFailure, match="task was not ingested") as raised:
+        create_engine(_registry(), task)
+    assert raised.value.code is TaskErrorCode.internal_error
 
 
 def test_a_worker_without_the_engine_fails_the_task_as_internal() -> None:
     ctx = brokered_context()
-    with pytest.raises(JobFailure) as raised:
-        create_engine(EngineRegistry(), _job(ctx))
-    assert raised.value.code is JobErrorCode.internal_error
+    with pytest.raises(TaskFailure) as raised:
+        create_engine(EngineRegistry(), _task(ctx))
+    assert raised.value.code is TaskErrorCode.internal_error
     assert raised.value.message == "no gaze_redirect engine is installed in this worker"
 
 
@@ -222,17 +222,17 @@ def test_a_worker_without_the_engine_fails_the_task_as_internal() -> None:
 
 def test_a_render_walks_the_stages_and_records_its_output(media: Media) -> None:
     ctx = brokered_context()
-    _job(ctx)
+    _task(ctx)
     writes = _writes(ctx)
     media.credentials = ContentCredentials(format="embedded")
     completed = render_task(ctx, _registry(), _stored(ctx), threading.Event())
     assert writes == [
-        (JobStatus.processing, 0, ProgressStage.downloading),
-        (JobStatus.processing, 5, ProgressStage.compositing),
-        (JobStatus.processing, 47, ProgressStage.compositing),  # 5 + 85 × 10 // 20
-        (JobStatus.processing, 90, ProgressStage.encoding),
-        (JobStatus.processing, 95, ProgressStage.uploading),
-        (JobStatus.completed, 100, None),
+        (TaskStatus.processing, 0, ProgressStage.downloading),
+        (TaskStatus.processing, 5, ProgressStage.compositing),
+        (TaskStatus.processing, 47, ProgressStage.compositing),  # 5 + 85 × 10 // 20
+        (TaskStatus.processing, 90, ProgressStage.encoding),
+        (TaskStatus.processing, 95, ProgressStage.uploading),
+        (TaskStatus.completed, 100, None),
     ]
     assert media.calls == [("render", (b"SOURCE", "mp4", None)), ("sign", b"RENDERED")]
     assert completed == _stored(ctx) and completed.output_key == "outputs/ws_1/task_1/output.mp4"
@@ -249,9 +249,9 @@ def test_a_render_walks_the_stages_and_records_its_output(media: Media) -> None:
 
 def test_progress_writes_are_throttled_and_skip_repeats(clock: Clock) -> None:
     ctx = brokered_context()
-    job = _job(ctx, status=JobStatus.processing)
+    task = _task(ctx, status=TaskStatus.processing)
     writes = _writes(ctx)
-    progress = Progress(ctx, job, threading.Event())
+    progress = Progress(ctx, task, threading.Event())
     progress.stage(ProgressStage.compositing, force=True)
     clock.now += PROGRESS_WRITE_INTERVAL - 0.01
     progress.frames(50, 100)  # too soon
@@ -261,26 +261,26 @@ def test_progress_writes_are_throttled_and_skip_repeats(clock: Clock) -> None:
     progress.frames(60, 100)  # too soon again
     progress.frames(100, 100)  # the last frame is always written
     assert [percent for _, percent, _ in writes] == [5, 47, 90]
-    assert progress.job.progress_percent == 90 and progress.job.progress_stage is ProgressStage.encoding
+    assert progress.task.progress_percent == 90 and progress.task.progress_stage is ProgressStage.encoding
 
 
 def test_a_zero_frame_total_does_not_divide_by_zero(clock: Clock) -> None:
     ctx = brokered_context()
-    progress = Progress(ctx, _job(ctx), threading.Event())
+    progress = Progress(ctx, _task(ctx), threading.Event())
     progress.frames(0, 0)
     assert _stored(ctx).progress_percent == 90
 
 
 def test_a_progress_write_after_a_cancel_stops_the_render(clock: Clock) -> None:
     ctx = brokered_context()
-    _job(ctx, status=JobStatus.cancelled)
+    _task(ctx, status=TaskStatus.cancelled)
     with pytest.raises(RenderCancelled):
         Progress(ctx, _stored(ctx), threading.Event()).stage(ProgressStage.downloading, force=True)
 
 
 def test_progress_events_are_best_effort(clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
     ctx = brokered_context()
-    _job(ctx)
+    _task(ctx)
     logged = record_logs(monkeypatch, render_module)
 
     def throttle_down(name: str, seconds: float) -> bool:
@@ -288,33 +288,33 @@ def test_progress_events_are_best_effort(clock: Clock, monkeypatch: pytest.Monke
 
     broker(ctx).acquire_throttle = throttle_down  # type: ignore[method-assign]
     Progress(ctx, _stored(ctx), threading.Event()).stage(ProgressStage.downloading, force=True)
-    assert _stored(ctx).status is JobStatus.processing
+    assert _stored(ctx).status is TaskStatus.processing
     assert logged == [("warning", "progress event skipped", {"task_id": "task_1"})]
 
 
 def test_progress_writes_emit_throttled_task_progress_events(clock: Clock) -> None:
     ctx = brokered_context()
-    _job(ctx)
+    _task(ctx)
     Progress(ctx, _stored(ctx), threading.Event()).stage(ProgressStage.downloading, force=True)
     assert broker(ctx).throttles == [("progress:task_1", ctx.settings.progress_event_interval)]
 
 
 def test_a_task_completed_by_a_duplicate_delivery_is_returned_as_it_is() -> None:
     ctx = brokered_context()
-    finished = _job(ctx, status=JobStatus.completed, output_key="k")
+    finished = _task(ctx, status=TaskStatus.completed, output_key="k")
     assert complete(ctx, finished, JobOutput(url="u"), "other") == finished
 
 
 def test_a_cancel_that_won_the_race_is_raised() -> None:
     ctx = brokered_context()
-    job = _job(ctx, status=JobStatus.cancelled)
+    task = _task(ctx, status=TaskStatus.cancelled)
     with pytest.raises(RenderCancelled):
-        complete(ctx, job, JobOutput(url="u"), "k")
+        complete(ctx, task, JobOutput(url="u"), "k")
 
 
 def test_the_cancel_flag_is_seen_at_the_next_check(media: Media) -> None:
     ctx = brokered_context()
-    _job(ctx)
+    _task(ctx)
 
     def cancel_after_first_frames() -> None:
         broker(ctx).cancelled.add("task_1")
@@ -323,7 +323,7 @@ def test_the_cancel_flag_is_seen_at_the_next_check(media: Media) -> None:
     media.during = cancel_after_first_frames
     render_task(ctx, _registry(), _stored(ctx), threading.Event())  # the flag came after the last check
     ctx = brokered_context()
-    _job(ctx)
+    _task(ctx)
     broker(ctx).cancelled.add("task_1")
     with pytest.raises(RenderCancelled):
         render_task(ctx, _registry(), _stored(ctx), threading.Event())
@@ -331,7 +331,7 @@ def test_the_cancel_flag_is_seen_at_the_next_check(media: Media) -> None:
 
 def test_shutdown_stops_the_render_at_once(media: Media) -> None:
     ctx = brokered_context()
-    _job(ctx)
+    _task(ctx)
     stopping = threading.Event()
     stopping.set()
     with pytest.raises(RenderStopped, match="worker is shutting down"):
@@ -363,12 +363,12 @@ def test_the_cancel_flag_is_read_at_most_every_check_interval(clock: Clock) -> N
     ctx = brokered_context()
     asked: list[str] = []
     broker(ctx).is_cancelled = lambda task_id: asked.append(task_id) or False  # type: ignore[method-assign,func-returns-value]
-    progress = Progress(ctx, _job(ctx), threading.Event())
-    assert progress.should_stop() is False
+    progress = Progress(ctx, _task(ctx), threading.Event())
+    progress.check_stop()
     clock.now += CANCEL_CHECK_INTERVAL - 0.01
-    progress.should_stop()
+    progress.check_stop()
     clock.now += 0.01
-    progress.should_stop()
+    progress.check_stop()
     assert asked == ["task_1", "task_1"] and CANCEL_CHECK_INTERVAL == 0.2
 
 
@@ -377,7 +377,7 @@ def test_the_cancel_flag_is_read_at_most_every_check_interval(clock: Clock) -> N
 
 def test_a_segment_renders_its_cut_and_stores_its_part(media: Media) -> None:
     ctx = brokered_context()
-    _job(ctx, status=JobStatus.processing, segments=SEGMENTS)
+    _task(ctx, status=TaskStatus.processing, segments=SEGMENTS)
     render_segment(ctx, _registry(), _stored(ctx), 1, threading.Event())
     assert media.calls == [("render", (b"SOURCE", "mp4", Cut(100, None, 90, 10)))]
     assert ctx.blobs.get_bytes("segments/ws_1/task_1/part-00001.mp4") == b"RENDERED"
@@ -388,8 +388,8 @@ def test_a_segment_renders_its_cut_and_stores_its_part(media: Media) -> None:
 
 def test_a_segment_that_found_nothing_leaves_a_marker(media: Media) -> None:
     ctx = brokered_context()
-    _job(ctx, status=JobStatus.processing, segments=SEGMENTS)
-    nothing = JobFailure(JobErrorCode.no_face_detected, "no face in any frame")
+    _task(ctx, status=TaskStatus.processing, segments=SEGMENTS)
+    nothing = TaskFailure(TaskErrorCode.no_face_detected, "no face in any frame")
     render_segment(ctx, _registry(Doubler(nothing)), _stored(ctx), 0, threading.Event())
     marker = ctx.blobs.get_bytes("segments/ws_1/task_1/part-00000.empty")
     assert marker == b"no_face_detected\nno face in any frame"
@@ -398,11 +398,11 @@ def test_a_segment_that_found_nothing_leaves_a_marker(media: Media) -> None:
 
 def test_other_engine_failures_fail_the_segment(media: Media) -> None:
     ctx = brokered_context()
-    _job(ctx, status=JobStatus.processing, segments=SEGMENTS)
-    with pytest.raises(JobFailure, match="broken"):
+    _task(ctx, status=TaskStatus.processing, segments=SEGMENTS)
+    with pytest.raises(TaskFailure, match="broken"):
         render_segment(
             ctx,
-            _registry(Doubler(JobFailure(JobErrorCode.internal_error, "broken"))),
+            _registry(Doubler(TaskFailure(TaskErrorCode.internal_error, "broken"))),
             _stored(ctx),
             0,
             threading.Event(),
@@ -411,11 +411,11 @@ def test_other_engine_failures_fail_the_segment(media: Media) -> None:
 
 def test_an_unknown_segment_is_an_internal_error() -> None:
     ctx = brokered_context()
-    _job(ctx, segments=SEGMENTS)
-    with pytest.raises(JobFailure, match="task task_1 has no segment 2"):
+    _task(ctx, segments=SEGMENTS)
+    with pytest.raises(TaskFailure, match="task task_1 has no segment 2"):
         render_segment(ctx, _registry(), _stored(ctx), 2, threading.Event())
-    _job(ctx)
-    with pytest.raises(JobFailure, match="has no segment 0"):
+    _task(ctx)
+    with pytest.raises(TaskFailure, match="has no segment 0"):
         render_segment(ctx, _registry(), _stored(ctx), 0, threading.Event())
 
 
@@ -425,7 +425,7 @@ def _segment_progress(ctx: ServiceContext, index: int = 0) -> SegmentProgress:
 
 def test_a_segment_reports_its_rate_once_measured_for_a_second(clock: Clock) -> None:
     ctx = brokered_context()
-    _job(ctx, status=JobStatus.processing, segments=SEGMENTS)
+    _task(ctx, status=TaskStatus.processing, segments=SEGMENTS)
     progress = _segment_progress(ctx)
     progress.stage(ProgressStage.compositing)
     progress.frames(4, 30)  # the clock starts (this report is throttled)
@@ -452,7 +452,7 @@ def test_a_segment_reports_its_rate_once_measured_for_a_second(clock: Clock) -> 
 
 def test_segment_reports_are_throttled(clock: Clock) -> None:
     ctx = brokered_context()
-    _job(ctx, status=JobStatus.processing, segments=SEGMENTS)
+    _task(ctx, status=TaskStatus.processing, segments=SEGMENTS)
     progress = _segment_progress(ctx)
     progress.stage(ProgressStage.compositing)
     progress.frames(5, 30)
@@ -464,7 +464,7 @@ def test_segment_reports_are_throttled(clock: Clock) -> None:
 
 def test_the_task_progress_aggregates_segments_and_never_goes_back(clock: Clock) -> None:
     ctx = brokered_context()
-    _job(ctx, status=JobStatus.processing, segments=SEGMENTS, progress_percent=50)
+    _task(ctx, status=TaskStatus.processing, segments=SEGMENTS, progress_percent=50)
     broker(ctx).report_segment(
         "task_1", 1, SegmentState(ProgressStage.uploading, 10, 5.0, finished=True).dump()
     )
@@ -473,41 +473,41 @@ def test_the_task_progress_aggregates_segments_and_never_goes_back(clock: Clock)
     assert _stored(ctx).progress_percent == 50  # 5 + 85 × 10 // 40 = 26 is lower than the stored 50
     clock.now += 1
     progress.frames(30, 30)
-    job = _stored(ctx)
-    assert (job.progress_percent, job.progress_stage) == (90, ProgressStage.encoding)
+    task = _stored(ctx)
+    assert (task.progress_percent, task.progress_stage) == (90, ProgressStage.encoding)
 
 
 def test_only_the_throttle_holder_writes_the_task(clock: Clock) -> None:
     ctx = brokered_context()
-    _job(ctx, status=JobStatus.queued, segments=SEGMENTS)
+    _task(ctx, status=TaskStatus.queued, segments=SEGMENTS)
     broker(ctx).throttle_open = False
     _segment_progress(ctx).stage(ProgressStage.compositing)
-    assert _stored(ctx).status is JobStatus.queued and "task_1" in broker(ctx).segments
+    assert _stored(ctx).status is TaskStatus.queued and "task_1" in broker(ctx).segments
     broker(ctx).throttle_open = True
     _segment_progress(ctx).stage(ProgressStage.compositing)
-    job = _stored(ctx)
-    assert (job.status, job.progress_percent, job.progress_stage) == (
-        JobStatus.processing,
+    task = _stored(ctx)
+    assert (task.status, task.progress_percent, task.progress_stage) == (
+        TaskStatus.processing,
         5,
         ProgressStage.compositing,
     )
-    assert job.estimated_seconds_remaining is None
+    assert task.estimated_seconds_remaining is None
 
 
 def test_a_cancelled_task_stops_its_segments(clock: Clock) -> None:
     ctx = brokered_context()
-    _job(ctx, status=JobStatus.cancelled, segments=SEGMENTS)
+    _task(ctx, status=TaskStatus.cancelled, segments=SEGMENTS)
     with pytest.raises(RenderCancelled):
         _segment_progress(ctx).stage(ProgressStage.compositing)
 
 
 def test_a_segment_write_that_loses_to_a_cancel_stops_and_to_anything_else_goes_on(clock: Clock) -> None:
     ctx = brokered_context()
-    _job(ctx, status=JobStatus.processing, segments=SEGMENTS)
+    _task(ctx, status=TaskStatus.processing, segments=SEGMENTS)
     real = store(ctx).transition_task
-    ending = [JobStatus.cancelled]
+    ending = [TaskStatus.cancelled]
 
-    def ended_first(to: Job, changed: set[str], *, from_statuses: set[JobStatus]) -> Job:
+    def ended_first(to: Task, changed: set[str], *, from_statuses: set[TaskStatus]) -> Task:
         store(ctx).tasks[WS, "task_1"] = _stored(ctx).model_copy(update={"status": ending[0]})
         return real(to, changed, from_statuses=from_statuses)
 
@@ -515,11 +515,11 @@ def test_a_segment_write_that_loses_to_a_cancel_stops_and_to_anything_else_goes_
     store(ctx).transition_task = ended_first  # type: ignore[method-assign]
     with pytest.raises(RenderCancelled):
         progress.stage(ProgressStage.compositing)
-    _job(ctx, status=JobStatus.processing, segments=SEGMENTS)
-    ending[0] = JobStatus.failed
+    _task(ctx, status=TaskStatus.processing, segments=SEGMENTS)
+    ending[0] = TaskStatus.failed
     progress = _segment_progress(ctx)
     progress.stage(ProgressStage.compositing)
-    assert progress.job.status is JobStatus.processing  # the job it holds is not replaced by nothing
+    assert progress.task.status is TaskStatus.processing  # the task it holds is not replaced by nothing
 
 
 def test_segment_progress_is_best_effort_when_redis_is_away(
@@ -527,16 +527,16 @@ def test_segment_progress_is_best_effort_when_redis_is_away(
 ) -> None:
     logged = record_logs(monkeypatch, render_module)
     ctx = brokered_context()
-    _job(ctx, status=JobStatus.queued, segments=SEGMENTS)
+    _task(ctx, status=TaskStatus.queued, segments=SEGMENTS)
 
     def down(task_id: str, index: int, state: str) -> None:
         raise ConnectionError("redis is down")
 
     broker(ctx).report_segment = down  # type: ignore[method-assign]
     _segment_progress(ctx).stage(ProgressStage.compositing)
-    assert _stored(ctx).status is JobStatus.queued
+    assert _stored(ctx).status is TaskStatus.queued
     ctx = brokered_context()
-    _job(ctx, status=JobStatus.queued, segments=SEGMENTS)
+    _task(ctx, status=TaskStatus.queued, segments=SEGMENTS)
     calls = [0]
 
     def emit_down(name: str, seconds: float) -> bool:
@@ -547,7 +547,7 @@ def test_segment_progress_is_best_effort_when_redis_is_away(
 
     broker(ctx).acquire_throttle = emit_down  # type: ignore[method-assign]
     _segment_progress(ctx).stage(ProgressStage.compositing)
-    assert _stored(ctx).status is JobStatus.processing
+    assert _stored(ctx).status is TaskStatus.processing
     assert logged == [
         ("warning", "segment progress skipped", {"task_id": "task_1"}),
         ("warning", "progress event skipped", {"task_id": "task_1"}),
@@ -570,13 +570,13 @@ def _rendered_parts(ctx: ServiceContext, empty: set[int] = frozenset()) -> None:
 
 def test_stitch_joins_the_parts_in_order_and_deletes_them(media: Media) -> None:
     ctx = brokered_context()
-    _job(ctx, status=JobStatus.processing, segments=SEGMENTS)
+    _task(ctx, status=TaskStatus.processing, segments=SEGMENTS)
     _rendered_parts(ctx, empty={1})
     writes = _writes(ctx)
     completed = stitch_task(ctx, _registry(), _stored(ctx), threading.Event())
     assert media.calls == [("stitch", [b"PART0", b"PART1"]), ("sign", b"STITCHED")]
-    assert writes[0] == (JobStatus.processing, 90, ProgressStage.encoding)
-    assert writes[1] == (JobStatus.processing, 95, ProgressStage.uploading)
+    assert writes[0] == (TaskStatus.processing, 90, ProgressStage.encoding)
+    assert writes[1] == (TaskStatus.processing, 95, ProgressStage.uploading)
     assert completed.output == JobOutput(
         url="s3://fake-bucket/outputs/ws_1/task_1/output.mp4",
         width=642,  # 321 × 2, even
@@ -595,7 +595,7 @@ def test_stitch_rounds_to_even_sizes_and_assumes_25_fps(media: Media) -> None:
         def output_size(self, width: int, height: int) -> tuple[int, int]:
             return width, height
 
-    _job(ctx, status=JobStatus.processing, segments=SEGMENTS, media=odd)
+    _task(ctx, status=TaskStatus.processing, segments=SEGMENTS, media=odd)
     _rendered_parts(ctx)
     media.stitched_frames = 51
     output = stitch_task(ctx, _registry(Same()), _stored(ctx), threading.Event()).output
@@ -604,17 +604,17 @@ def test_stitch_rounds_to_even_sizes_and_assumes_25_fps(media: Media) -> None:
 
 def test_stitch_of_segments_that_all_found_nothing_fails_the_task(media: Media) -> None:
     ctx = brokered_context()
-    _job(ctx, status=JobStatus.processing, segments=SEGMENTS)
+    _task(ctx, status=TaskStatus.processing, segments=SEGMENTS)
     _rendered_parts(ctx, empty={0, 1})
-    with pytest.raises(JobFailure) as raised:
+    with pytest.raises(TaskFailure) as raised:
         stitch_task(ctx, _registry(), _stored(ctx), threading.Event())
-    assert (raised.value.code, raised.value.message) == (JobErrorCode.no_face_detected, "none in part")
+    assert (raised.value.code, raised.value.message) == (TaskErrorCode.no_face_detected, "none in part")
     assert set(ctx.blobs.objects) == {"sources/ws_1/task_1"} and media.calls == []  # type: ignore[attr-defined]
 
 
 def test_stitch_stops_on_shutdown_before_joining(media: Media) -> None:
     ctx = brokered_context()
-    _job(ctx, status=JobStatus.processing, segments=SEGMENTS)
+    _task(ctx, status=TaskStatus.processing, segments=SEGMENTS)
     _rendered_parts(ctx)
     stopping = threading.Event()
     stopping.set()

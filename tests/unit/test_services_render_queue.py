@@ -9,13 +9,13 @@ from datetime import timedelta
 
 import pytest
 
-from framelane.errors import JobFailure
+from framelane.errors import TaskFailure
 from framelane.models import (
-    Job,
-    JobStatus,
     NotifyMessage,
     RenderDispatch,
     RenderMessage,
+    Task,
+    TaskStatus,
     TaskType,
     WebhookAttempt,
     WebhookEndpoint,
@@ -42,8 +42,8 @@ WS = "ws_1"
 NOW = utc_now()
 
 
-def _task(ctx: ServiceContext, status: JobStatus, *, updated: float = 0, **fields: object) -> Job:
-    job = Job(
+def _task(ctx: ServiceContext, status: TaskStatus, *, updated: float = 0, **fields: object) -> Task:
+    task = Task(
         id="task_1",
         workspace_id=WS,
         status=status,
@@ -52,8 +52,8 @@ def _task(ctx: ServiceContext, status: JobStatus, *, updated: float = 0, **field
         task_type=TaskType.gaze_redirect,
         **fields,
     )
-    store(ctx).tasks[WS, job.id] = job
-    return job
+    store(ctx).tasks[WS, task.id] = task
+    return task
 
 
 def _message(**fields: object) -> RenderMessage:
@@ -125,9 +125,9 @@ def test_with_the_broker_down_the_record_alone_is_kept(monkeypatch: pytest.Monke
 
 def test_without_a_broker_a_render_cannot_be_dispatched_or_tended() -> None:
     ctx = fake_context()
-    with pytest.raises(JobFailure, match="no renderer broker"):
+    with pytest.raises(TaskFailure, match="no renderer broker"):
         dispatch_render(ctx, _message())
-    with pytest.raises(JobFailure, match="no renderer broker"):
+    with pytest.raises(TaskFailure, match="no renderer broker"):
         tend_render_queue(ctx)
 
 
@@ -143,7 +143,7 @@ def test_an_answered_render_forgets_its_record() -> None:
 
 def test_a_waiting_render_is_heartbeated(monkeypatch: pytest.MonkeyPatch) -> None:
     ctx = brokered_context()
-    _task(ctx, JobStatus.queued)
+    _task(ctx, TaskStatus.queued)
     _dispatched(ctx, waited=10)
     logged = record_logs(monkeypatch, render_queue)
     assert tend_render_queue(ctx, NOW) == KeeperReport(heartbeats=1)
@@ -153,15 +153,15 @@ def test_a_waiting_render_is_heartbeated(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_a_leased_render_is_left_to_its_worker() -> None:
     ctx = brokered_context(render_queue_wait_seconds=5)
-    _task(ctx, JobStatus.queued)
+    _task(ctx, TaskStatus.queued)
     _dispatched(ctx, waited=10, entry=False)
     broker(ctx).leased.add("task_1")
     assert tend_render_queue(ctx, NOW) == KeeperReport()
     assert workflows(ctx).answers == [] and "task_1" in store(ctx).dispatches
 
 
-@pytest.mark.parametrize("status", [JobStatus.failed, JobStatus.cancelled])
-def test_an_ended_task_drops_its_record_and_entry(status: JobStatus) -> None:
+@pytest.mark.parametrize("status", [TaskStatus.failed, TaskStatus.cancelled])
+def test_an_ended_task_drops_its_record_and_entry(status: TaskStatus) -> None:
     ctx = brokered_context()
     _task(ctx, status)
     record = _dispatched(ctx, waited=10)
@@ -172,7 +172,7 @@ def test_an_ended_task_drops_its_record_and_entry(status: JobStatus) -> None:
 
 def test_a_completed_task_whose_worker_died_before_answering_is_answered() -> None:
     ctx = brokered_context()
-    _task(ctx, JobStatus.completed)
+    _task(ctx, TaskStatus.completed)
     _dispatched(ctx, waited=10)
     assert tend_render_queue(ctx, NOW) == KeeperReport(dropped=1)
     ((kind, token, output),) = workflows(ctx).answers
@@ -189,7 +189,7 @@ def test_a_record_of_a_deleted_task_is_dropped() -> None:
 
 def test_a_render_that_waited_too_long_fails_with_queue_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     ctx = brokered_context(render_queue_wait_seconds=60)
-    _task(ctx, JobStatus.queued)
+    _task(ctx, TaskStatus.queued)
     _dispatched(ctx, waited=61)
     logged = record_logs(monkeypatch, render_queue)
     assert tend_render_queue(ctx, NOW) == KeeperReport(expired=1)
@@ -209,29 +209,29 @@ def test_a_render_that_waited_too_long_fails_with_queue_timeout(monkeypatch: pyt
 
 def test_the_wait_limit_is_inclusive() -> None:
     ctx = brokered_context(render_queue_wait_seconds=60)
-    _task(ctx, JobStatus.queued)
+    _task(ctx, TaskStatus.queued)
     _dispatched(ctx, waited=60)
     assert tend_render_queue(ctx, NOW) == KeeperReport(heartbeats=1)
 
 
 def test_a_running_whole_render_counts_from_the_tasks_last_update() -> None:
     ctx = brokered_context(render_queue_wait_seconds=60)
-    _task(ctx, JobStatus.processing, updated=30)
+    _task(ctx, TaskStatus.processing, updated=30)
     _dispatched(ctx, waited=600)  # dispatched long ago, but it started 30 s ago
     assert tend_render_queue(ctx, NOW) == KeeperReport(heartbeats=1)
     ctx = brokered_context(render_queue_wait_seconds=60)
-    _task(ctx, JobStatus.processing, updated=600)
+    _task(ctx, TaskStatus.processing, updated=600)
     _dispatched(ctx, waited=30, segment=1)  # a segment counts from its own dispatch
     assert tend_render_queue(ctx, NOW) == KeeperReport(heartbeats=1)
     ctx = brokered_context(render_queue_wait_seconds=60)
-    _task(ctx, JobStatus.processing, updated=30)
+    _task(ctx, TaskStatus.processing, updated=30)
     _dispatched(ctx, waited=600, stitch=True)
     assert tend_render_queue(ctx, NOW) == KeeperReport(expired=1)
 
 
 def test_a_lost_entry_is_added_again_with_the_workspace_quota(monkeypatch: pytest.MonkeyPatch) -> None:
     ctx = brokered_context(workspace_concurrency=3)
-    _task(ctx, JobStatus.queued)
+    _task(ctx, TaskStatus.queued)
     record = _dispatched(ctx, waited=10)
     broker(ctx).entries.clear()  # Redis restarted empty
     logged = record_logs(monkeypatch, render_queue)
@@ -246,23 +246,23 @@ def test_a_lost_entry_is_added_again_with_the_workspace_quota(monkeypatch: pytes
 
 def test_a_render_never_enqueued_is_enqueued_by_the_keeper() -> None:
     ctx = brokered_context()
-    _task(ctx, JobStatus.queued)
+    _task(ctx, TaskStatus.queued)
     _dispatched(ctx, waited=10, entry=False)
     assert tend_render_queue(ctx, NOW).requeued == 1 and len(broker(ctx).enqueued) == 1
 
 
 def test_a_running_renders_lost_entry_waits_for_its_workers_heartbeat() -> None:
     ctx = brokered_context(worker_visibility_timeout=60)
-    _task(ctx, JobStatus.processing, updated=60)
+    _task(ctx, TaskStatus.processing, updated=60)
     _dispatched(ctx, waited=600, entry=False)
     assert tend_render_queue(ctx, NOW) == KeeperReport(heartbeats=1)
-    _task(ctx, JobStatus.processing, updated=61)
+    _task(ctx, TaskStatus.processing, updated=61)
     assert tend_render_queue(ctx, NOW) == KeeperReport(heartbeats=1, requeued=1)
 
 
 def test_a_render_answered_during_the_pass_is_not_enqueued_again() -> None:
     ctx = brokered_context()
-    _task(ctx, JobStatus.queued)
+    _task(ctx, TaskStatus.queued)
     record = _dispatched(ctx, waited=10, entry=False)
     store(ctx).list_render_dispatches = lambda: [record]  # type: ignore[method-assign]
     store(ctx).dispatches.clear()
@@ -272,7 +272,7 @@ def test_a_render_answered_during_the_pass_is_not_enqueued_again() -> None:
 
 def test_a_step_that_no_longer_waits_drops_the_render() -> None:
     ctx = brokered_context()
-    _task(ctx, JobStatus.queued)
+    _task(ctx, TaskStatus.queued)
     _dispatched(ctx, waited=10)
     workflows(ctx).heartbeat = lambda token: False  # type: ignore[method-assign]
     assert tend_render_queue(ctx, NOW) == KeeperReport(dropped=1)
@@ -281,7 +281,7 @@ def test_a_step_that_no_longer_waits_drops_the_render() -> None:
 
 def test_one_failing_record_does_not_stop_the_pass(monkeypatch: pytest.MonkeyPatch) -> None:
     ctx = brokered_context()
-    _task(ctx, JobStatus.queued)
+    _task(ctx, TaskStatus.queued)
     _dispatched(ctx, waited=10)
     broken = RenderDispatch(
         task_id="task_2",
@@ -294,7 +294,7 @@ def test_one_failing_record_does_not_stop_the_pass(monkeypatch: pytest.MonkeyPat
     store(ctx).list_render_dispatches = lambda: records  # type: ignore[method-assign]
     original = store(ctx).get_task
 
-    def get_task(workspace_id: str, task_id: str) -> Job | None:
+    def get_task(workspace_id: str, task_id: str) -> Task | None:
         if task_id == "task_2":
             raise RuntimeError("throttled")
         return original(workspace_id, task_id)
@@ -329,7 +329,7 @@ def test_terminal_event_ids_derive_from_the_task_and_progress_ids_are_new() -> N
 
 def test_notify_sends_the_presented_task_to_each_destination() -> None:
     ctx = fake_context()
-    _task(ctx, JobStatus.completed)
+    _task(ctx, TaskStatus.completed)
     store(ctx).put_webhook_endpoint(_endpoint("wh_a", [WebhookEvent.task_completed]))
     store(ctx).put_webhook_endpoint(
         _endpoint("wh_b", [WebhookEvent.task_completed, WebhookEvent.task_failed])
@@ -350,14 +350,14 @@ def test_notify_for_a_missing_task_or_no_subscriber_starts_nothing() -> None:
     ctx = fake_context()
     message = NotifyMessage(task_id="task_1", workspace_id=WS, event=WebhookEvent.task_failed)
     assert notify(ctx, message) == 0
-    _task(ctx, JobStatus.failed)
+    _task(ctx, TaskStatus.failed)
     store(ctx).put_webhook_endpoint(_endpoint("wh_a", [WebhookEvent.task_completed]))
     assert notify(ctx, message) == 0 and workflows(ctx).deliveries == []
 
 
 def test_progress_events_are_sent_every_time_and_not_recorded() -> None:
     ctx = fake_context()
-    _task(ctx, JobStatus.processing)
+    _task(ctx, TaskStatus.processing)
     store(ctx).put_webhook_endpoint(_endpoint("wh_a", [WebhookEvent.task_progress]))
     message = NotifyMessage(task_id="task_1", workspace_id=WS, event=WebhookEvent.task_progress)
     assert notify(ctx, message) == notify(ctx, message) == 1
@@ -382,7 +382,7 @@ def _attempt(
 
 def test_a_restart_resumes_each_interrupted_delivery_at_its_next_attempt() -> None:
     ctx = fake_context(webhook_retry_schedule="5,60")
-    _task(ctx, JobStatus.failed)
+    _task(ctx, TaskStatus.failed)
     for endpoint_id in ("wh_a", "wh_b", "wh_c", "wh_d", "wh_e"):
         store(ctx).put_webhook_endpoint(_endpoint(endpoint_id, [WebhookEvent.task_failed]))
     message = NotifyMessage(task_id="task_1", workspace_id=WS, event=WebhookEvent.task_failed)
@@ -408,7 +408,7 @@ def test_a_restart_resumes_each_interrupted_delivery_at_its_next_attempt() -> No
 
 def test_progress_is_throttled_per_task_across_workers() -> None:
     ctx = brokered_context(progress_event_interval=7.5)
-    _task(ctx, JobStatus.processing)
+    _task(ctx, TaskStatus.processing)
     store(ctx).put_webhook_endpoint(_endpoint("wh_a", [WebhookEvent.task_progress]))
     assert emit_progress(ctx, WS, "task_1")
     assert broker(ctx).throttles == [("progress:task_1", 7.5)] and len(workflows(ctx).deliveries) == 1

@@ -37,7 +37,7 @@ def test_created_uploads_become_tasks_once_per_object_version() -> None:
     assert created.task_type is TaskType.super_resolution and created.options["scale"] == 3
     assert created.metadata == {"project": "p1"}
     assert created.source_url == "s3://fake-bucket/uploads/ws_1/super-resolution/my%20clip.mp4"
-    assert [job.id for job in tasks_from_s3_event(ctx, event)] == [created.id]  # a redelivery replays it
+    assert [task.id for task in tasks_from_s3_event(ctx, event)] == [created.id]  # a redelivery replays it
     assert len(store(ctx).tasks) == 1 and len(workflows(ctx).started) == 1
 
 

@@ -19,10 +19,10 @@ from framelane.errors import (
 )
 from framelane.models import (
     GazeRedirectRequest,
-    Job,
     JobOutput,
-    JobStatus,
     SuperResolutionRequest,
+    Task,
+    TaskStatus,
     TaskType,
     Workspace,
     utc_now,
@@ -49,28 +49,30 @@ REQUEST = GazeRedirectRequest(
 )
 
 
-def _create(ctx: ServiceContext, request: GazeRedirectRequest = REQUEST, key: str | None = None) -> Job:
+def _create(ctx: ServiceContext, request: GazeRedirectRequest = REQUEST, key: str | None = None) -> Task:
     created = create_task(ctx, WS, TaskType.gaze_redirect, request, key)
-    return store(ctx).tasks[WS.id, created.job.id]
+    return store(ctx).tasks[WS.id, created.task.id]
 
 
 def test_a_new_task_carries_the_request() -> None:
     ctx = fake_context()
-    job = _create(ctx, key="k1")
+    task = _create(ctx, key="k1")
     assert (
-        job.id.startswith("task_") and job.workspace_id == WS.id and job.task_type is TaskType.gaze_redirect
+        task.id.startswith("task_")
+        and task.workspace_id == WS.id
+        and task.task_type is TaskType.gaze_redirect
     )
-    assert job.status is JobStatus.ingesting and job.created_at == job.updated_at
-    assert (job.source_url, job.webhook_url, job.metadata) == (
+    assert task.status is TaskStatus.ingesting and task.created_at == task.updated_at
+    assert (task.source_url, task.webhook_url, task.metadata) == (
         REQUEST.source_url,
         REQUEST.webhook_url,
         {"order": "42"},
     )
-    assert job.options == REQUEST.options() and job.options["intensity"] == 0.5
-    assert job.idempotency_key == "k1"
+    assert task.options == REQUEST.options() and task.options["intensity"] == 0.5
+    assert task.idempotency_key == "k1"
     (started,) = workflows(ctx).started
     assert (started.task_id, started.workspace_id, started.task_type, started.source_url) == (
-        job.id,
+        task.id,
         WS.id,
         TaskType.gaze_redirect,
         REQUEST.source_url,
@@ -80,8 +82,8 @@ def test_a_new_task_carries_the_request() -> None:
 def test_an_own_upload_is_queued_without_a_host_check() -> None:
     ctx = fake_context()
     upload = GazeRedirectRequest(source_url=f"s3://{ctx.blobs.bucket}/uploads/{WS.id}/files/upl_1")
-    job = _create(ctx, upload)
-    assert job.status is JobStatus.queued
+    task = _create(ctx, upload)
+    assert task.status is TaskStatus.queued
 
 
 @pytest.mark.parametrize(
@@ -132,9 +134,9 @@ def test_idempotency_keys_are_1_to_255_characters(length: int) -> None:
 def test_a_completed_claim_names_the_task_and_expires_after_the_ttl() -> None:
     ctx = fake_context(idempotency_ttl_seconds=1000, idempotency_lock_seconds=30)
     before = int(time.time())
-    job = _create(ctx, key="k1")
+    task = _create(ctx, key="k1")
     record = store(ctx).idempotency[WS.id, "k1"]
-    assert record.state == "completed" and record.task_id == job.id
+    assert record.state == "completed" and record.task_id == task.id
     assert record.fingerprint == request_fingerprint("create_task:gaze_redirect", REQUEST)
     assert before + 1000 <= record.expires_at_epoch <= int(time.time()) + 1000
     assert before + 30 <= record.locked_until <= int(time.time()) + 30
@@ -190,7 +192,7 @@ def test_a_lapsed_claim_of_the_same_body_adopts_its_stored_task() -> None:
     workflows(ctx).started.clear()
     _held(ctx, locked_until=0, task_id=orphan.id)
     created = create_task(ctx, WS, TaskType.gaze_redirect, REQUEST, "k1")
-    assert created.job.id == orphan.id and not created.replayed and len(store(ctx).tasks) == 1
+    assert created.task.id == orphan.id and not created.replayed and len(store(ctx).tasks) == 1
     assert [p.task_id for p in workflows(ctx).started] == [orphan.id]
     assert store(ctx).idempotency[WS.id, "k1"].task_id == orphan.id
 
@@ -208,13 +210,13 @@ def test_a_lapsed_or_expired_claim_without_its_task_makes_a_new_one(previous: di
     ctx = fake_context()
     _held(ctx, **previous)
     created = create_task(ctx, WS, TaskType.gaze_redirect, REQUEST, "k1")
-    assert created.job.id not in {"task_held", "task_gone"} and len(store(ctx).tasks) == 1
+    assert created.task.id not in {"task_held", "task_gone"} and len(store(ctx).tasks) == 1
 
 
 def test_a_failed_store_releases_the_claim() -> None:
     ctx = fake_context()
 
-    def put_task(job: Job) -> None:
+    def put_task(task: Task) -> None:
         raise ConditionFailed("throttled")
 
     store(ctx).put_task = put_task  # type: ignore[method-assign]
@@ -237,29 +239,29 @@ def test_a_failed_start_without_a_key_says_why_on_the_task() -> None:
     workflows(ctx).fail_starts = True
     with pytest.raises(ServiceUnavailable):
         _create(ctx)
-    (job,) = store(ctx).tasks.values()
-    assert job.error is not None and job.error.message == "the task could not be started"
-    assert job.completed_at is not None
+    (task,) = store(ctx).tasks.values()
+    assert task.error is not None and task.error.message == "the task could not be started"
+    assert task.completed_at is not None
 
 
 def test_a_task_without_a_type_or_source_is_not_started() -> None:
     ctx = fake_context()
     now = utc_now()
-    job = Job(id="task_1", workspace_id=WS.id, status=JobStatus.queued, created_at=now, updated_at=now)
-    hand_off_to_pipeline(ctx, job)
-    hand_off_to_pipeline(ctx, job.model_copy(update={"task_type": TaskType.gaze_redirect}))
-    hand_off_to_pipeline(ctx, job.model_copy(update={"source_url": "https://media.example/a.mp4"}))
+    task = Task(id="task_1", workspace_id=WS.id, status=TaskStatus.queued, created_at=now, updated_at=now)
+    hand_off_to_pipeline(ctx, task)
+    hand_off_to_pipeline(ctx, task.model_copy(update={"task_type": TaskType.gaze_redirect}))
+    hand_off_to_pipeline(ctx, task.model_copy(update={"source_url": "https://media.example/a.mp4"}))
     assert workflows(ctx).started == []
 
 
 def test_only_task_ids_are_looked_up() -> None:
     ctx = fake_context()
-    job = _create(ctx)
-    store(ctx).tasks[WS.id, "render_1"] = job
+    task = _create(ctx)
+    store(ctx).tasks[WS.id, "render_1"] = task
     with pytest.raises(NotFound, match="task render_1 not found"):
         get_task(ctx, WS, "render_1")
     with pytest.raises(NotFound):
-        get_task(ctx, WS.model_copy(update={"id": "ws_2"}), job.id)
+        get_task(ctx, WS.model_copy(update={"id": "ws_2"}), task.id)
 
 
 def test_listing_filters_by_type_and_status_and_binds_the_cursor_to_them() -> None:
@@ -277,46 +279,46 @@ def test_listing_filters_by_type_and_status_and_binds_the_cursor_to_them() -> No
     for task_type, status in [
         (None, None),
         (TaskType.super_resolution, None),
-        (TaskType.gaze_redirect, JobStatus.queued),
+        (TaskType.gaze_redirect, TaskStatus.queued),
     ]:
         with pytest.raises(InvalidCursor):
             list_tasks(ctx, WS, task_type=task_type, status=status, limit=2, cursor=page.next_cursor)
-    ingesting = list_tasks(ctx, WS, task_type=None, status=JobStatus.ingesting, limit=10, cursor=None)
+    ingesting = list_tasks(ctx, WS, task_type=None, status=TaskStatus.ingesting, limit=10, cursor=None)
     assert len(ingesting.data) == 4 and not ingesting.has_more
-    assert list_tasks(ctx, WS, task_type=None, status=JobStatus.completed, limit=10, cursor=None).data == []
+    assert list_tasks(ctx, WS, task_type=None, status=TaskStatus.completed, limit=10, cursor=None).data == []
 
 
 def test_the_next_page_starts_after_the_last_task_of_this_filter() -> None:
     ctx = fake_context()
     for _ in range(4):
         _create(ctx)
-    asked: list[tuple[str, TaskType | None, JobStatus | None]] = []
+    asked: list[tuple[str, TaskType | None, TaskStatus | None]] = []
     page_key = store(ctx).task_page_key
 
-    def task_page_key(job: Job, *, task_type: TaskType | None, status: JobStatus | None) -> dict[str, str]:
-        asked.append((job.id, task_type, status))
-        return page_key(job, task_type=task_type, status=status)
+    def task_page_key(task: Task, *, task_type: TaskType | None, status: TaskStatus | None) -> dict[str, str]:
+        asked.append((task.id, task_type, status))
+        return page_key(task, task_type=task_type, status=status)
 
     store(ctx).task_page_key = task_page_key  # type: ignore[method-assign]
     page = list_tasks(
-        ctx, WS, task_type=TaskType.gaze_redirect, status=JobStatus.ingesting, limit=3, cursor=None
+        ctx, WS, task_type=TaskType.gaze_redirect, status=TaskStatus.ingesting, limit=3, cursor=None
     )
-    assert asked == [(page.data[2].id, TaskType.gaze_redirect, JobStatus.ingesting)]
+    assert asked == [(page.data[2].id, TaskType.gaze_redirect, TaskStatus.ingesting)]
 
 
 def test_reads_sign_the_output_link() -> None:
     ctx = fake_context(output_url_ttl_seconds=60)
-    job = _create(ctx)
-    done = job.model_copy(
+    task = _create(ctx)
+    done = task.model_copy(
         update={
-            "status": JobStatus.completed,
+            "status": TaskStatus.completed,
             "output_key": "outputs/ws_1/x/output.mp4",
             "output": JobOutput(url="s3://b/k"),
         }
     )
-    store(ctx).tasks[WS.id, job.id] = done
+    store(ctx).tasks[WS.id, task.id] = done
     signed = ctx.blobs.presigned_get("outputs/ws_1/x/output.mp4", expires_in=60)
-    fetched = get_task(ctx, WS, job.id).output
+    fetched = get_task(ctx, WS, task.id).output
     assert fetched is not None and fetched.url == signed
     (listed,) = list_tasks(ctx, WS, task_type=None, status=None, limit=5, cursor=None).data
     assert listed.output is not None and listed.output.url == signed
@@ -324,7 +326,7 @@ def test_reads_sign_the_output_link() -> None:
 
 def test_cancel_flags_the_workers_and_stops_the_execution() -> None:
     ctx = brokered_context()
-    job = _create(ctx)
+    task = _create(ctx)
     causes: list[str] = []
     stop = workflows(ctx).stop_task
 
@@ -333,24 +335,24 @@ def test_cancel_flags_the_workers_and_stops_the_execution() -> None:
         stop(task_id, cause)
 
     workflows(ctx).stop_task = stop_task  # type: ignore[method-assign]
-    out = cancel_task(ctx, WS, job.id)
-    assert out.status is JobStatus.cancelled and broker(ctx).cancelled == {job.id}
-    assert workflows(ctx).stopped == [job.id] and causes == ["cancelled by the caller"]
-    with pytest.raises(TaskNotCancellable, match=f"task {job.id} is already cancelled"):
-        cancel_task(ctx, WS, job.id)
+    out = cancel_task(ctx, WS, task.id)
+    assert out.status is TaskStatus.cancelled and broker(ctx).cancelled == {task.id}
+    assert workflows(ctx).stopped == [task.id] and causes == ["cancelled by the caller"]
+    with pytest.raises(TaskNotCancellable, match=f"task {task.id} is already cancelled"):
+        cancel_task(ctx, WS, task.id)
 
 
 def test_a_task_that_ends_while_being_cancelled_stays_as_it_ended() -> None:
     ctx = fake_context()
-    job = _create(ctx)
+    task = _create(ctx)
     real = store(ctx).transition_task
 
-    def completes_first(to: Job, changed: set[str], *, from_statuses: set[JobStatus]) -> Job:
-        finished = store(ctx).tasks[WS.id, job.id].model_copy(update={"status": JobStatus.completed})
-        store(ctx).tasks[WS.id, job.id] = finished
+    def completes_first(to: Task, changed: set[str], *, from_statuses: set[TaskStatus]) -> Task:
+        finished = store(ctx).tasks[WS.id, task.id].model_copy(update={"status": TaskStatus.completed})
+        store(ctx).tasks[WS.id, task.id] = finished
         return real(to, changed, from_statuses=from_statuses)
 
     store(ctx).transition_task = completes_first  # type: ignore[method-assign]
     with pytest.raises(TaskNotCancellable, match="is already completed"):
-        cancel_task(ctx, WS, job.id)
-    assert workflows(ctx).stopped == [] and store(ctx).tasks[WS.id, job.id].status is JobStatus.completed
+        cancel_task(ctx, WS, task.id)
+    assert workflows(ctx).stopped == [] and store(ctx).tasks[WS.id, task.id].status is TaskStatus.completed

@@ -11,7 +11,7 @@ from framelane.errors import (
     ServiceUnavailable,
     TaskNotCancellable,
 )
-from framelane.models import GazeRedirectRequest, JobErrorCode, JobStatus, TaskType, Workspace, utc_now
+from framelane.models import GazeRedirectRequest, TaskErrorCode, TaskStatus, TaskType, Workspace, utc_now
 from framelane.services.tasks import cancel_task, create_task, get_task, list_tasks
 from tests.unit.fakes import fake_context, store, workflows
 
@@ -22,16 +22,16 @@ REQUEST = GazeRedirectRequest(source_url="https://media.example/clip.mp4")
 def test_create_stores_and_starts_the_task() -> None:
     ctx = fake_context()
     created = create_task(ctx, WS, TaskType.gaze_redirect, REQUEST, None)
-    assert not created.replayed and created.job.status is JobStatus.ingesting
-    assert [p.task_id for p in workflows(ctx).started] == [created.job.id]
-    assert get_task(ctx, WS, created.job.id).id == created.job.id
+    assert not created.replayed and created.task.status is TaskStatus.ingesting
+    assert [p.task_id for p in workflows(ctx).started] == [created.task.id]
+    assert get_task(ctx, WS, created.task.id).id == created.task.id
 
 
 def test_same_key_same_body_replays_one_task() -> None:
     ctx = fake_context()
     first = create_task(ctx, WS, TaskType.gaze_redirect, REQUEST, "k1")
     again = create_task(ctx, WS, TaskType.gaze_redirect, REQUEST, "k1")
-    assert again.replayed and again.job.id == first.job.id
+    assert again.replayed and again.task.id == first.task.id
     assert len(store(ctx).tasks) == 1 and len(workflows(ctx).started) == 1
 
 
@@ -48,9 +48,9 @@ def test_a_failed_start_without_a_key_fails_the_task() -> None:
     workflows(ctx).fail_starts = True
     with pytest.raises(ServiceUnavailable):
         create_task(ctx, WS, TaskType.gaze_redirect, REQUEST, None)
-    (job,) = store(ctx).tasks.values()
-    assert job.status is JobStatus.failed
-    assert job.error is not None and job.error.code is JobErrorCode.internal_error
+    (task,) = store(ctx).tasks.values()
+    assert task.status is TaskStatus.failed
+    assert task.error is not None and task.error.code is TaskErrorCode.internal_error
 
 
 def test_a_failed_start_with_a_key_is_adopted_by_the_retry() -> None:
@@ -60,8 +60,8 @@ def test_a_failed_start_with_a_key_is_adopted_by_the_retry() -> None:
         create_task(ctx, WS, TaskType.gaze_redirect, REQUEST, "k1")
     workflows(ctx).fail_starts = False
     retried = create_task(ctx, WS, TaskType.gaze_redirect, REQUEST, "k1")
-    assert list(store(ctx).tasks) == [(WS.id, retried.job.id)]  # the same task, started now
-    assert [p.task_id for p in workflows(ctx).started] == [retried.job.id]
+    assert list(store(ctx).tasks) == [(WS.id, retried.task.id)]  # the same task, started now
+    assert [p.task_id for p in workflows(ctx).started] == [retried.task.id]
 
 
 def test_another_workspaces_upload_is_refused() -> None:
@@ -73,19 +73,19 @@ def test_another_workspaces_upload_is_refused() -> None:
 
 def test_cancel_stops_a_live_task_once() -> None:
     ctx = fake_context()
-    job = create_task(ctx, WS, TaskType.gaze_redirect, REQUEST, None).job
-    cancelled = cancel_task(ctx, WS, job.id)
-    assert cancelled.status is JobStatus.cancelled and cancelled.completed_at is not None
-    assert workflows(ctx).stopped == [job.id]
+    task = create_task(ctx, WS, TaskType.gaze_redirect, REQUEST, None).task
+    cancelled = cancel_task(ctx, WS, task.id)
+    assert cancelled.status is TaskStatus.cancelled and cancelled.completed_at is not None
+    assert workflows(ctx).stopped == [task.id]
     with pytest.raises(TaskNotCancellable):
-        cancel_task(ctx, WS, job.id)
+        cancel_task(ctx, WS, task.id)
     with pytest.raises(NotFound):
         cancel_task(ctx, WS, "task_missing")
 
 
 def test_listing_pages_newest_first_with_a_cursor() -> None:
     ctx = fake_context()
-    created = [create_task(ctx, WS, TaskType.gaze_redirect, REQUEST, None).job.id for _ in range(3)]
+    created = [create_task(ctx, WS, TaskType.gaze_redirect, REQUEST, None).task.id for _ in range(3)]
     newest_first = sorted(created, reverse=True)  # ULIDs within one millisecond are not ordered by creation
     first = list_tasks(ctx, WS, task_type=None, status=None, limit=2, cursor=None)
     assert [j.id for j in first.data] == newest_first[:2] and first.has_more and first.next_cursor

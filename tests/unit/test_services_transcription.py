@@ -13,15 +13,15 @@ from typing import Any
 import pytest
 
 from framelane.adapters.assemblyai import RemoteTranscript
-from framelane.errors import JobFailure, TaskCancelled, TranscriptionPending, Unauthorized, WorkspaceBusy
+from framelane.errors import TaskCancelled, TaskFailure, TranscriptionPending, Unauthorized, WorkspaceBusy
 from framelane.models import (
     AssemblyAiCallback,
-    Job,
-    JobErrorCode,
-    JobStatus,
     MediaInfo,
     ProgressStage,
+    Task,
+    TaskErrorCode,
     TaskExecutionInput,
+    TaskStatus,
     TaskType,
     Transcript,
     TranscriptWord,
@@ -35,7 +35,7 @@ from framelane.services.transcription import (
     ASSEMBLYAI_SOURCE_URL_SECONDS,
     assemblyai_callback,
     store_transcript,
-    transcribe_offline_job,
+    transcribe_offline_task,
     transcribe_task,
     transcript_key,
 )
@@ -89,7 +89,7 @@ def client(monkeypatch: pytest.MonkeyPatch) -> FakeAssemblyAi:
     return fake
 
 
-def _task(ctx: ServiceContext, status: JobStatus = JobStatus.queued, **fields: Any) -> Job:
+def _task(ctx: ServiceContext, status: TaskStatus = TaskStatus.queued, **fields: Any) -> Task:
     now = utc_now()
     values: dict[str, Any] = {
         "id": "task_1",
@@ -102,9 +102,9 @@ def _task(ctx: ServiceContext, status: JobStatus = JobStatus.queued, **fields: A
         "options": {"language_code": "en"},
         **fields,
     }
-    job = Job(**values)
-    store(ctx).tasks[WS, job.id] = job
-    return job
+    task = Task(**values)
+    store(ctx).tasks[WS, task.id] = task
+    return task
 
 
 def _payload(poll: bool = False) -> TaskExecutionInput:
@@ -117,7 +117,7 @@ def _payload(poll: bool = False) -> TaskExecutionInput:
     )
 
 
-def _stored(ctx: ServiceContext) -> Job:
+def _stored(ctx: ServiceContext) -> Task:
     return store(ctx).tasks[WS, "task_1"]
 
 
@@ -126,13 +126,13 @@ def _stored(ctx: ServiceContext) -> Job:
 
 def test_a_completed_task_is_answered_as_it_is() -> None:
     ctx = brokered_context()
-    _task(ctx, JobStatus.completed)
+    _task(ctx, TaskStatus.completed)
     outcome = transcribe_task(ctx, _payload(), "tok")
-    assert outcome is not None and outcome.status is JobStatus.completed and broker(ctx).slots == []
+    assert outcome is not None and outcome.status is TaskStatus.completed and broker(ctx).slots == []
 
 
-@pytest.mark.parametrize("status", [JobStatus.failed, JobStatus.cancelled])
-def test_an_ended_task_is_a_cancel_signal(status: JobStatus) -> None:
+@pytest.mark.parametrize("status", [TaskStatus.failed, TaskStatus.cancelled])
+def test_an_ended_task_is_a_cancel_signal(status: TaskStatus) -> None:
     ctx = brokered_context()
     _task(ctx, status)
     with pytest.raises(TaskCancelled, match=f"task is {status}"):
@@ -144,12 +144,12 @@ def test_a_task_that_was_not_ingested_fails() -> None:
     _task(ctx, source_key=None)
     for step in (
         lambda: transcribe_task(ctx, _payload(), "tok"),
-        lambda: transcribe_offline_job(ctx, _stored(ctx)),
+        lambda: transcribe_offline_task(ctx, _stored(ctx)),
     ):
-        with pytest.raises(JobFailure) as raised:
+        with pytest.raises(TaskFailure) as raised:
             step()
         assert (raised.value.code, raised.value.message) == (
-            JobErrorCode.internal_error,
+            TaskErrorCode.internal_error,
             "task was not ingested",
         )
 
@@ -176,7 +176,7 @@ def test_without_a_free_slot_the_step_waits_as_workspace_busy() -> None:
     _task(ctx)
     with pytest.raises(WorkspaceBusy, match="already runs 2 tasks at once"):
         transcribe_task(ctx, _payload(), "tok")
-    assert _stored(ctx).status is JobStatus.queued
+    assert _stored(ctx).status is TaskStatus.queued
 
 
 def test_submitting_to_assemblyai_lets_it_fetch_the_source_and_call_back(client: FakeAssemblyAi) -> None:
@@ -188,10 +188,10 @@ def test_submitting_to_assemblyai_lets_it_fetch_the_source_and_call_back(client:
     assert ASSEMBLYAI_SOURCE_URL_SECONDS == 6 * 3600
     assert options == {"language_code": "en"}
     assert webhook == "https://api.example/v1/callbacks/assemblyai/ws_1/task_1"
-    job = _stored(ctx)
-    assert job.callback_secret == secret and len(secret) >= 32 and job.step_token == "tok"
-    assert job.external_id == "tr_1" and job.status is JobStatus.processing
-    assert (job.progress_stage, job.progress_percent) == (ProgressStage.compositing, 10)
+    task = _stored(ctx)
+    assert task.callback_secret == secret and len(secret) >= 32 and task.step_token == "tok"
+    assert task.external_id == "tr_1" and task.status is TaskStatus.processing
+    assert (task.progress_stage, task.progress_percent) == (ProgressStage.compositing, 10)
 
 
 def test_without_a_public_callback_url_assemblyai_is_polled(client: FakeAssemblyAi) -> None:
@@ -203,7 +203,7 @@ def test_without_a_public_callback_url_assemblyai_is_polled(client: FakeAssembly
 
 def test_a_redelivered_submit_waits_on_the_new_token(client: FakeAssemblyAi) -> None:
     ctx = brokered_context(**KEY)
-    _task(ctx, JobStatus.processing, external_id="tr_1", step_token="old")
+    _task(ctx, TaskStatus.processing, external_id="tr_1", step_token="old")
     assert transcribe_task(ctx, _payload(), "new") is None
     assert client.submitted == [] and _stored(ctx).step_token == "new"
 
@@ -212,9 +212,9 @@ def test_an_assemblyai_refusal_fails_the_task_with_its_message(client: FakeAssem
     ctx = brokered_context(**KEY)
     _task(ctx)
     client.fails = RuntimeError("quota exceeded")
-    with pytest.raises(JobFailure) as raised:
+    with pytest.raises(TaskFailure) as raised:
         transcribe_task(ctx, _payload(), "tok")
-    assert raised.value.code is JobErrorCode.transcription_failed
+    assert raised.value.code is TaskErrorCode.transcription_failed
     assert raised.value.message == "AssemblyAI: quota exceeded"
 
 
@@ -224,7 +224,7 @@ def test_a_task_cancelled_during_the_submit_is_a_cancel_signal(client: FakeAssem
     submit = client.submit
 
     def cancelled_meanwhile(*args: Any) -> str:
-        store(ctx).tasks[WS, "task_1"] = _stored(ctx).model_copy(update={"status": JobStatus.cancelled})
+        store(ctx).tasks[WS, "task_1"] = _stored(ctx).model_copy(update={"status": TaskStatus.cancelled})
         return submit(*args)
 
     client.submit = cancelled_meanwhile  # type: ignore[method-assign]
@@ -235,7 +235,7 @@ def test_a_task_cancelled_during_the_submit_is_a_cancel_signal(client: FakeAssem
 def test_a_task_cancelled_before_the_submit_is_not_submitted(client: FakeAssemblyAi) -> None:
     ctx = brokered_context(**KEY)
     live = _task(ctx)
-    store(ctx).tasks[WS, "task_1"] = live.model_copy(update={"status": JobStatus.cancelled})
+    store(ctx).tasks[WS, "task_1"] = live.model_copy(update={"status": TaskStatus.cancelled})
     store(ctx).get_task = lambda workspace_id, task_id: live  # type: ignore[method-assign]
     with pytest.raises(TaskCancelled, match=r"^task was cancelled$"):
         transcribe_task(ctx, _payload(), "tok")
@@ -255,18 +255,18 @@ def test_the_client_is_built_with_the_configured_key_and_url(monkeypatch: pytest
 
 def test_polling_stores_a_completed_transcript(client: FakeAssemblyAi) -> None:
     ctx = brokered_context(**KEY)
-    _task(ctx, JobStatus.processing, external_id="tr_1")
+    _task(ctx, TaskStatus.processing, external_id="tr_1")
     client.remote = RemoteTranscript("completed", None, _words())
     outcome = transcribe_task(ctx, _payload(poll=True), "tok")
-    assert outcome is not None and outcome.status is JobStatus.completed
+    assert outcome is not None and outcome.status is TaskStatus.completed
     assert _stored(ctx).output_key == transcript_key(WS, "task_1")
 
 
 @pytest.mark.parametrize(
     ("remote", "fails", "raised", "message"),
     [
-        (RemoteTranscript("error", "bad audio", None), None, JobFailure, "AssemblyAI: bad audio"),
-        (RemoteTranscript("error", None, None), None, JobFailure, "AssemblyAI: the transcript failed"),
+        (RemoteTranscript("error", "bad audio", None), None, TaskFailure, "AssemblyAI: bad audio"),
+        (RemoteTranscript("error", None, None), None, TaskFailure, "AssemblyAI: the transcript failed"),
         (
             RemoteTranscript("queued", None, None),
             None,
@@ -284,7 +284,7 @@ def test_polling_reports_what_assemblyai_says(
     message: str,
 ) -> None:
     ctx = brokered_context(**KEY)
-    _task(ctx, JobStatus.processing, external_id="tr_1")
+    _task(ctx, TaskStatus.processing, external_id="tr_1")
     client.remote = remote or client.remote
     client.fails = fails
     with pytest.raises(raised) as caught:
@@ -294,18 +294,18 @@ def test_polling_reports_what_assemblyai_says(
 
 def test_polling_without_a_submitted_transcript_fails(client: FakeAssemblyAi) -> None:
     ctx = brokered_context(**KEY)
-    _task(ctx, JobStatus.processing)
-    with pytest.raises(JobFailure) as raised:
+    _task(ctx, TaskStatus.processing)
+    with pytest.raises(TaskFailure) as raised:
         transcribe_task(ctx, _payload(poll=True), "tok")
     assert (raised.value.code, raised.value.message) == (
-        JobErrorCode.transcription_failed,
+        TaskErrorCode.transcription_failed,
         "no transcript was submitted to AssemblyAI",
     )
 
 
 def test_an_offline_poll_says_it_is_still_transcribing() -> None:
     ctx = brokered_context()
-    _task(ctx, JobStatus.processing)
+    _task(ctx, TaskStatus.processing)
     with pytest.raises(TranscriptionPending, match="still transcribing"):
         transcribe_task(ctx, _payload(poll=True), "tok")
 
@@ -320,26 +320,26 @@ def test_the_offline_engine_reads_the_downloaded_source(monkeypatch: pytest.Monk
     seen: list[Any] = []
 
     def offline(task_id: str, path: str, options: dict[str, object]) -> Transcript:
-        job = _stored(ctx)
-        seen.append((task_id, Path(path).read_bytes(), options, job.progress_stage, job.progress_percent))
-        seen.append(job.estimated_seconds_remaining)
+        task = _stored(ctx)
+        seen.append((task_id, Path(path).read_bytes(), options, task.progress_stage, task.progress_percent))
+        seen.append(task.estimated_seconds_remaining)
         paths.append(Path(path))
         return _words()
 
     paths: list[Path] = []
-    downloads: list[tuple[ProgressStage | None, int | None, JobStatus]] = []
+    downloads: list[tuple[ProgressStage | None, int | None, TaskStatus]] = []
     download = ctx.blobs.download_file
 
     def download_file(key: str, path: str) -> None:
-        job = _stored(ctx)
-        downloads.append((job.progress_stage, job.progress_percent, job.status))
+        task = _stored(ctx)
+        downloads.append((task.progress_stage, task.progress_percent, task.status))
         download(key, path)
 
     ctx.blobs.download_file = download_file  # type: ignore[method-assign]
     monkeypatch.setattr(transcription, "_offline", offline)
     outcome = transcribe_task(ctx, _payload(), "tok")
-    assert outcome is not None and outcome.status is JobStatus.completed
-    assert downloads == [(ProgressStage.downloading, 0, JobStatus.processing)]
+    assert outcome is not None and outcome.status is TaskStatus.completed
+    assert downloads == [(ProgressStage.downloading, 0, TaskStatus.processing)]
     (path,) = paths
     assert path.name == "source" and path.parent.name.startswith("framelane-transcribe-")
     assert path.is_absolute() and not path.parent.exists()  # in a temporary directory, removed afterwards
@@ -351,22 +351,22 @@ def test_the_offline_engine_reads_the_downloaded_source(monkeypatch: pytest.Monk
 
 def test_an_offline_run_of_a_cancelled_task_stops(monkeypatch: pytest.MonkeyPatch) -> None:
     ctx = fake_context()
-    job = _task(ctx, JobStatus.cancelled)
+    task = _task(ctx, TaskStatus.cancelled)
     with pytest.raises(TaskCancelled, match=r"^task was cancelled$"):
-        transcribe_offline_job(ctx, job)
+        transcribe_offline_task(ctx, task)
     ctx = fake_context()
-    job = _task(ctx)
+    task = _task(ctx)
     ctx.blobs.put_bytes("sources/ws_1/task_1/source", b"RIFF")
     download = ctx.blobs.download_file
 
     def cancelled_meanwhile(key: str, path: str) -> None:
         download(key, path)
-        store(ctx).tasks[WS, "task_1"] = _stored(ctx).model_copy(update={"status": JobStatus.cancelled})
+        store(ctx).tasks[WS, "task_1"] = _stored(ctx).model_copy(update={"status": TaskStatus.cancelled})
 
     ctx.blobs.download_file = cancelled_meanwhile  # type: ignore[method-assign]
     monkeypatch.setattr(transcription, "_offline", lambda *args: pytest.fail("transcribed a cancelled task"))
     with pytest.raises(TaskCancelled, match=r"^task was cancelled$"):
-        transcribe_offline_job(ctx, job)
+        transcribe_offline_task(ctx, task)
 
 
 # storing
@@ -374,7 +374,7 @@ def test_an_offline_run_of_a_cancelled_task_stops(monkeypatch: pytest.MonkeyPatc
 
 def test_a_transcript_becomes_the_tasks_output() -> None:
     ctx = fake_context()
-    _task(ctx, JobStatus.processing)
+    _task(ctx, TaskStatus.processing)
     transcript = _words()
     types: list[str | None] = []
     put = ctx.blobs.put_bytes
@@ -388,11 +388,13 @@ def test_a_transcript_becomes_the_tasks_output() -> None:
     assert types == ["application/json"]
     body = ctx.blobs.get_bytes("outputs/ws_1/task_1/transcript.json")
     assert Transcript.model_validate_json(body) == transcript
-    job = _stored(ctx)
-    assert outcome.status is job.status is JobStatus.completed and job.progress_percent == 100
-    assert job.output is not None and job.output.url == "s3://fake-bucket/outputs/ws_1/task_1/transcript.json"
-    assert (job.output.duration, job.output.size_bytes) == (2.5, len(body))
-    assert job.output_key == "outputs/ws_1/task_1/transcript.json"
+    task = _stored(ctx)
+    assert outcome.status is task.status is TaskStatus.completed and task.progress_percent == 100
+    assert (
+        task.output is not None and task.output.url == "s3://fake-bucket/outputs/ws_1/task_1/transcript.json"
+    )
+    assert (task.output.duration, task.output.size_bytes) == (2.5, len(body))
+    assert task.output_key == "outputs/ws_1/task_1/transcript.json"
 
 
 @pytest.mark.parametrize(
@@ -400,7 +402,7 @@ def test_a_transcript_becomes_the_tasks_output() -> None:
 )
 def test_no_speech_is_a_failure_of_its_own(text: str, words: bool, stored: bool) -> None:
     ctx = fake_context()
-    _task(ctx, JobStatus.processing)
+    _task(ctx, TaskStatus.processing)
     transcript = Transcript(
         task_id="task_1",
         engine="faster-whisper",
@@ -411,18 +413,18 @@ def test_no_speech_is_a_failure_of_its_own(text: str, words: bool, stored: bool)
     if stored:
         store_transcript(ctx, WS, "task_1", transcript)
         return
-    with pytest.raises(JobFailure) as raised:
+    with pytest.raises(TaskFailure) as raised:
         store_transcript(ctx, WS, "task_1", transcript)
-    assert raised.value.code is JobErrorCode.no_speech_detected and ctx.blobs.objects == {}  # type: ignore[attr-defined]
+    assert raised.value.code is TaskErrorCode.no_speech_detected and ctx.blobs.objects == {}  # type: ignore[attr-defined]
     assert raised.value.message == "no speech was detected in the audio"
 
 
 def test_a_transcript_of_a_cancelled_task_is_not_completed() -> None:
     ctx = fake_context()
-    _task(ctx, JobStatus.cancelled)
+    _task(ctx, TaskStatus.cancelled)
     with pytest.raises(TaskCancelled, match=r"^task was cancelled$"):
         store_transcript(ctx, WS, "task_1", _words())
-    assert _stored(ctx).status is JobStatus.cancelled
+    assert _stored(ctx).status is TaskStatus.cancelled
 
 
 # the callback
@@ -440,11 +442,11 @@ def test_the_callback_needs_the_tasks_secret(
     client: FakeAssemblyAi, task_id: str, secret: str | None
 ) -> None:
     ctx = fake_context(**KEY)
-    _task(ctx, JobStatus.processing, callback_secret="s3cret", external_id="tr_1", step_token="tok")
+    _task(ctx, TaskStatus.processing, callback_secret="s3cret", external_id="tr_1", step_token="tok")
     store(ctx).tasks[WS, "render_1"] = _stored(ctx)
     with pytest.raises(Unauthorized, match=r"^unknown task or wrong callback secret$"):
         assemblyai_callback(ctx, WS, task_id, secret, _callback())
-    _task(ctx, JobStatus.processing, callback_secret=None)
+    _task(ctx, TaskStatus.processing, callback_secret=None)
     with pytest.raises(Unauthorized):
         assemblyai_callback(ctx, WS, "task_1", "", _callback())
     assert workflows(ctx).answers == []
@@ -452,7 +454,7 @@ def test_the_callback_needs_the_tasks_secret(
 
 def test_a_completed_callback_answers_the_waiting_step(client: FakeAssemblyAi) -> None:
     ctx = fake_context(**KEY)
-    _task(ctx, JobStatus.processing, callback_secret="s3cret", external_id="tr_1", step_token="tok")
+    _task(ctx, TaskStatus.processing, callback_secret="s3cret", external_id="tr_1", step_token="tok")
     client.remote = RemoteTranscript("completed", None, _words())
     assemblyai_callback(ctx, WS, "task_1", "s3cret", _callback())
     ((kind, token, output),) = workflows(ctx).answers
@@ -465,7 +467,7 @@ def test_a_completed_callback_answers_the_waiting_step(client: FakeAssemblyAi) -
 
 def test_a_failed_transcript_fails_the_waiting_step(client: FakeAssemblyAi) -> None:
     ctx = fake_context(**KEY)
-    _task(ctx, JobStatus.processing, callback_secret="s3cret", external_id="tr_1", step_token="tok")
+    _task(ctx, TaskStatus.processing, callback_secret="s3cret", external_id="tr_1", step_token="tok")
     client.remote = RemoteTranscript("error", "unsupported", None)
     assemblyai_callback(ctx, WS, "task_1", "s3cret", _callback("error"))
     ((kind, token, (error, cause)),) = workflows(ctx).answers
@@ -475,15 +477,15 @@ def test_a_failed_transcript_fails_the_waiting_step(client: FakeAssemblyAi) -> N
 @pytest.mark.parametrize(
     ("status", "callback", "settings", "remote"),
     [
-        (JobStatus.cancelled, "completed", KEY, None),
-        (JobStatus.processing, "processing", KEY, None),
-        (JobStatus.processing, "completed", {}, None),
-        (JobStatus.processing, "completed", KEY, RemoteTranscript("processing", None, None)),
+        (TaskStatus.cancelled, "completed", KEY, None),
+        (TaskStatus.processing, "processing", KEY, None),
+        (TaskStatus.processing, "completed", {}, None),
+        (TaskStatus.processing, "completed", KEY, RemoteTranscript("processing", None, None)),
     ],
 )
 def test_a_callback_with_nothing_to_answer_answers_nothing(
     client: FakeAssemblyAi,
-    status: JobStatus,
+    status: TaskStatus,
     callback: str,
     settings: dict[str, str],
     remote: RemoteTranscript | None,
@@ -497,11 +499,11 @@ def test_a_callback_with_nothing_to_answer_answers_nothing(
 
 def test_a_callback_without_a_waiting_step_only_stores(client: FakeAssemblyAi) -> None:
     ctx = fake_context(**KEY)
-    _task(ctx, JobStatus.processing, callback_secret="s3cret", external_id="tr_1")
+    _task(ctx, TaskStatus.processing, callback_secret="s3cret", external_id="tr_1")
     client.remote = RemoteTranscript("completed", None, _words())
     assemblyai_callback(ctx, WS, "task_1", "s3cret", _callback())
-    assert workflows(ctx).answers == [] and _stored(ctx).status is JobStatus.completed
-    _task(ctx, JobStatus.processing, callback_secret="s3cret", external_id="tr_1")
+    assert workflows(ctx).answers == [] and _stored(ctx).status is TaskStatus.completed
+    _task(ctx, TaskStatus.processing, callback_secret="s3cret", external_id="tr_1")
     client.remote = RemoteTranscript("error", None, None)
     assemblyai_callback(ctx, WS, "task_1", "s3cret", _callback("error"))
     assert workflows(ctx).answers == []
@@ -511,9 +513,9 @@ def test_without_the_offline_engine_installed_the_task_says_to_configure_a_key(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setitem(sys.modules, "framelane.transcription.offline", None)
-    with pytest.raises(JobFailure) as raised:
+    with pytest.raises(TaskFailure) as raised:
         transcription._offline("task_1", "/nowhere", {})
-    assert raised.value.code is JobErrorCode.transcription_failed
+    assert raised.value.code is TaskErrorCode.transcription_failed
     assert raised.value.message == (
         "the offline engine is not installed here (framelane.transcription.offline); configure an AssemblyAI key"
     )
@@ -529,10 +531,10 @@ def test_a_missing_model_fails_the_transcription_with_its_message(monkeypatch: p
 
     offline.transcribe_offline = transcribe_offline  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "framelane.transcription.offline", offline)
-    with pytest.raises(JobFailure) as raised:
+    with pytest.raises(TaskFailure) as raised:
         transcription._offline("task_1", "/src", {"language_code": "de"})
     assert (raised.value.code, raised.value.message) == (
-        JobErrorCode.transcription_failed,
+        TaskErrorCode.transcription_failed,
         "whisper-base is not in the weights cache",
     )
     assert seen == [("task_1", "/src", {"language_code": "de"})]

@@ -20,7 +20,7 @@ WS = "ws_1"
 def _task(task_id: str, status: str, code: str | None = None, *, request_webhook: bool = False) -> SoakTask:
     expected = ("completed", None) if code is None else ("failed", code)
     task = SoakTask(task_id, "super_resolution", expected, "http://127.0.0.1:1/clip.mp4", request_webhook)
-    task.job = {
+    task.latest = {
         "id": task_id,
         "status": status,
         "error": {"code": code, "message": "m"} if code else None,

@@ -8,7 +8,7 @@ import numpy as np
 from skimage import data
 
 from framelane.media.formats import H264_MP4, VP9_ALPHA_WEBM
-from framelane.media.pipeline import video_frame
+from framelane.media.transcode import video_frame
 
 
 def test_yuv420_conversion_is_as_faithful_as_swscale() -> None:

@@ -21,9 +21,9 @@ from framelane.models import (
     DYNAMODB_MAX_INTEGER,
     DYNAMODB_MIN_MAGNITUDE,
     ApiKeyRecord,
-    Job,
-    JobStatus,
     RenderDispatch,
+    Task,
+    TaskStatus,
     TaskType,
     WebhookAttempt,
     WebhookEndpoint,
@@ -245,38 +245,38 @@ class DynamoStore:
 
     # --- tasks ----------------------------------------------------------------------------------------------
 
-    def _task_item(self, job: Job) -> dict[str, Any]:
+    def _task_item(self, task: Task) -> dict[str, Any]:
         return {
-            **_key(keys.task(job.workspace_id, job.id)),
+            **_key(keys.task(task.workspace_id, task.id)),
             "entity": _s("task"),
-            **_key(keys.task_index_keys(job)),
-            **_to_attr_values(job.model_dump(mode="json")),
+            **_key(keys.task_index_keys(task)),
+            **_to_attr_values(task.model_dump(mode="json")),
         }
 
-    def put_task(self, job: Job) -> None:
+    def put_task(self, task: Task) -> None:
         try:
             self._client.put_item(
                 TableName=self.table_name,
-                Item=self._task_item(job),
+                Item=self._task_item(task),
                 ConditionExpression="attribute_not_exists(PK)",
             )
         except ClientError as exc:
             _reraise_unless_condition_failed(exc)
-            raise ConditionFailed(f"task {job.id} exists") from exc
+            raise ConditionFailed(f"task {task.id} exists") from exc
 
-    def get_task(self, workspace_id: str, task_id: str) -> Job | None:
+    def get_task(self, workspace_id: str, task_id: str) -> Task | None:
         item = self._get(keys.task(workspace_id, task_id))
-        return None if item is None else Job.model_validate(item)
+        return None if item is None else Task.model_validate(item)
 
     def query_tasks(
         self,
         workspace_id: str,
         *,
         task_type: TaskType | None,
-        status: JobStatus | None,
+        status: TaskStatus | None,
         limit: int,
         start_key: Key | None,
-    ) -> tuple[list[Job], bool]:
+    ) -> tuple[list[Task], bool]:
         """Newest first. Reads `limit + 1` items: the extra one only decides `has_more`."""
         selected = keys.task_query(workspace_id, task_type, status)
         params: dict[str, Any] = {
@@ -292,10 +292,10 @@ class DynamoStore:
         if start_key is not None:
             params["ExclusiveStartKey"] = _key(start_key)
         items = self._client.query(**params)["Items"]
-        jobs = [Job.model_validate(_from_item(item)) for item in items[:limit]]
-        return jobs, len(items) > limit
+        tasks = [Task.model_validate(_from_item(item)) for item in items[:limit]]
+        return tasks, len(items) > limit
 
-    def scan_tasks(self) -> Iterator[Job]:
+    def scan_tasks(self) -> Iterator[Task]:
         """Every task of every workspace (a full scan: the local stack's restart, never a request path)."""
         paginator = self._client.get_paginator("scan")
         pages = paginator.paginate(
@@ -306,14 +306,14 @@ class DynamoStore:
         )
         for page in pages:
             for item in page["Items"]:
-                yield Job.model_validate(_from_item(item))
+                yield Task.model_validate(_from_item(item))
 
     @staticmethod
-    def task_page_key(job: Job, *, task_type: TaskType | None, status: JobStatus | None) -> Key:
-        """The ExclusiveStartKey that continues a listing after `job`."""
-        return keys.task_page_key(job, task_type, status)
+    def task_page_key(task: Task, *, task_type: TaskType | None, status: TaskStatus | None) -> Key:
+        """The ExclusiveStartKey that continues a listing after `task`."""
+        return keys.task_page_key(task, task_type, status)
 
-    def transition_task(self, to: Job, changed: set[str], *, from_statuses: set[JobStatus]) -> Job:
+    def transition_task(self, to: Task, changed: set[str], *, from_statuses: set[TaskStatus]) -> Task:
         """Write the `changed` fields of `to` (one UpdateItem: the fields nobody changed are left as stored)
         only if the stored task's status is still one of `from_statuses`; returns the task as stored now."""
         document = to.model_dump(mode="json", include=changed)
@@ -338,7 +338,7 @@ class DynamoStore:
         except ClientError as exc:
             _reraise_unless_condition_failed(exc)
             raise ConditionFailed(f"task {to.id} is no longer in {sorted(from_statuses)}") from exc
-        return Job.model_validate(_from_item(response["Attributes"]))
+        return Task.model_validate(_from_item(response["Attributes"]))
 
     # --- idempotency ----------------------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from framelane.models import Job, JobStatus, TaskType
+from framelane.models import Task, TaskStatus, TaskType
 
 Key = dict[str, str]
 
@@ -97,15 +97,15 @@ def _by_type(workspace_id: str, task_type: TaskType | None) -> str:
     return f"{_ws(workspace_id)}#TYPE#{task_type}"
 
 
-def _by_status(workspace_id: str, status: JobStatus) -> str:
+def _by_status(workspace_id: str, status: TaskStatus) -> str:
     return f"{_ws(workspace_id)}#STATUS#{status}"
 
 
-def _by_both(workspace_id: str, task_type: TaskType | None, status: JobStatus) -> str:
+def _by_both(workspace_id: str, task_type: TaskType | None, status: TaskStatus) -> str:
     return f"{_ws(workspace_id)}#TYPE#{task_type}#STATUS#{status}"
 
 
-def task_query(workspace_id: str, task_type: TaskType | None, status: JobStatus | None) -> TaskQuery:
+def task_query(workspace_id: str, task_type: TaskType | None, status: TaskStatus | None) -> TaskQuery:
     """The one place that selects the GSI for a pair of filters."""
     if task_type and status:
         index, pk_value = "GSI3", _by_both(workspace_id, task_type, status)
@@ -119,10 +119,10 @@ def task_query(workspace_id: str, task_type: TaskType | None, status: JobStatus 
     return TaskQuery(index, pk_name, sk_name, pk_value)
 
 
-def task_index_keys(job: Job) -> Key:
+def task_index_keys(task: Task) -> Key:
     """The GSI attributes a task item carries (the status ones change with its status)."""
-    sort = f"{TASK_PREFIX}{job.id}"
-    ws, task_type, status = job.workspace_id, job.task_type, job.status
+    sort = f"{TASK_PREFIX}{task.id}"
+    ws, task_type, status = task.workspace_id, task.task_type, task.status
     return {
         "GSI1PK": _by_type(ws, task_type),
         "GSI1SK": sort,
@@ -133,12 +133,12 @@ def task_index_keys(job: Job) -> Key:
     }
 
 
-def task_page_key(job: Job, task_type: TaskType | None, status: JobStatus | None) -> Key:
-    """The ExclusiveStartKey that continues a listing after `job` on the index the filters select."""
-    key = task(job.workspace_id, job.id)
-    selected = task_query(job.workspace_id, task_type, status)
+def task_page_key(last: Task, task_type: TaskType | None, status: TaskStatus | None) -> Key:
+    """The ExclusiveStartKey that continues a listing after `last` on the index the filters select."""
+    key = task(last.workspace_id, last.id)
+    selected = task_query(last.workspace_id, task_type, status)
     if selected.index is not None:
-        index_keys = task_index_keys(job)
+        index_keys = task_index_keys(last)
         key[selected.pk_name] = index_keys[selected.pk_name]
         key[selected.sk_name] = index_keys[selected.sk_name]
     return key

@@ -1,7 +1,7 @@
 """All Redis access: the renderer broker (one stream per task type and workspace, one consumer group), leases
 and cancel flags.
 
-At-least-once: an entry stays pending until the worker ACKs it after the output is stored and the job row
+At-least-once: an entry stays pending until the worker ACKs it after the output is stored and the task row
 updated; an entry whose consumer went quiet for the visibility timeout is reclaimed with XAUTOCLAIM. A worker
 takes one entry per call, so it never holds an entry it is not working on.
 

@@ -13,8 +13,8 @@ import numpy.typing as npt
 
 from framelane.engines.base import EngineRegistry, Frame
 from framelane.engines.face import Face, FaceLandmarker
-from framelane.errors import JobFailure
-from framelane.models import JobErrorCode, MediaInfo, TaskType
+from framelane.errors import TaskFailure
+from framelane.models import MediaInfo, TaskErrorCode, TaskType
 
 BLINK_OPENNESS = 0.12
 SUPPORT = 0.8  # warp radius, in eye widths from the eye centre
@@ -141,7 +141,7 @@ class GazeRedirector:
 
     def finish(self) -> None:
         if self.frames_with_faces == 0:
-            raise JobFailure(JobErrorCode.no_face_detected, "no face was found in any frame of the video")
+            raise TaskFailure(TaskErrorCode.no_face_detected, "no face was found in any frame of the video")
 
 
 def _box(face: Face) -> tuple[float, float, float]:

@@ -29,25 +29,25 @@ def run_demo(api_url: str, _dev_key: str, echo: Callable[[str], None] = print) -
             "mode": "fast",
             "metadata": {"project_id": "demo"},
         }
-        job, _ = client.create_task("super_resolution", body, idempotency_key="demo-1")
+        task, _ = client.create_task("super_resolution", body, idempotency_key="demo-1")
         replay, replayed = client.create_task("super_resolution", body, idempotency_key="demo-1")
         echo(
-            f"3. super-resolution task {job.id} ({job.status}); idempotent replay → same task: "
-            f"{replayed and replay.id == job.id}"
+            f"3. super-resolution task {task.id} ({task.status}); idempotent replay → same task: "
+            f"{replayed and replay.id == task.id}"
         )
         deadline = time.monotonic() + 120
-        while not job.status.is_terminal and time.monotonic() < deadline:
+        while not task.status.is_terminal and time.monotonic() < deadline:
             time.sleep(0.5)
-            job = client.get_task(job.id)
-            echo(f"   {job.status:10} {job.progress_stage or '':12} {job.progress_percent:3d}%")
-        if job.status != "completed" or job.output is None:
-            echo(f"demo task ended {job.status}: {job.error}")
+            task = client.get_task(task.id)
+            echo(f"   {task.status:10} {task.progress_stage or '':12} {task.progress_percent:3d}%")
+        if task.status != "completed" or task.output is None:
+            echo(f"demo task ended {task.status}: {task.error}")
             return 1
         target = STATE_FILE.parent / "demo-output.mp4"
-        size = client.download(job.output.url, str(target))
+        size = client.download(task.output.url, str(target))
         media = probe(str(target))
         echo(
-            f"4. completed: {job.output.width}×{job.output.height}, {job.output.duration} s, {size} bytes → {target}"
+            f"4. completed: {task.output.width}×{task.output.height}, {task.output.duration} s, {size} bytes → {target}"
         )
         echo(f"   probed: {media.width}×{media.height} @ {media.fps} fps, audio kept: {media.has_audio}")
         page = client.list_tasks(limit=10)

@@ -7,7 +7,7 @@ has no such limit; locally, one DynamoDB request at a time keeps the emulator co
 Other services (SQS long polls, Step Functions) are not serialized.
 
 moto's SendTaskFailure handler also drops the `cause` (the human-readable message a Catch passes on);
-`_keep_task_failure_cause` restores it, so failed jobs locally carry the same message as on AWS.
+`_keep_task_failure_cause` restores it, so failed tasks locally carry the same message as on AWS.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from datetime import timedelta
 from aws_lambda_powertools import Logger
 
 from framelane.logs import SERVICE
-from framelane.models import JobStatus, NotifyMessage, WebhookEvent, utc_now
+from framelane.models import NotifyMessage, TaskStatus, WebhookEvent, utc_now
 from framelane.services.context import ServiceContext
 from framelane.services.notify import notify
 from framelane.services.tasks import hand_off_to_pipeline
@@ -31,7 +31,7 @@ logger = Logger(service=SERVICE, child=True)
 # Long enough to cover a task that ended just before the stack was stopped or killed; the deliveries it started
 # are recorded, so a longer window costs a scan, never a second webhook.
 RECENTLY_ENDED = timedelta(minutes=15)
-_EVENTS = {JobStatus.completed: WebhookEvent.task_completed, JobStatus.failed: WebhookEvent.task_failed}
+_EVENTS = {TaskStatus.completed: WebhookEvent.task_completed, TaskStatus.failed: WebhookEvent.task_failed}
 
 
 @dataclass
@@ -48,13 +48,13 @@ def resume_in_flight(ctx: ServiceContext) -> ResumeReport:
     for record in ctx.store.list_render_dispatches():
         ctx.store.delete_render_dispatch(record.unit_id)
     recent = utc_now() - RECENTLY_ENDED
-    for job in ctx.store.scan_tasks():
-        if not job.status.is_terminal:
-            hand_off_to_pipeline(ctx, job)
+    for task in ctx.store.scan_tasks():
+        if not task.status.is_terminal:
+            hand_off_to_pipeline(ctx, task)
             report.resumed += 1
-        elif job.status in _EVENTS and job.updated_at >= recent:
-            event = _EVENTS[job.status]
-            message = NotifyMessage(task_id=job.id, workspace_id=job.workspace_id, event=event)
+        elif task.status in _EVENTS and task.updated_at >= recent:
+            event = _EVENTS[task.status]
+            message = NotifyMessage(task_id=task.id, workspace_id=task.workspace_id, event=event)
             report.notified += notify(ctx, message, resume_started=True)
     if report.resumed or report.stale_entries or report.notified:
         logger.info("resumed work from the previous run", extra=report.__dict__)

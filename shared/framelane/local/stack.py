@@ -18,6 +18,7 @@ from framelane.config import Settings
 from framelane.errors import Unauthorized
 from framelane.local import datadir
 from framelane.local.bootstrap import bootstrap_stores
+from framelane.local.in_process import start_in_process_pipeline, with_local_pipeline
 from framelane.local.processes import (
     LOOPBACK,
     ServiceStartError,
@@ -29,7 +30,6 @@ from framelane.local.processes import (
     start_worker,
 )
 from framelane.local.resume import resume_in_flight
-from framelane.local.runtime import start_pipeline_runtime, with_local_pipeline
 from framelane.local.supervisor import Supervisor
 from framelane.services.context import ServiceContext, build_context
 from framelane.services.workspaces import authenticate, create_workspace
@@ -103,7 +103,7 @@ def _run(
     state: dict[str, Any] = {}
     supervisor = Supervisor(echo, on_change=lambda: _write_state(state, supervisor.pids()))
     handlers = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    runtime = None
+    in_process = None
     outcome = {"status": 0}
     try:
         # moto first: replaying its journal is what finds a damaged directory, before anything else writes there
@@ -138,7 +138,7 @@ def _run(
         )
         ctx = build_context(settings)
         resumed = resume_in_flight(ctx)
-        runtime = start_pipeline_runtime(ctx, engines=None)
+        in_process = start_in_process_pipeline(ctx, engines=None)
         dev_workspace, dev_key = _dev_workspace(ctx, data)
         supervisor.add("api", partial(start_api, log_dir, port))
         for number in range(1, workers + 1):
@@ -178,8 +178,8 @@ def _run(
         while not stop.wait(0.5):
             pass
     finally:
-        if runtime is not None:
-            runtime.stop()
+        if in_process is not None:
+            in_process.stop()
         supervisor.stop()
         for sig, handler in handlers.items():
             signal.signal(sig, handler)

@@ -4,7 +4,7 @@ The output size rule (README, API section, "Output size rule"): the engine's siz
 the source's own size for remove_background and gaze_redirect, scale × it for super_resolution — exactly,
 where the format takes any size (WebM/VP9, MOV/ProRes, PNG); MP4/H.264 is 4:2:0, which needs even sizes, so
 there each side is the nearest even number (a tie goes down: 321 → 320, by dropping the last column). The
-job's `output` reports the size written.
+task's `output` reports the size written.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Public HTTP bodies: task requests, the job as the API shows it, workspaces, uploads, errors, health.
+"""Public HTTP bodies: task requests, the task as the API shows it, workspaces, uploads, errors, health.
 
 Field names, enums, ranges, defaults and examples follow the original API docs (the seeds).
 """
@@ -12,11 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from framelane.models.common import (
     EchoedMetadata,
-    JobErrorCode,
-    JobStatus,
     Metadata,
     ProgressStage,
     SourceUrl,
+    TaskErrorCode,
+    TaskStatus,
     TaskType,
     Timestamp,
     UniqueItems,
@@ -149,7 +149,7 @@ class JobOutput(BaseModel):
 class JobError(BaseModel):
     """Populated when status == failed. Contains a structured error code."""
 
-    code: JobErrorCode = Field(examples=["invalid_source"])
+    code: TaskErrorCode = Field(examples=["invalid_source"])
     message: str = Field(examples=["Source URL returned 404."])
 
 
@@ -170,7 +170,7 @@ class JobOut(BaseModel):
     workspace_id: str = Field(
         description="ID of the workspace that owns this job.", examples=["ws_01J8QR2K5VKDGN2T4FBM3CZYX8"]
     )
-    status: JobStatus = Field(
+    status: TaskStatus = Field(
         description="Current lifecycle state: queued → processing → completed / failed / cancelled.",
         examples=["queued"],
     )
@@ -211,7 +211,7 @@ class JobOut(BaseModel):
     )
 
 
-class JobPage(BaseModel):
+class TaskPage(BaseModel):
     data: list[JobOut]
     next_cursor: str | None = Field(default=None, description="Pass as `cursor` to fetch the next page.")
     has_more: bool = False

@@ -148,8 +148,8 @@ _METADATA_SCHEMA = {
     },
 }
 
-# Metadata as echoed back (jobs, webhooks): what was stored is not checked again, so a rule tightened later (as
-# the number range was) never makes a stored job unreadable; the schema still states the rules.
+# Metadata as echoed back (tasks, webhooks): what was stored is not checked again, so a rule tightened later (as
+# the number range was) never makes a stored task unreadable; the schema still states the rules.
 EchoedMetadata = Annotated[
     dict[str, MetadataValue],
     Field(
@@ -178,7 +178,7 @@ class TaskType(StrEnum):
         return self is not TaskType.transcribe
 
 
-class JobStatus(StrEnum):
+class TaskStatus(StrEnum):
     ingesting = "ingesting"
     queued = "queued"
     processing = "processing"
@@ -188,7 +188,7 @@ class JobStatus(StrEnum):
 
     @property
     def is_terminal(self) -> bool:
-        return self in {JobStatus.completed, JobStatus.failed, JobStatus.cancelled}
+        return self in {TaskStatus.completed, TaskStatus.failed, TaskStatus.cancelled}
 
 
 class ProgressStage(StrEnum):
@@ -198,7 +198,7 @@ class ProgressStage(StrEnum):
     uploading = "uploading"
 
 
-class JobErrorCode(StrEnum):
+class TaskErrorCode(StrEnum):
     invalid_source = "invalid_source"
     source_too_large = "source_too_large"
     source_too_long = "source_too_long"

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from framelane.models.common import JobStatus, TaskType, Timestamp
+from framelane.models.common import TaskStatus, TaskType, Timestamp
 
 
 class TaskExecutionInput(BaseModel):
@@ -50,7 +50,7 @@ class IngestOutcome(BaseModel):
     """Ingest's answer: the Route step sends a segmented task to the RenderSegments map."""
 
     task_id: str
-    status: JobStatus
+    status: TaskStatus
     segmented: bool = False
     segments: list[int] = Field(default_factory=list, description="Segment indices, one Map iteration each.")
 
@@ -59,7 +59,7 @@ class StepOutcome(BaseModel):
     """What a code step returns to the state machine (kept small: ids and keys only)."""
 
     task_id: str
-    status: JobStatus
+    status: TaskStatus
 
 
 class CallbackMessage(BaseModel):

@@ -1,4 +1,4 @@
-"""Items as stored in DynamoDB: jobs (the public fields plus what only the pipeline needs), workspaces, API keys."""
+"""Items as stored in DynamoDB: tasks (the public fields plus what only the pipeline needs), workspaces, API keys."""
 
 from __future__ import annotations
 
@@ -32,8 +32,8 @@ class Segment(BaseModel):
     frames: int = Field(ge=0, description="Frames kept; weighs the segment in the task's progress.")
 
 
-class Job(JobOut):
-    """A job as stored: the public fields plus what only the pipeline needs."""
+class Task(JobOut):
+    """A task as stored: the public fields plus what only the pipeline needs."""
 
     webhook_url: str | None = None
     idempotency_key: str | None = None

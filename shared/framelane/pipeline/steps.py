@@ -11,15 +11,15 @@ from collections.abc import Callable
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel
 
-from framelane.errors import JobFailure, StepSignal
+from framelane.errors import StepSignal, TaskFailure
 from framelane.logs import SERVICE
 from framelane.models import (
     CallbackMessage,
     FinalizeInput,
-    JobErrorCode,
     NotifyMessage,
     RenderMessage,
     RenderStepInput,
+    TaskErrorCode,
     TaskExecutionInput,
     WebhookDeliveryInput,
 )
@@ -80,13 +80,13 @@ CALLBACK_STEPS: dict[str, CallbackHandler] = {
 
 
 def run_callback_step(ctx: ServiceContext, step: str, body: str) -> None:
-    """Run one callback message. A JobFailure or StepSignal fails the step under its name (the state machine's
+    """Run one callback message. A TaskFailure or StepSignal fails the step under its name (the state machine's
     Catch or Retry takes it); other errors propagate so the message is redelivered, and `fail_callback_step`
     ends it once redelivery is exhausted."""
     message = CallbackMessage.model_validate_json(body)
     try:
         result = CALLBACK_STEPS[step](ctx, message)
-    except (JobFailure, StepSignal) as failure:
+    except (TaskFailure, StepSignal) as failure:
         logger.info("step ended", extra={"step": step, "error": failure.error, "reason": failure.message})
         ctx.sfn.fail(message.task_token, failure.error, failure.message)
         return
@@ -96,7 +96,7 @@ def run_callback_step(ctx: ServiceContext, step: str, body: str) -> None:
 
 def fail_callback_step(ctx: ServiceContext, body: str, reason: str) -> None:
     message = CallbackMessage.model_validate_json(body)
-    ctx.sfn.fail(message.task_token, JobErrorCode.internal_error, reason)
+    ctx.sfn.fail(message.task_token, TaskErrorCode.internal_error, reason)
 
 
 def run_callback_step_or_fail(ctx: ServiceContext, step: str, body: str, receive_count: int) -> None:

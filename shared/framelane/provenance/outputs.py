@@ -15,10 +15,10 @@ from framelane.adapters.aws import kms_client
 from framelane.adapters.kms import KmsKeyUnusable, KmsSigningKey
 from framelane.config import Settings
 from framelane.engines.base import FrameEngine
-from framelane.errors import JobFailure
+from framelane.errors import TaskFailure
 from framelane.logs import SERVICE
 from framelane.media.formats import OutputSpec
-from framelane.models import ContentCredentials, Job, JobErrorCode
+from framelane.models import ContentCredentials, Task, TaskErrorCode
 from framelane.provenance.credentials import SigningSetupError, load_identity
 from framelane.provenance.facts import engine_facts
 from framelane.provenance.manifest import TaskFacts
@@ -80,16 +80,16 @@ def _kms_key(settings: Settings) -> KmsSigningKey | None:
 
 
 def sign_output(
-    ctx: ServiceContext, job: Job, source_path: str, target_path: str, spec: OutputSpec, engine: FrameEngine
+    ctx: ServiceContext, task: Task, source_path: str, target_path: str, spec: OutputSpec, engine: FrameEngine
 ) -> ContentCredentials | None:
     """Sign `target_path` in place (or store its sidecar), check it validates, store the report."""
     provenance = provenance_for(ctx.settings)
     if provenance is None:
         return None
-    if job.task_type is None:
-        raise JobFailure(JobErrorCode.internal_error, "task has no type")
-    facts = TaskFacts(job.id, job.task_type, job.options, engine_facts(engine), file_sha256(source_path))
-    container = job.media.container if job.media else None
+    if task.task_type is None:
+        raise TaskFailure(TaskErrorCode.internal_error, "task has no type")
+    facts = TaskFacts(task.id, task.task_type, task.options, engine_facts(engine), file_sha256(source_path))
+    container = task.media.container if task.media else None
     source = SourceFile(source_path, _SOURCE_TYPES.get(container or "", "video/mp4"), "source")
     manifest: bytes | None = None
     anchors = provenance.trust_anchors
@@ -106,17 +106,17 @@ def sign_output(
             with open(target_path, "rb") as signed:
                 report = read_report(signed, spec.content_type, manifest=manifest, trust_anchors=anchors)
     except (SigningFailed, NoCredentials) as exc:
-        raise JobFailure(JobErrorCode.internal_error, f"Content Credentials: {exc}") from exc
+        raise TaskFailure(TaskErrorCode.internal_error, f"Content Credentials: {exc}") from exc
     if report.state == "Invalid":
-        raise JobFailure(
-            JobErrorCode.internal_error,
+        raise TaskFailure(
+            TaskErrorCode.internal_error,
             f"Content Credentials did not validate: {', '.join(report.validation_codes)}",
         )
     sidecar_url = None
     if manifest is not None:
-        key = sidecar_key(job, spec.extension)
+        key = sidecar_key(task, spec.extension)
         ctx.blobs.put_bytes(key, manifest, "application/c2pa")
         sidecar_url = f"s3://{ctx.blobs.bucket}/{key}"
     credentials = ContentCredentials(format=report.format, sidecar_url=sidecar_url)
-    ctx.blobs.put_bytes(credentials_key(job), report.model_dump_json().encode(), "application/json")
+    ctx.blobs.put_bytes(credentials_key(task), report.model_dump_json().encode(), "application/json")
     return credentials

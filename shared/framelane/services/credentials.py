@@ -9,17 +9,17 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from framelane.errors import NotFound
-from framelane.models import ContentCredentials, ContentCredentialsReport, Job, Workspace
+from framelane.models import ContentCredentials, ContentCredentialsReport, Task, Workspace
 from framelane.services.context import ServiceContext
 
 
-def credentials_key(job: Job) -> str:
-    return f"outputs/{job.workspace_id}/{job.id}/credentials.json"
+def credentials_key(task: Task) -> str:
+    return f"outputs/{task.workspace_id}/{task.id}/credentials.json"
 
 
-def sidecar_key(job: Job, extension: str) -> str:
+def sidecar_key(task: Task, extension: str) -> str:
     """Next to the output (`services.render.output_key`): `output.webm` → `output.webm.c2pa`."""
-    return f"outputs/{job.workspace_id}/{job.id}/output.{extension}.c2pa"
+    return f"outputs/{task.workspace_id}/{task.id}/output.{extension}.c2pa"
 
 
 def presign_credentials(ctx: ServiceContext, credentials: ContentCredentials) -> ContentCredentials:
@@ -32,11 +32,11 @@ def presign_credentials(ctx: ServiceContext, credentials: ContentCredentials) ->
 
 
 def get_credentials(ctx: ServiceContext, workspace: Workspace, task_id: str) -> ContentCredentialsReport:
-    job = ctx.store.get_task(workspace.id, task_id) if task_id.startswith("task_") else None
-    if job is None:
+    task = ctx.store.get_task(workspace.id, task_id) if task_id.startswith("task_") else None
+    if task is None:
         raise NotFound(f"task {task_id} not found")
-    credentials = job.output.content_credentials if job.output else None
+    credentials = task.output.content_credentials if task.output else None
     if credentials is None:
         raise NotFound(f"task {task_id} has no Content Credentials (not rendered yet, a transcript, or off)")
-    report = ContentCredentialsReport.model_validate_json(ctx.blobs.get_bytes(credentials_key(job)))
+    report = ContentCredentialsReport.model_validate_json(ctx.blobs.get_bytes(credentials_key(task)))
     return report.model_copy(update={"sidecar_url": presign_credentials(ctx, credentials).sidecar_url})

@@ -1,4 +1,4 @@
-"""Finalize: the job row's terminal state, and which webhook event (if any) announces it."""
+"""Finalize: the task row's terminal state, and which webhook event (if any) announces it."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from aws_lambda_powertools import Logger
 from pydantic import BaseModel
 
 from framelane.errors import TaskCancelled
-from framelane.models import FinalizeInput, Job, JobError, JobErrorCode, JobStatus, TaskType, WebhookEvent
+from framelane.models import FinalizeInput, JobError, Task, TaskErrorCode, TaskStatus, TaskType, WebhookEvent
 from framelane.services.context import ServiceContext
-from framelane.services.jobs import LIVE, load_job, transition
+from framelane.services.task_state import LIVE, load_task, transition
 
 logger = Logger(service="framelane-finalize")
 
@@ -20,42 +20,42 @@ class FinalizeResult(BaseModel):
 
 
 def finalize(ctx: ServiceContext, payload: FinalizeInput) -> FinalizeResult:
-    job = load_job(ctx, payload.workspace_id, payload.task_id)
-    if job.task_type is TaskType.transcribe:
-        _release_slot(ctx, job)
+    task = load_task(ctx, payload.workspace_id, payload.task_id)
+    if task.task_type is TaskType.transcribe:
+        _release_slot(ctx, task)
     if payload.error is None:
         return FinalizeResult(
-            event=WebhookEvent.task_completed if job.status is JobStatus.completed else None
+            event=WebhookEvent.task_completed if task.status is TaskStatus.completed else None
         )
-    if job.status is JobStatus.cancelled or payload.error.error == TaskCancelled.name:
+    if task.status is TaskStatus.cancelled or payload.error.error == TaskCancelled.name:
         return FinalizeResult(event=None)
-    if job.status is JobStatus.failed:
+    if task.status is TaskStatus.failed:
         return FinalizeResult(event=WebhookEvent.task_failed)
     failed = transition(
-        ctx, job, LIVE, status=JobStatus.failed, error=job_error(payload.error.error, payload.error.cause)
+        ctx, task, LIVE, status=TaskStatus.failed, error=task_error(payload.error.error, payload.error.cause)
     )
     return FinalizeResult(event=WebhookEvent.task_failed if failed is not None else None)
 
 
-def _release_slot(ctx: ServiceContext, job: Job) -> None:
+def _release_slot(ctx: ServiceContext, task: Task) -> None:
     """The transcription's concurrency slot (a render's is freed by its ACK). Best effort: with Redis away the
     hold expires by itself."""
     if ctx.broker is None:
         return
     try:
-        ctx.broker.release_slot(job.workspace_id, job.id)
+        ctx.broker.release_slot(task.workspace_id, task.id)
     except Exception:
         logger.warning(
-            "transcription slot not released; it expires", exc_info=True, extra={"task_id": job.id}
+            "transcription slot not released; it expires", exc_info=True, extra={"task_id": task.id}
         )
 
 
-def job_error(error: str, cause: str | None) -> JobError:
+def task_error(error: str, cause: str | None) -> JobError:
     """Map a Step Functions error name to the public JobError (unknown names are internal errors)."""
     if error in _TIMEOUT_ERRORS:
-        return JobError(code=JobErrorCode.worker_lost, message="the task stopped reporting progress")
+        return JobError(code=TaskErrorCode.worker_lost, message="the task stopped reporting progress")
     try:
-        code = JobErrorCode(error)
+        code = TaskErrorCode(error)
     except ValueError:
-        return JobError(code=JobErrorCode.internal_error, message="the task failed unexpectedly")
+        return JobError(code=TaskErrorCode.internal_error, message="the task failed unexpectedly")
     return JobError(code=code, message=(cause or code.value)[:1000])

@@ -7,22 +7,22 @@ import tempfile
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from framelane.errors import JobFailure, TaskCancelled
+from framelane.errors import TaskCancelled, TaskFailure
 from framelane.media.probe import NotMedia, probe
 from framelane.media.segments import plan_cuts
 from framelane.models import (
     IngestOutcome,
-    Job,
-    JobErrorCode,
-    JobStatus,
     MediaInfo,
     Segment,
+    Task,
+    TaskErrorCode,
     TaskExecutionInput,
+    TaskStatus,
     TaskType,
 )
 from framelane.security.safe_http import FetchError, FetchLimits, SafeHttpClient
 from framelane.services.context import ServiceContext
-from framelane.services.jobs import load_job, transition
+from framelane.services.task_state import load_task, transition
 from framelane.services.uploads import upload_prefix
 
 MAX_OUTPUT_LONG_SIDE, MAX_OUTPUT_SHORT_SIDE = 3840, 2160
@@ -33,11 +33,11 @@ def source_key(workspace_id: str, task_id: str) -> str:
 
 
 def ingest(ctx: ServiceContext, payload: TaskExecutionInput) -> IngestOutcome:
-    job = load_job(ctx, payload.workspace_id, payload.task_id)
-    if job.status.is_terminal:
-        raise TaskCancelled(f"task is {job.status}")
-    if job.media is not None and job.source_key is not None:  # already ingested: a re-driven execution
-        return _outcome(job, job.segments)
+    task = load_task(ctx, payload.workspace_id, payload.task_id)
+    if task.status.is_terminal:
+        raise TaskCancelled(f"task is {task.status}")
+    if task.media is not None and task.source_key is not None:  # already ingested: a re-driven execution
+        return _outcome(task, task.segments)
     source = urlsplit(payload.source_url)
     with tempfile.TemporaryDirectory(prefix="framelane-ingest-") as workdir:
         local_path = os.path.join(workdir, "source")
@@ -47,16 +47,16 @@ def ingest(ctx: ServiceContext, payload: TaskExecutionInput) -> IngestOutcome:
         else:
             key = source_key(payload.workspace_id, payload.task_id)
             _download(ctx, payload.source_url, local_path)
-        media = _probe_and_check(ctx, local_path, job.task_type or payload.task_type)
-        check_output_size(payload.task_type, job.options, media)
+        media = _probe_and_check(ctx, local_path, task.task_type or payload.task_type)
+        check_output_size(payload.task_type, task.options, media)
         segments = _segments(ctx, local_path, payload.task_type, media)
         if source.scheme != "s3":
             ctx.blobs.upload_file(local_path, key)
     queued = transition(
         ctx,
-        job,
-        frozenset({JobStatus.ingesting, JobStatus.queued}),
-        status=JobStatus.queued,
+        task,
+        frozenset({TaskStatus.ingesting, TaskStatus.queued}),
+        status=TaskStatus.queued,
         source_key=key,
         media=media,
         segments=segments,
@@ -66,10 +66,10 @@ def ingest(ctx: ServiceContext, payload: TaskExecutionInput) -> IngestOutcome:
     return _outcome(queued, segments)
 
 
-def _outcome(job: Job, segments: list[Segment] | None) -> IngestOutcome:
+def _outcome(task: Task, segments: list[Segment] | None) -> IngestOutcome:
     return IngestOutcome(
-        task_id=job.id,
-        status=job.status,
+        task_id=task.id,
+        status=task.status,
         segmented=segments is not None,
         segments=[s.index for s in segments or []],
     )
@@ -91,13 +91,13 @@ def _segments(ctx: ServiceContext, path: str, task_type: TaskType, media: MediaI
 
 def _upload_key(ctx: ServiceContext, workspace_id: str, bucket: str, key: str) -> str:
     if bucket != ctx.blobs.bucket or not key.startswith(upload_prefix(workspace_id)):
-        raise JobFailure(JobErrorCode.invalid_source, "s3:// sources must be uploads of this workspace")
+        raise TaskFailure(TaskErrorCode.invalid_source, "s3:// sources must be uploads of this workspace")
     if not ctx.blobs.exists(key):
-        raise JobFailure(JobErrorCode.invalid_source, "nothing was uploaded to this source_url")
+        raise TaskFailure(TaskErrorCode.invalid_source, "nothing was uploaded to this source_url")
     size, limit = ctx.blobs.size(key), ctx.settings.max_source_bytes
     if size > limit:  # a presigned PUT cannot cap the size: refuse before downloading any of it
-        raise JobFailure(
-            JobErrorCode.source_too_large, f"the upload is {size} bytes, over the {limit}-byte limit"
+        raise TaskFailure(
+            TaskErrorCode.source_too_large, f"the upload is {size} bytes, over the {limit}-byte limit"
         )
     return key
 
@@ -111,36 +111,36 @@ def _download(ctx: ServiceContext, url: str, path: str) -> None:
     try:
         with client.request("GET", url) as response:
             if response.status != 200:
-                raise JobFailure(JobErrorCode.invalid_source, f"Source URL returned {response.status}.")
+                raise TaskFailure(TaskErrorCode.invalid_source, f"Source URL returned {response.status}.")
             with open(path, "wb") as out:
                 for chunk in response.iter_bytes(settings.max_source_bytes):
                     out.write(chunk)
     except FetchError as exc:
         if exc.too_large:
-            raise JobFailure(JobErrorCode.source_too_large, str(exc)) from exc
-        raise JobFailure(JobErrorCode.invalid_source, f"Source URL could not be fetched: {exc}") from exc
+            raise TaskFailure(TaskErrorCode.source_too_large, str(exc)) from exc
+        raise TaskFailure(TaskErrorCode.invalid_source, f"Source URL could not be fetched: {exc}") from exc
 
 
 def _probe_and_check(ctx: ServiceContext, path: str, task_type: TaskType) -> MediaInfo:
     size = os.path.getsize(path)
     if size > ctx.settings.max_source_bytes:
-        raise JobFailure(
-            JobErrorCode.source_too_large,
+        raise TaskFailure(
+            TaskErrorCode.source_too_large,
             f"source is {size} bytes, over the {ctx.settings.max_source_bytes}-byte limit",
         )
     try:
         media = probe(path)
     except NotMedia as exc:
-        raise JobFailure(JobErrorCode.invalid_source, f"Source is not usable media: {exc}") from exc
+        raise TaskFailure(TaskErrorCode.invalid_source, f"Source is not usable media: {exc}") from exc
     if media.duration > ctx.settings.max_source_seconds:
-        raise JobFailure(
-            JobErrorCode.source_too_long,
+        raise TaskFailure(
+            TaskErrorCode.source_too_long,
             f"source lasts {media.duration:.1f} s, over the {ctx.settings.max_source_seconds:g} s limit",
         )
     if task_type.is_renderer and not media.has_video:
-        raise JobFailure(JobErrorCode.unsupported_media, "source has no video track")
+        raise TaskFailure(TaskErrorCode.unsupported_media, "source has no video track")
     if task_type is TaskType.transcribe and not media.has_audio:
-        raise JobFailure(JobErrorCode.unsupported_media, "source has no audio track")
+        raise TaskFailure(TaskErrorCode.unsupported_media, "source has no audio track")
     return media
 
 
@@ -151,7 +151,7 @@ def check_output_size(task_type: TaskType, options: dict[str, Any], media: Media
     scale = float(options.get("scale", 2))
     width, height = round(media.width * scale), round(media.height * scale)
     if max(width, height) > MAX_OUTPUT_LONG_SIDE or min(width, height) > MAX_OUTPUT_SHORT_SIDE:
-        raise JobFailure(
-            JobErrorCode.source_too_large,
+        raise TaskFailure(
+            TaskErrorCode.source_too_large,
             f"a {scale:g}× upscale of {media.width}×{media.height} is {width}×{height}, above 4K",
         )

@@ -14,7 +14,7 @@ from framelane.models import (
     utc_now,
 )
 from framelane.services.context import ServiceContext
-from framelane.services.jobs import present
+from framelane.services.task_state import present
 
 
 def event_id(task_id: str, event: WebhookEvent) -> str:
@@ -34,11 +34,11 @@ def notify(ctx: ServiceContext, message: NotifyMessage, *, resume_started: bool 
     `resume_started` is for the local stack's restart, whose delivery executions are gone: a started delivery
     that was neither delivered nor given up is started again at its next attempt (same webhook-id).
     """
-    job = ctx.store.get_task(message.workspace_id, message.task_id)
-    if job is None:
+    task = ctx.store.get_task(message.workspace_id, message.task_id)
+    if task is None:
         return 0
-    if job.webhook_url:
-        destinations: list[tuple[str | None, str]] = [(None, job.webhook_url)]
+    if task.webhook_url:
+        destinations: list[tuple[str | None, str]] = [(None, task.webhook_url)]
     else:
         destinations = [
             (endpoint.id, endpoint.url)
@@ -48,16 +48,16 @@ def notify(ctx: ServiceContext, message: NotifyMessage, *, resume_started: bool 
     if not destinations:
         return 0
     payload = WebhookPayload(
-        type=message.event, id=event_id(job.id, message.event), created_at=utc_now(), data=present(ctx, job)
+        type=message.event, id=event_id(task.id, message.event), created_at=utc_now(), data=present(ctx, task)
     )
     terminal = message.event is not WebhookEvent.task_progress
     body = payload.model_dump_json()
-    attempts = ctx.store.event_attempts(job.workspace_id, payload.id) if resume_started else []
+    attempts = ctx.store.event_attempts(task.workspace_id, payload.id) if resume_started else []
     started = 0
     for endpoint_id, url in destinations:
         delivery_id = f"{payload.id}-{endpoint_id or 'request'}"
         attempt: int | None = 1
-        if terminal and ctx.store.delivery_started(job.workspace_id, delivery_id):
+        if terminal and ctx.store.delivery_started(task.workspace_id, delivery_id):
             mine = [a for a in attempts if a.endpoint_id == endpoint_id]
             attempt = _next_attempt(ctx, mine) if resume_started else None
             if attempt is None:
@@ -72,7 +72,7 @@ def notify(ctx: ServiceContext, message: NotifyMessage, *, resume_started: bool 
         )
         ctx.sfn.start_webhook_delivery(delivery_id, delivery.model_dump_json())
         if terminal:
-            ctx.store.record_delivery_started(job.workspace_id, delivery_id)
+            ctx.store.record_delivery_started(task.workspace_id, delivery_id)
         started += 1
     return started
 

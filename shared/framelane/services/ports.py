@@ -9,10 +9,10 @@ from typing import Protocol
 from framelane.adapters.dynamodb import IdempotencyRecord, Key
 from framelane.models import (
     ApiKeyRecord,
-    Job,
-    JobStatus,
     RenderDispatch,
+    Task,
     TaskExecutionInput,
+    TaskStatus,
     TaskType,
     WebhookAttempt,
     WebhookEndpoint,
@@ -22,25 +22,25 @@ from framelane.models import (
 
 
 class TaskStore(Protocol):
-    def put_task(self, job: Job) -> None: ...
+    def put_task(self, task: Task) -> None: ...
 
-    def get_task(self, workspace_id: str, task_id: str) -> Job | None: ...
+    def get_task(self, workspace_id: str, task_id: str) -> Task | None: ...
 
     def query_tasks(
         self,
         workspace_id: str,
         *,
         task_type: TaskType | None,
-        status: JobStatus | None,
+        status: TaskStatus | None,
         limit: int,
         start_key: Key | None,
-    ) -> tuple[list[Job], bool]: ...
+    ) -> tuple[list[Task], bool]: ...
 
-    def task_page_key(self, job: Job, *, task_type: TaskType | None, status: JobStatus | None) -> Key: ...
+    def task_page_key(self, task: Task, *, task_type: TaskType | None, status: TaskStatus | None) -> Key: ...
 
-    def scan_tasks(self) -> Iterator[Job]: ...
+    def scan_tasks(self) -> Iterator[Task]: ...
 
-    def transition_task(self, to: Job, changed: set[str], *, from_statuses: set[JobStatus]) -> Job: ...
+    def transition_task(self, to: Task, changed: set[str], *, from_statuses: set[TaskStatus]) -> Task: ...
 
 
 class IdempotencyStore(Protocol):

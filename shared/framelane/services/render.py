@@ -1,9 +1,9 @@
 """Render one task: download its source, run the engine over every frame, sign and store the output, and keep
-the job's progress, stage and time-left estimate current while doing so.
+the task's progress, stage and time-left estimate current while doing so.
 
 The worker (worker/runtime.py) only consumes the broker and answers Step Functions tokens; this service is
 what it calls for each message. Cancellation and shutdown surface as exceptions (`RenderCancelled`,
-`media.pipeline.RenderStopped`) so the worker can answer the token accordingly.
+`media.transcode.RenderStopped`) so the worker can answer the token accordingly.
 """
 
 from __future__ import annotations
@@ -19,23 +19,23 @@ from dataclasses import dataclass
 from aws_lambda_powertools import Logger
 
 from framelane.engines.base import EngineRegistry, EngineUnavailable, Frame, FrameEngine
-from framelane.errors import JobFailure
+from framelane.errors import TaskFailure
 from framelane.logs import SERVICE
 from framelane.media.formats import output_spec
-from framelane.media.pipeline import RenderStopped, render
 from framelane.media.segments import Cut, stitch
-from framelane.models import Job, JobErrorCode, JobOutput, JobStatus, ProgressStage, Segment, TaskType
+from framelane.media.transcode import RenderStopped, render
+from framelane.models import JobOutput, ProgressStage, Segment, Task, TaskErrorCode, TaskStatus, TaskType
 from framelane.provenance.outputs import sign_output
 from framelane.services.context import ServiceContext
 from framelane.services.eta import Eta
-from framelane.services.jobs import load_job, transition
 from framelane.services.notify import emit_progress
+from framelane.services.task_state import load_task, transition
 
 logger = Logger(service=SERVICE, child=True)
 
 # failures an engine raises at its end about the whole video ("no face in any frame"): a segment that finds
 # nothing is not a failure by itself, the task fails only when every segment found nothing
-WHOLE_VIDEO_FAILURES = frozenset({JobErrorCode.no_face_detected})
+WHOLE_VIDEO_FAILURES = frozenset({TaskErrorCode.no_face_detected})
 PROGRESS_WRITE_INTERVAL = 0.5
 CANCEL_CHECK_INTERVAL = 0.2
 _STAGE_SPAN = {  # where each stage sits in progress_percent
@@ -50,19 +50,19 @@ class RenderCancelled(Exception):
     """The task was cancelled while it rendered."""
 
 
-def output_key(job: Job, extension: str) -> str:
+def output_key(task: Task, extension: str) -> str:
     """Deterministic: a duplicate delivery overwrites the same object instead of making a second output."""
-    return f"outputs/{job.workspace_id}/{job.id}/output.{extension}"
+    return f"outputs/{task.workspace_id}/{task.id}/output.{extension}"
 
 
-def part_key(job: Job, index: int, extension: str) -> str:
+def part_key(task: Task, index: int, extension: str) -> str:
     """Where a rendered segment waits for Stitch (deterministic, like output_key; expires by lifecycle)."""
-    return f"segments/{job.workspace_id}/{job.id}/part-{index:05d}.{extension}"
+    return f"segments/{task.workspace_id}/{task.id}/part-{index:05d}.{extension}"
 
 
-def empty_marker(job: Job, index: int) -> str:
+def empty_marker(task: Task, index: int) -> str:
     """Left next to a part whose engine found nothing to work on (see WHOLE_VIDEO_FAILURES)."""
-    return f"segments/{job.workspace_id}/{job.id}/part-{index:05d}.empty"
+    return f"segments/{task.workspace_id}/{task.id}/part-{index:05d}.empty"
 
 
 class _PartEngine:
@@ -70,7 +70,7 @@ class _PartEngine:
 
     def __init__(self, inner: FrameEngine) -> None:
         self.inner = inner
-        self.found_nothing: JobFailure | None = None
+        self.found_nothing: TaskFailure | None = None
 
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         return self.inner.output_size(width, height)
@@ -81,46 +81,46 @@ class _PartEngine:
     def finish(self) -> None:
         try:
             self.inner.finish()
-        except JobFailure as failure:
+        except TaskFailure as failure:
             if failure.code not in WHOLE_VIDEO_FAILURES:
                 raise
             self.found_nothing = failure
 
 
-def _ingested_type(job: Job) -> TaskType:
+def _ingested_type(task: Task) -> TaskType:
     """The task's type, once ingest has recorded its source and media (a render needs all three)."""
-    if job.task_type is None or job.source_key is None or job.media is None:
-        raise JobFailure(JobErrorCode.internal_error, "task was not ingested")
-    return job.task_type
+    if task.task_type is None or task.source_key is None or task.media is None:
+        raise TaskFailure(TaskErrorCode.internal_error, "task was not ingested")
+    return task.task_type
 
 
-def create_engine(engines: EngineRegistry, job: Job) -> FrameEngine:
-    task_type = _ingested_type(job)
-    assert job.media is not None  # checked by _ingested_type
+def create_engine(engines: EngineRegistry, task: Task) -> FrameEngine:
+    task_type = _ingested_type(task)
+    assert task.media is not None  # checked by _ingested_type
     try:
-        return engines.create(task_type, job.options, job.media)
+        return engines.create(task_type, task.options, task.media)
     except EngineUnavailable as exc:
-        raise JobFailure(JobErrorCode.internal_error, str(exc)) from exc
+        raise TaskFailure(TaskErrorCode.internal_error, str(exc)) from exc
 
 
-def render_task(ctx: ServiceContext, engines: EngineRegistry, job: Job, stopping: threading.Event) -> Job:
-    """The whole task in one go: the completed job (or the one a duplicate delivery completed first)."""
-    engine = create_engine(engines, job)
-    assert job.task_type is not None and job.source_key is not None  # checked by create_engine
-    spec = output_spec(job.task_type, job.options)
-    progress = Progress(ctx, job, stopping)
+def render_task(ctx: ServiceContext, engines: EngineRegistry, task: Task, stopping: threading.Event) -> Task:
+    """The whole task in one go: the completed task (or the one a duplicate delivery completed first)."""
+    engine = create_engine(engines, task)
+    assert task.task_type is not None and task.source_key is not None  # checked by create_engine
+    spec = output_spec(task.task_type, task.options)
+    progress = Progress(ctx, task, stopping)
     progress.stage(ProgressStage.downloading, force=True)
     with tempfile.TemporaryDirectory(prefix="framelane-render-") as workdir:
         source = os.path.join(workdir, "source")
         target = os.path.join(workdir, f"output.{spec.extension}")
-        ctx.blobs.download_file(job.source_key, source)
+        ctx.blobs.download_file(task.source_key, source)
         progress.stage(ProgressStage.compositing, force=True)
         stats = render(
-            source, target, engine, spec, on_progress=progress.frames, should_stop=progress.should_stop
+            source, target, engine, spec, on_progress=progress.frames, check_stop=progress.check_stop
         )
-        credentials = sign_output(ctx, job, source, target, spec, engine)
+        credentials = sign_output(ctx, task, source, target, spec, engine)
         progress.stage(ProgressStage.uploading, force=True)
-        key = output_key(job, spec.extension)
+        key = output_key(task, spec.extension)
         size = ctx.blobs.upload_file(target, key, spec.content_type)
     output = JobOutput(
         url=f"s3://{ctx.blobs.bucket}/{key}",
@@ -130,11 +130,11 @@ def render_task(ctx: ServiceContext, engines: EngineRegistry, job: Job, stopping
         size_bytes=size,
         content_credentials=credentials,
     )
-    return complete(ctx, progress.job, output, key)
+    return complete(ctx, progress.task, output, key)
 
 
 def render_segment(
-    ctx: ServiceContext, engines: EngineRegistry, job: Job, index: int, stopping: threading.Event
+    ctx: ServiceContext, engines: EngineRegistry, task: Task, index: int, stopping: threading.Event
 ) -> None:
     """Render one segment of a long task (video only) and store it for Stitch; a segment whose part is already
     stored is not rendered again.
@@ -142,21 +142,21 @@ def render_segment(
     A worker can store the part and answer the step, then die before it ACKs the entry (or the keeper adds a
     lost entry again): the entry comes back while the Map has moved on. The part is final (deterministic key,
     stored only once complete), so that delivery only answers the token."""
-    segment = _segment(job, index)
-    progress = SegmentProgress(ctx, job, segment, stopping)
-    spec = output_spec(_ingested_type(job), job.options)
-    part = part_key(job, index, spec.extension)
+    segment = _segment(task, index)
+    progress = SegmentProgress(ctx, task, segment, stopping)
+    spec = output_spec(_ingested_type(task), task.options)
+    part = part_key(task, index, spec.extension)
     if ctx.blobs.exists(part):
-        logger.info("segment already rendered", extra={"task_id": job.id, "segment": index})
+        logger.info("segment already rendered", extra={"task_id": task.id, "segment": index})
         progress.finished()
         return
-    engine = _PartEngine(create_engine(engines, job))
-    assert job.source_key is not None  # checked by create_engine
+    engine = _PartEngine(create_engine(engines, task))
+    assert task.source_key is not None  # checked by create_engine
     progress.stage(ProgressStage.downloading)
     with tempfile.TemporaryDirectory(prefix="framelane-segment-") as workdir:
         source = os.path.join(workdir, "source")
         target = os.path.join(workdir, f"part.{spec.extension}")
-        ctx.blobs.download_file(job.source_key, source)
+        ctx.blobs.download_file(task.source_key, source)
         progress.stage(ProgressStage.compositing)
         cut = Cut(segment.start_pts, segment.end_pts, segment.warmup_pts, segment.frames)
         render(
@@ -165,51 +165,51 @@ def render_segment(
             engine,
             spec,
             on_progress=progress.frames,
-            should_stop=progress.should_stop,
+            check_stop=progress.check_stop,
             segment=cut,
         )
         progress.stage(ProgressStage.uploading)
         if engine.found_nothing is not None:
             found_nothing = engine.found_nothing
             ctx.blobs.put_bytes(
-                empty_marker(job, index), f"{found_nothing.code}\n{found_nothing.message}".encode()
+                empty_marker(task, index), f"{found_nothing.code}\n{found_nothing.message}".encode()
             )
         ctx.blobs.upload_file(target, part)
-    logger.info("segment rendered", extra={"task_id": job.id, "segment": index})  # the soak counts these
+    logger.info("segment rendered", extra={"task_id": task.id, "segment": index})  # the soak counts these
     progress.finished()
 
 
-def stitch_task(ctx: ServiceContext, engines: EngineRegistry, job: Job, stopping: threading.Event) -> Job:
+def stitch_task(ctx: ServiceContext, engines: EngineRegistry, task: Task, stopping: threading.Event) -> Task:
     """Join the task's rendered segments with the source's audio, sign and store the output, delete the parts."""
-    segments = job.segments or []
-    engine = create_engine(engines, job)  # only its facts, for the Content Credentials
-    assert job.task_type is not None and job.source_key is not None and job.media is not None
-    spec = output_spec(job.task_type, job.options)
-    progress = Progress(ctx, job, stopping)
+    segments = task.segments or []
+    engine = create_engine(engines, task)  # only its facts, for the Content Credentials
+    assert task.task_type is not None and task.source_key is not None and task.media is not None
+    spec = output_spec(task.task_type, task.options)
+    progress = Progress(ctx, task, stopping)
     progress.stage(ProgressStage.encoding, force=True)
-    parts = [part_key(job, s.index, spec.extension) for s in segments]
-    markers = [empty_marker(job, s.index) for s in segments]
+    parts = [part_key(task, s.index, spec.extension) for s in segments]
+    markers = [empty_marker(task, s.index) for s in segments]
     if all(ctx.blobs.exists(marker) for marker in markers):
         code, _, message = ctx.blobs.get_bytes(markers[0]).decode().partition("\n")
         ctx.blobs.delete(parts + markers)
-        raise JobFailure(JobErrorCode(code), message)
+        raise TaskFailure(TaskErrorCode(code), message)
     with tempfile.TemporaryDirectory(prefix="framelane-stitch-") as workdir:
         source = os.path.join(workdir, "source")
         target = os.path.join(workdir, f"output.{spec.extension}")
-        ctx.blobs.download_file(job.source_key, source)
+        ctx.blobs.download_file(task.source_key, source)
         local_parts = []
         for number, key in enumerate(parts):
             local = os.path.join(workdir, f"part-{number:05d}.{spec.extension}")
             ctx.blobs.download_file(key, local)
             local_parts.append(local)
-        progress.should_stop()
+        progress.check_stop()
         frames = stitch(local_parts, source, target, spec)
-        credentials = sign_output(ctx, job, source, target, spec, engine)
+        credentials = sign_output(ctx, task, source, target, spec, engine)
         progress.stage(ProgressStage.uploading, force=True)
-        key = output_key(job, spec.extension)
+        key = output_key(task, spec.extension)
         size = ctx.blobs.upload_file(target, key, spec.content_type)
-    width, height = spec.frame_size(*engine.output_size(job.media.width or 0, job.media.height or 0))
-    fps = job.media.fps or 25
+    width, height = spec.frame_size(*engine.output_size(task.media.width or 0, task.media.height or 0))
+    fps = task.media.fps or 25
     output = JobOutput(
         url=f"s3://{ctx.blobs.bucket}/{key}",
         width=width,
@@ -218,32 +218,32 @@ def stitch_task(ctx: ServiceContext, engines: EngineRegistry, job: Job, stopping
         size_bytes=size,
         content_credentials=credentials,
     )
-    completed = complete(ctx, progress.job, output, key)
+    completed = complete(ctx, progress.task, output, key)
     ctx.blobs.delete(parts + markers)
     return completed
 
 
-def _segment(job: Job, index: int) -> Segment:
-    for segment in job.segments or []:
+def _segment(task: Task, index: int) -> Segment:
+    for segment in task.segments or []:
         if segment.index == index:
             return segment
-    raise JobFailure(JobErrorCode.internal_error, f"task {job.id} has no segment {index}")
+    raise TaskFailure(TaskErrorCode.internal_error, f"task {task.id} has no segment {index}")
 
 
-def complete(ctx: ServiceContext, job: Job, output: JobOutput, key: str) -> Job:
+def complete(ctx: ServiceContext, task: Task, output: JobOutput, key: str) -> Task:
     """processing → completed with the output; a cancel that won the race raises RenderCancelled."""
     completed = transition(
         ctx,
-        job,
-        frozenset({JobStatus.processing}),
-        status=JobStatus.completed,
+        task,
+        frozenset({TaskStatus.processing}),
+        status=TaskStatus.completed,
         progress_percent=100,
         output=output,
         output_key=key,
     )
     if completed is None:
-        latest = load_job(ctx, job.workspace_id, job.id)
-        if latest.status is JobStatus.cancelled:
+        latest = load_task(ctx, task.workspace_id, task.id)
+        if latest.status is TaskStatus.cancelled:
             raise RenderCancelled()
         return latest  # a duplicate delivery finished first: same key, one output
     return completed
@@ -264,7 +264,7 @@ def check_stop(ctx: ServiceContext, task_id: str, stopping: threading.Event) -> 
 
 
 class _StopCheck:
-    """`should_stop` for the render loop: shutdown at once, the cancel flag at most every 0.2 s."""
+    """`check_stop` for the render loop: shutdown at once, the cancel flag at most every 0.2 s."""
 
     def __init__(self, ctx: ServiceContext, task_id: str, stopping: threading.Event) -> None:
         self.ctx, self.task_id, self.stopping = ctx, task_id, stopping
@@ -284,10 +284,10 @@ class _StopCheck:
 class Progress:
     """Writes progress_percent/stage at most every 0.5 s, checks cancellation, emits task.progress events."""
 
-    def __init__(self, ctx: ServiceContext, job: Job, stopping: threading.Event) -> None:
+    def __init__(self, ctx: ServiceContext, task: Task, stopping: threading.Event) -> None:
         self.ctx = ctx
-        self.job = job
-        self.should_stop = _StopCheck(ctx, job.id, stopping)
+        self.task = task
+        self.check_stop = _StopCheck(ctx, task.id, stopping)
         self._last_write = 0.0
         self._stage = ProgressStage.downloading
         self._percent = 0
@@ -314,20 +314,20 @@ class Progress:
         self._last_write, self._percent = now, percent
         updated = transition(
             self.ctx,
-            self.job,
-            frozenset({JobStatus.queued, JobStatus.processing}),
-            status=JobStatus.processing,
+            self.task,
+            frozenset({TaskStatus.queued, TaskStatus.processing}),
+            status=TaskStatus.processing,
             progress_percent=percent,
             progress_stage=self._stage,
             estimated_seconds_remaining=self._seconds_left,
         )
         if updated is None:
             raise RenderCancelled()
-        self.job = updated
+        self.task = updated
         try:
-            emit_progress(self.ctx, self.job.workspace_id, self.job.id)
+            emit_progress(self.ctx, self.task.workspace_id, self.task.id)
         except Exception:  # progress events are best effort: a Redis blip must not fail the render
-            logger.warning("progress event skipped", exc_info=True, extra={"task_id": self.job.id})
+            logger.warning("progress event skipped", exc_info=True, extra={"task_id": self.task.id})
 
 
 _STAGE_ORDER = list(ProgressStage)
@@ -393,10 +393,10 @@ class SegmentProgress:
     """A segment's worker: reports its own state to the broker, and (one worker at a time, every 0.5 s)
     writes the task's aggregate progress, never lower than the stored one."""
 
-    def __init__(self, ctx: ServiceContext, job: Job, segment: Segment, stopping: threading.Event) -> None:
+    def __init__(self, ctx: ServiceContext, task: Task, segment: Segment, stopping: threading.Event) -> None:
         assert ctx.broker is not None
-        self.ctx, self.broker, self.job, self.segment = ctx, ctx.broker, job, segment
-        self.should_stop = _StopCheck(ctx, job.id, stopping)
+        self.ctx, self.broker, self.task, self.segment = ctx, ctx.broker, task, segment
+        self.check_stop = _StopCheck(ctx, task.id, stopping)
         self._stage = ProgressStage.downloading
         self._done = 0
         self._started: tuple[float, int] | None = None
@@ -430,35 +430,37 @@ class SegmentProgress:
         self._last_report = now
         state = SegmentState(self._stage, self._done, self._rate, finished)
         try:
-            self.broker.report_segment(self.job.id, self.segment.index, state.dump())
-            if not self.broker.acquire_throttle(f"progress:{self.job.id}", PROGRESS_WRITE_INTERVAL):
+            self.broker.report_segment(self.task.id, self.segment.index, state.dump())
+            if not self.broker.acquire_throttle(f"progress:{self.task.id}", PROGRESS_WRITE_INTERVAL):
                 return  # a sibling segment writes the task's progress in this window
-            states = {i: SegmentState.load(raw) for i, raw in self.broker.segment_states(self.job.id).items()}
+            states = {
+                i: SegmentState.load(raw) for i, raw in self.broker.segment_states(self.task.id).items()
+            }
         except Exception:  # Redis away: progress is best effort, the render goes on
-            logger.warning("segment progress skipped", exc_info=True, extra={"task_id": self.job.id})
+            logger.warning("segment progress skipped", exc_info=True, extra={"task_id": self.task.id})
             return
         self._write(states)
 
     def _write(self, states: dict[int, SegmentState]) -> None:
-        latest = load_job(self.ctx, self.job.workspace_id, self.job.id)
-        if latest.status is JobStatus.cancelled:
+        latest = load_task(self.ctx, self.task.workspace_id, self.task.id)
+        if latest.status is TaskStatus.cancelled:
             raise RenderCancelled()
         percent, stage, seconds = segmented_progress(latest.segments or [], states)
         percent = max(percent, latest.progress_percent)  # never backwards (a retried segment starts over)
         updated = transition(
             self.ctx,
             latest,
-            frozenset({JobStatus.queued, JobStatus.processing}),
-            status=JobStatus.processing,
+            frozenset({TaskStatus.queued, TaskStatus.processing}),
+            status=TaskStatus.processing,
             progress_percent=percent,
             progress_stage=stage,
             estimated_seconds_remaining=seconds,
         )
         if updated is None:
-            if load_job(self.ctx, self.job.workspace_id, self.job.id).status is JobStatus.cancelled:
+            if load_task(self.ctx, self.task.workspace_id, self.task.id).status is TaskStatus.cancelled:
                 raise RenderCancelled()
             return
-        self.job = updated
+        self.task = updated
         try:
             emit_progress(self.ctx, updated.workspace_id, updated.id)
         except Exception:  # progress events are best effort

@@ -19,9 +19,9 @@ from datetime import datetime
 from aws_lambda_powertools import Logger
 
 from framelane.adapters.redis_streams import BrokerUnavailable, RedisBroker
-from framelane.errors import JobFailure
+from framelane.errors import TaskFailure
 from framelane.logs import SERVICE
-from framelane.models import JobErrorCode, JobStatus, RenderDispatch, RenderMessage, StepOutcome, utc_now
+from framelane.models import RenderDispatch, RenderMessage, StepOutcome, TaskErrorCode, TaskStatus, utc_now
 from framelane.services.context import ServiceContext
 from framelane.services.limits import workspace_concurrency
 
@@ -40,7 +40,7 @@ class KeeperReport:
 
 def _broker(ctx: ServiceContext) -> RedisBroker:
     if ctx.broker is None:
-        raise JobFailure(JobErrorCode.internal_error, "no renderer broker is configured")
+        raise TaskFailure(TaskErrorCode.internal_error, "no renderer broker is configured")
     return ctx.broker
 
 
@@ -90,11 +90,11 @@ def tend_render_queue(ctx: ServiceContext, now: datetime | None = None) -> Keepe
 def _tend(
     ctx: ServiceContext, broker: RedisBroker, record: RenderDispatch, now: datetime, report: KeeperReport
 ) -> None:
-    job = ctx.store.get_task(record.workspace_id, record.task_id)
-    if job is None or job.status.is_terminal:
-        if job is not None and job.status is JobStatus.completed:  # its worker died before answering
+    task = ctx.store.get_task(record.workspace_id, record.task_id)
+    if task is None or task.status.is_terminal:
+        if task is not None and task.status is TaskStatus.completed:  # its worker died before answering
             ctx.sfn.succeed(
-                record.task_token, StepOutcome(task_id=job.id, status=job.status).model_dump_json()
+                record.task_token, StepOutcome(task_id=task.id, status=task.status).model_dump_json()
             )
         _drop(ctx, broker, record)
         report.dropped += 1
@@ -103,8 +103,8 @@ def _tend(
         return  # a worker runs it and heartbeats the step itself
     # a whole render that started shows it on the task; a segment or stitch counts from its dispatch (the
     # task is processing while sibling segments run)
-    running = record.segment is None and not record.stitch and job.status is JobStatus.processing
-    waiting = (now - (job.updated_at if running else record.dispatched_at)).total_seconds()
+    running = record.segment is None and not record.stitch and task.status is TaskStatus.processing
+    waiting = (now - (task.updated_at if running else record.dispatched_at)).total_seconds()
     limit = ctx.settings.render_queue_wait_seconds
     if waiting > limit:
         logger.warning("no worker took the render in time", extra={"task_id": record.task_id})

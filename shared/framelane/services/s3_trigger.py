@@ -35,9 +35,9 @@ def tasks_from_s3_event(ctx: ServiceContext, event: dict[str, Any]) -> list[JobO
         s3_object = record.s3.get_object
         key = unquote_plus(s3_object.key)  # notifications URL-encode keys (a space arrives as "+")
         sequencer = s3_object.get("sequencer") or s3_object.etag
-        job = task_from_upload(ctx, record.s3.bucket.name, key, sequencer)
-        if job is not None:
-            created.append(job)
+        task = task_from_upload(ctx, record.s3.bucket.name, key, sequencer)
+        if task is not None:
+            created.append(task)
     return created
 
 
@@ -65,7 +65,7 @@ def task_from_upload(ctx: ServiceContext, bucket: str, key: str, sequencer: str)
         request = REQUEST_MODEL_BY_TYPE[task_type].model_validate(body)
         # One task per object version even if S3 delivers the event twice.
         idempotency_key = "s3-" + hashlib.sha256(f"{key}:{sequencer}".encode()).hexdigest()
-        return create_task(ctx, workspace, task_type, request, idempotency_key).job
+        return create_task(ctx, workspace, task_type, request, idempotency_key).task
     except (ValidationError, FramelaneError) as exc:
         logger.warning("upload not turned into a task", extra={"key": key, "reason": str(exc)})
         return None

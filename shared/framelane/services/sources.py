@@ -10,13 +10,13 @@ from framelane.services.context import ServiceContext
 
 
 def source_link(ctx: ServiceContext, workspace: Workspace, task_id: str) -> SourceLink:
-    job = ctx.store.get_task(workspace.id, task_id) if task_id.startswith("task_") else None
-    if job is None:
+    task = ctx.store.get_task(workspace.id, task_id) if task_id.startswith("task_") else None
+    if task is None:
         raise NotFound(f"task {task_id} not found")
-    if job.source_key is None:
+    if task.source_key is None:
         raise SourceNotReady(f"task {task_id} has no ingested source yet")
     ttl = ctx.settings.output_url_ttl_seconds
     return SourceLink(
-        url=ctx.blobs.presigned_get(job.source_key, expires_in=ttl),
+        url=ctx.blobs.presigned_get(task.source_key, expires_in=ttl),
         expires_at=utc_now() + timedelta(seconds=ttl),
     )

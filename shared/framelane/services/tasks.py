@@ -18,14 +18,14 @@ from framelane.errors import (
 )
 from framelane.ids import new_task_id
 from framelane.models import (
-    Job,
     JobError,
-    JobErrorCode,
     JobOut,
-    JobPage,
-    JobStatus,
+    Task,
+    TaskErrorCode,
     TaskExecutionInput,
+    TaskPage,
     TaskRequestBase,
+    TaskStatus,
     TaskType,
     Workspace,
     utc_now,
@@ -34,7 +34,7 @@ from framelane.security.outbound import BlockedAddress
 from framelane.services.context import ServiceContext
 from framelane.services.cursor import decode_cursor, encode_cursor
 from framelane.services.fingerprint import request_fingerprint
-from framelane.services.jobs import LIVE, present, transition
+from framelane.services.task_state import LIVE, present, transition
 from framelane.services.uploads import upload_prefix
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
@@ -42,7 +42,7 @@ MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
 @dataclass(frozen=True)
 class CreateResult:
-    job: JobOut
+    task: JobOut
     replayed: bool
 
 
@@ -78,16 +78,16 @@ def create_task(
 ) -> CreateResult:
     validate_source(ctx, workspace, request)
     if idempotency_key is None:
-        job = _new_job(workspace, task_type, request, None)
-        ctx.store.put_task(job)
+        task = _new_task(workspace, task_type, request, None)
+        ctx.store.put_task(task)
         try:
-            hand_off_to_pipeline(ctx, job)
+            hand_off_to_pipeline(ctx, task)
         except Exception as exc:
             # nothing will ever run it: say so on the task, and to the caller
-            not_started = JobError(code=JobErrorCode.internal_error, message="the task could not be started")
-            transition(ctx, job, LIVE, status=JobStatus.failed, error=not_started)
-            raise _not_started(job) from exc
-        return CreateResult(present(ctx, job), replayed=False)
+            not_started = JobError(code=TaskErrorCode.internal_error, message="the task could not be started")
+            transition(ctx, task, LIVE, status=TaskStatus.failed, error=not_started)
+            raise _not_started(task) from exc
+        return CreateResult(present(ctx, task), replayed=False)
     return _create_idempotent(ctx, workspace, task_type, request, idempotency_key)
 
 
@@ -106,7 +106,7 @@ def _create_idempotent(
     if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
         raise InvalidRequest(f"Idempotency-Key must be 1..{MAX_IDEMPOTENCY_KEY_LENGTH} characters")
     now = int(time.time())
-    job = _new_job(workspace, task_type, request, key)
+    task = _new_task(workspace, task_type, request, key)
     claim = IdempotencyRecord(
         workspace_id=workspace.id,
         key=key,
@@ -115,31 +115,31 @@ def _create_idempotent(
         lock_token=secrets.token_hex(16),
         locked_until=now + ctx.settings.idempotency_lock_seconds,
         expires_at_epoch=now + ctx.settings.idempotency_ttl_seconds,
-        task_id=job.id,
+        task_id=task.id,
     )
     holder, previous = ctx.store.claim_idempotency_key(claim, now)
     if holder is not None:
         return _answer_held_key(ctx, workspace, claim, holder)
     orphan = _orphaned_task(ctx, workspace, claim, previous)
     if orphan is not None:
-        job = orphan
+        task = orphan
     else:
         try:
-            ctx.store.put_task(job)
+            ctx.store.put_task(task)
         except BaseException:
             ctx.store.release_idempotency_key(claim)
             raise
     try:
-        hand_off_to_pipeline(ctx, job)
+        hand_off_to_pipeline(ctx, task)
     except Exception as exc:
         ctx.store.unlock_idempotency_key(claim)
-        raise _not_started(job) from exc
-    ctx.store.complete_idempotency_key(claim, job.id)
-    return CreateResult(present(ctx, job), replayed=False)
+        raise _not_started(task) from exc
+    ctx.store.complete_idempotency_key(claim, task.id)
+    return CreateResult(present(ctx, task), replayed=False)
 
 
-def _not_started(job: Job) -> ServiceUnavailable:
-    return ServiceUnavailable(f"task {job.id} could not be started; retry the request")
+def _not_started(task: Task) -> ServiceUnavailable:
+    return ServiceUnavailable(f"task {task.id} could not be started; retry the request")
 
 
 def _answer_held_key(
@@ -157,20 +157,20 @@ def _answer_held_key(
 
 def _orphaned_task(
     ctx: ServiceContext, workspace: Workspace, claim: IdempotencyRecord, previous: IdempotencyRecord | None
-) -> Job | None:
+) -> Task | None:
     """The task a crashed request with the same key and body stored before it could complete its claim."""
     if previous is None or previous.state != "in_progress" or previous.fingerprint != claim.fingerprint:
         return None
     return ctx.store.get_task(workspace.id, previous.task_id) if previous.task_id else None
 
 
-def _new_job(workspace: Workspace, task_type: TaskType, request: TaskRequestBase, key: str | None) -> Job:
+def _new_task(workspace: Workspace, task_type: TaskType, request: TaskRequestBase, key: str | None) -> Task:
     now = utc_now()
     is_upload = urlsplit(request.source_url).scheme == "s3"
-    return Job(
+    return Task(
         id=new_task_id(),
         workspace_id=workspace.id,
-        status=JobStatus.queued if is_upload else JobStatus.ingesting,
+        status=TaskStatus.queued if is_upload else TaskStatus.ingesting,
         created_at=now,
         updated_at=now,
         task_type=task_type,
@@ -182,16 +182,19 @@ def _new_job(workspace: Workspace, task_type: TaskType, request: TaskRequestBase
     )
 
 
-def hand_off_to_pipeline(ctx: ServiceContext, job: Job) -> None:
+def hand_off_to_pipeline(ctx: ServiceContext, task: Task) -> None:
     """Start the task's state machine (ingest → process → finalize → notify).
 
     Without a configured state machine (an API-only deployment) the task stays stored in its first status.
     """
-    if job.task_type is None or job.source_url is None:
+    if task.task_type is None or task.source_url is None:
         return
     ctx.sfn.start_task(
         TaskExecutionInput(
-            task_id=job.id, workspace_id=job.workspace_id, task_type=job.task_type, source_url=job.source_url
+            task_id=task.id,
+            workspace_id=task.workspace_id,
+            task_type=task.task_type,
+            source_url=task.source_url,
         )
     )
 
@@ -200,11 +203,11 @@ def get_task(ctx: ServiceContext, workspace: Workspace, task_id: str) -> JobOut:
     return present(ctx, _load(ctx, workspace, task_id))
 
 
-def _load(ctx: ServiceContext, workspace: Workspace, task_id: str) -> Job:
-    job = ctx.store.get_task(workspace.id, task_id) if task_id.startswith("task_") else None
-    if job is None:
+def _load(ctx: ServiceContext, workspace: Workspace, task_id: str) -> Task:
+    task = ctx.store.get_task(workspace.id, task_id) if task_id.startswith("task_") else None
+    if task is None:
         raise NotFound(f"task {task_id} not found")
-    return job
+    return task
 
 
 def list_tasks(
@@ -212,31 +215,31 @@ def list_tasks(
     workspace: Workspace,
     *,
     task_type: TaskType | None,
-    status: JobStatus | None,
+    status: TaskStatus | None,
     limit: int,
     cursor: str | None,
-) -> JobPage:
+) -> TaskPage:
     filters = {"type": task_type.value if task_type else None, "status": status.value if status else None}
     secret = ctx.settings.cursor_secret
     start_key = (
         decode_cursor(cursor, workspace_id=workspace.id, filters=filters, secret=secret) if cursor else None
     )
-    jobs, has_more = ctx.store.query_tasks(
+    tasks, has_more = ctx.store.query_tasks(
         workspace.id, task_type=task_type, status=status, limit=limit, start_key=start_key
     )
     next_cursor = None
     if has_more:
-        position = ctx.store.task_page_key(jobs[-1], task_type=task_type, status=status)
+        position = ctx.store.task_page_key(tasks[-1], task_type=task_type, status=status)
         next_cursor = encode_cursor(position, workspace_id=workspace.id, filters=filters, secret=secret)
-    return JobPage(data=[present(ctx, job) for job in jobs], next_cursor=next_cursor, has_more=has_more)
+    return TaskPage(data=[present(ctx, task) for task in tasks], next_cursor=next_cursor, has_more=has_more)
 
 
 def cancel_task(ctx: ServiceContext, workspace: Workspace, task_id: str) -> JobOut:
     """Cancel a non-terminal task. A conditional write, so a task that completes meanwhile is never undone."""
-    job = _load(ctx, workspace, task_id)
-    if job.status.is_terminal:
-        raise TaskNotCancellable(f"task {task_id} is already {job.status}")
-    cancelled = transition(ctx, job, LIVE, status=JobStatus.cancelled)
+    task = _load(ctx, workspace, task_id)
+    if task.status.is_terminal:
+        raise TaskNotCancellable(f"task {task_id} is already {task.status}")
+    cancelled = transition(ctx, task, LIVE, status=TaskStatus.cancelled)
     if cancelled is None:
         current = _load(ctx, workspace, task_id)
         raise TaskNotCancellable(f"task {task_id} is already {current.status}")
@@ -244,8 +247,8 @@ def cancel_task(ctx: ServiceContext, workspace: Workspace, task_id: str) -> JobO
     return present(ctx, cancelled)
 
 
-def stop_processing(ctx: ServiceContext, job: Job) -> None:
+def stop_processing(ctx: ServiceContext, task: Task) -> None:
     """Tell the pipeline: stop the execution (ingest, waits) and flag the task for workers between frames."""
     if ctx.broker is not None:
-        ctx.broker.request_cancel(job.id)
-    ctx.sfn.stop_task(job.id, "cancelled by the caller")
+        ctx.broker.request_cancel(task.id)
+    ctx.sfn.stop_task(task.id, "cancelled by the caller")

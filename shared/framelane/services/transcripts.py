@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from framelane.errors import NotFound, TranscriptNotReady
-from framelane.models import JobStatus, TaskType, Transcript, TranscriptFormat, Workspace
+from framelane.models import TaskStatus, TaskType, Transcript, TranscriptFormat, Workspace
 from framelane.services.context import ServiceContext
 from framelane.transcription.captions import to_srt, to_vtt
 
@@ -18,14 +18,14 @@ MEDIA_TYPES = {
 def get_transcript(
     ctx: ServiceContext, workspace: Workspace, task_id: str, fmt: TranscriptFormat, chars_per_caption: int
 ) -> tuple[str, str]:
-    job = ctx.store.get_task(workspace.id, task_id) if task_id.startswith("task_") else None
-    if job is None or job.task_type is not TaskType.transcribe:
+    task = ctx.store.get_task(workspace.id, task_id) if task_id.startswith("task_") else None
+    if task is None or task.task_type is not TaskType.transcribe:
         raise NotFound(f"transcribe task {task_id} not found")
-    if job.status is not JobStatus.completed or job.output_key is None:
+    if task.status is not TaskStatus.completed or task.output_key is None:
         raise TranscriptNotReady(
-            f"task {task_id} is {job.status}; the transcript exists once it is completed"
+            f"task {task_id} is {task.status}; the transcript exists once it is completed"
         )
-    transcript = Transcript.model_validate_json(ctx.blobs.get_bytes(job.output_key))
+    transcript = Transcript.model_validate_json(ctx.blobs.get_bytes(task.output_key))
     content = {
         TranscriptFormat.json: lambda: transcript.model_dump_json(),
         TranscriptFormat.text: lambda: transcript.text,

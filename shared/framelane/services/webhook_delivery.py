@@ -24,7 +24,7 @@ from framelane.models import (
 )
 from framelane.security.safe_http import FetchError, FetchLimits, SafeHttpClient
 from framelane.services.context import ServiceContext
-from framelane.services.jobs import present
+from framelane.services.task_state import present
 
 
 def sign(secret: str, message_id: str, timestamp: int, body: str) -> str:
@@ -94,8 +94,8 @@ def _with_fresh_output_link(ctx: ServiceContext, delivery: WebhookDeliveryInput)
     payload = WebhookPayload.model_validate_json(delivery.body)
     if payload.data.output is None:
         return delivery.body
-    job = ctx.store.get_task(delivery.workspace_id, payload.data.id)
-    output = present(ctx, job).output if job is not None else None
+    task = ctx.store.get_task(delivery.workspace_id, payload.data.id)
+    output = present(ctx, task).output if task is not None else None
     if output is None:
         return delivery.body
     data = payload.data.model_copy(update={"output": output})

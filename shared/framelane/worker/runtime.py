@@ -1,6 +1,6 @@
 """The renderer worker: consume the Redis streams, hand each task to the render service, resume the execution.
 
-At-least-once: an entry is ACKed only after the output is in S3 and the job row says completed. A worker
+At-least-once: an entry is ACKed only after the output is in S3 and the task row says completed. A worker
 that dies leaves its entry pending; another reclaims it after the visibility timeout (only that counts as a
 delivery: a worker shutting down hands its entry back). While rendering, a heartbeat thread keeps the Step
 Functions step (SendTaskHeartbeat), the stream entry (XCLAIM) and the task's lease alive; while the entry waits,
@@ -22,17 +22,17 @@ from aws_lambda_powertools import Logger
 
 from framelane.adapters.redis_streams import Delivery, RedisBroker
 from framelane.engines.base import EngineRegistry
-from framelane.errors import JobFailure, TaskCancelled
+from framelane.errors import TaskCancelled, TaskFailure
 from framelane.logs import SERVICE
-from framelane.media.pipeline import RenderStopped
-from framelane.models import Job, JobErrorCode, JobStatus, RenderMessage, StepOutcome, TaskType
+from framelane.media.transcode import RenderStopped
+from framelane.models import RenderMessage, StepOutcome, Task, TaskErrorCode, TaskStatus, TaskType
 from framelane.models.pipeline import unit_id
 from framelane.provenance.outputs import check_signing_setup
 from framelane.services.context import ServiceContext
-from framelane.services.jobs import load_job
 from framelane.services.render import RenderCancelled, render_segment, render_task, stitch_task
 from framelane.services.render_queue import render_answered
-from framelane.services.transcription import transcribe_offline_job
+from framelane.services.task_state import load_task
+from framelane.services.transcription import transcribe_offline_task
 
 logger = Logger(service=SERVICE, child=True)
 
@@ -162,22 +162,24 @@ class RendererWorker:
     def _answer(self, message: RenderMessage, keepalive: Callable[[], None] | None) -> bool:
         token = message.task_token
         log = {"task_id": message.task_id, "unit": message.unit_id}
-        job = self.ctx.store.get_task(message.workspace_id, message.task_id)
-        if job is None:
+        task = self.ctx.store.get_task(message.workspace_id, message.task_id)
+        if task is None:
             logger.error("render message for an unknown task", extra=log)
-            self.ctx.sfn.fail(token, JobErrorCode.internal_error, f"task {message.task_id} does not exist")
+            self.ctx.sfn.fail(token, TaskErrorCode.internal_error, f"task {message.task_id} does not exist")
             return True
-        if job.status.is_terminal:
-            if job.status is JobStatus.completed:
-                self.ctx.sfn.succeed(token, StepOutcome(task_id=job.id, status=job.status).model_dump_json())
+        if task.status.is_terminal:
+            if task.status is TaskStatus.completed:
+                self.ctx.sfn.succeed(
+                    token, StepOutcome(task_id=task.id, status=task.status).model_dump_json()
+                )
             return True
         heartbeat = _Heartbeat(self, token, keepalive)
         heartbeat.start()
         try:
-            if job.task_type is TaskType.transcribe:
-                completed = self._transcribe(job)
+            if task.task_type is TaskType.transcribe:
+                completed = self._transcribe(task)
             else:
-                completed = self._render(message, job)
+                completed = self._render(message, task)
         except (RenderCancelled, TaskCancelled):
             logger.info("cancelled", extra=log)
             self.ctx.sfn.fail(token, TaskCancelled.name, "task was cancelled")
@@ -185,12 +187,12 @@ class RendererWorker:
         except RenderStopped:
             logger.info("released on shutdown", extra=log)  # handed back: another worker takes it at once
             return False
-        except JobFailure as failure:
+        except TaskFailure as failure:
             self.ctx.sfn.fail(token, failure.error, failure.message)
             return True
         except Exception as exc:
             logger.exception("render failed", extra=log)
-            self.ctx.sfn.fail(token, JobErrorCode.internal_error, f"render failed: {type(exc).__name__}")
+            self.ctx.sfn.fail(token, TaskErrorCode.internal_error, f"render failed: {type(exc).__name__}")
             return True
         finally:
             heartbeat.stop()
@@ -200,19 +202,19 @@ class RendererWorker:
         logger.info("completed", extra=log)
         return True
 
-    def _transcribe(self, job: Job) -> Job:
+    def _transcribe(self, task: Task) -> Task:
         """An offline transcription from the broker: the same service the local Transcribe step runs."""
-        transcribe_offline_job(self.ctx, job)
-        return load_job(self.ctx, job.workspace_id, job.id)
+        transcribe_offline_task(self.ctx, task)
+        return load_task(self.ctx, task.workspace_id, task.id)
 
-    def _render(self, message: RenderMessage, job: Job) -> Job:
+    def _render(self, message: RenderMessage, task: Task) -> Task:
         """The unit's work: a whole task, one of its segments, or the stitch of its segments."""
         if message.stitch:
-            return stitch_task(self.ctx, self.engines, job, self.stopping)
+            return stitch_task(self.ctx, self.engines, task, self.stopping)
         if message.segment is not None:
-            render_segment(self.ctx, self.engines, job, message.segment, self.stopping)
-            return job
-        return render_task(self.ctx, self.engines, job, self.stopping)
+            render_segment(self.ctx, self.engines, task, message.segment, self.stopping)
+            return task
+        return render_task(self.ctx, self.engines, task, self.stopping)
 
 
 class _Heartbeat:

@@ -13,7 +13,7 @@ from fastapi import FastAPI, Response
 from pydantic import BaseModel, Field
 
 from framelane.models import RenderMessage, StepOutcome
-from framelane.services.jobs import load_job
+from framelane.services.task_state import load_task
 from framelane.worker.runtime import RendererWorker
 
 
@@ -55,7 +55,7 @@ def serving_app(worker: RendererWorker) -> FastAPI:
         if isinstance(body, DrainRequest):
             return Drained(rendered=drain(worker, body.drain))
         worker.execute(body)
-        job = load_job(worker.ctx, body.workspace_id, body.task_id)
-        return StepOutcome(task_id=job.id, status=job.status)
+        task = load_task(worker.ctx, body.workspace_id, body.task_id)
+        return StepOutcome(task_id=task.id, status=task.status)
 
     return app

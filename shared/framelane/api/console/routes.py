@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from framelane import __version__
 from framelane.api.console.forms import task_forms
-from framelane.models import JobStatus, TaskType
+from framelane.models import TaskStatus, TaskType
 from framelane.services.context import ServiceContext
 
 HERE = Path(__file__).parent
@@ -53,7 +53,7 @@ def console(request: Request) -> HTMLResponse:
             **_page(request),
             "forms": task_forms(),
             "task_types": [t.value for t in TaskType],
-            "statuses": [s.value for s in JobStatus],
+            "statuses": [s.value for s in TaskStatus],
         },
     )
 

@@ -12,9 +12,9 @@ from framelane.models import (
     ContentCredentialsReport,
     ErrorResponse,
     JobOut,
-    JobPage,
-    JobStatus,
+    TaskPage,
     TaskRequestBase,
+    TaskStatus,
     TaskType,
     Transcript,
     TranscriptFormat,
@@ -54,7 +54,7 @@ def _add_create_route(task_type: TaskType, body_model: type[TaskRequestBase]) ->
     ) -> JobOut:
         result = task_service.create_task(ctx, workspace, task_type, body, idempotency_key)
         response.status_code = 200 if result.replayed else 202
-        return result.job
+        return result.task
 
     router.add_api_route(
         f"/{task_type.value.replace('_', '-')}",
@@ -82,7 +82,7 @@ for _task_type, _model in REQUEST_MODEL_BY_TYPE.items():
 
 @router.get(
     "",
-    response_model=JobPage,
+    response_model=TaskPage,
     summary="List tasks",
     responses={400: ERROR_RESPONSES[400], 422: ERROR_RESPONSES[422]},
 )
@@ -90,12 +90,12 @@ def list_tasks(
     workspace: CurrentWorkspace,
     ctx: ContextDep,
     type: Annotated[TaskType | None, Query(description="Only tasks of this type.")] = None,
-    status: Annotated[JobStatus | None, Query(description="Only tasks in this status.")] = None,
+    status: Annotated[TaskStatus | None, Query(description="Only tasks in this status.")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
     cursor: Annotated[
         str | None, Query(max_length=4096, description="`next_cursor` of the previous page.")
     ] = None,
-) -> JobPage:
+) -> TaskPage:
     return task_service.list_tasks(ctx, workspace, task_type=type, status=status, limit=limit, cursor=cursor)
 
 

@@ -98,23 +98,23 @@ async function loadTasks() {
   $("#page-prev").disabled = listing.page === 0;
   $("#page-next").disabled = !page.has_more;
   $("#page-label").textContent = `Page ${listing.page + 1}`;
-  if (page.data.some((job) => !TERMINAL.has(job.status))) {
+  if (page.data.some((task) => !TERMINAL.has(task.status))) {
     listing.timer = setTimeout(loadTasks, 2000);
     leaveView = () => clearTimeout(listing.timer);
   }
 }
 
-function taskRow(job) {
-  const cancel = TERMINAL.has(job.status) ? null : h("button", {
-    type: "button", class: "small danger", text: "Cancel", "aria-label": `Cancel ${job.id}`,
-    onclick: async () => { await cancelTask(job.id); loadTasks(); },
+function taskRow(task) {
+  const cancel = TERMINAL.has(task.status) ? null : h("button", {
+    type: "button", class: "small danger", text: "Cancel", "aria-label": `Cancel ${task.id}`,
+    onclick: async () => { await cancelTask(task.id); loadTasks(); },
   });
-  return h("tr", { dataset: { taskId: job.id } },
-    h("td", {}, h("a", { href: `#/tasks/${encodeURIComponent(job.id)}`, class: "mono", text: job.id })),
-    h("td", { text: (job.task_type || "").replace(/_/g, " ") }),
-    h("td", {}, badge(job.status)),
-    h("td", { text: `${job.progress_percent} %` }),
-    h("td", { text: formatTime(job.created_at) }),
+  return h("tr", { dataset: { taskId: task.id } },
+    h("td", {}, h("a", { href: `#/tasks/${encodeURIComponent(task.id)}`, class: "mono", text: task.id })),
+    h("td", { text: (task.task_type || "").replace(/_/g, " ") }),
+    h("td", {}, badge(task.status)),
+    h("td", { text: `${task.progress_percent} %` }),
+    h("td", { text: formatTime(task.created_at) }),
     h("td", {}, cancel));
 }
 
@@ -244,9 +244,9 @@ taskForm.addEventListener("submit", async (event) => {
       body.source_url = $("#source-url").value.trim();
     }
     status.textContent = "Starting the task…";
-    const job = await api(activeType().dataset.path, { method: "POST", body });
+    const task = await api(activeType().dataset.path, { method: "POST", body });
     status.textContent = "";
-    window.location.hash = `#/tasks/${encodeURIComponent(job.id)}`;
+    window.location.hash = `#/tasks/${encodeURIComponent(task.id)}`;
   } catch (error) {
     const placed = error instanceof ApiError && showFieldErrors(taskForm, error, activeOptions());
     status.textContent = placed ? "Please correct the fields marked below." : error.message;
@@ -257,10 +257,10 @@ taskForm.addEventListener("submit", async (event) => {
 
 // --- one task: live progress, result, credentials --------------------------------------------------------
 
-const detail = { id: null, timer: 0, clock: 0, job: null, shown: false };
+const detail = { id: null, timer: 0, clock: 0, task: null, shown: false };
 
 async function openTask(id) {
-  Object.assign(detail, { id, job: null, shown: false });
+  Object.assign(detail, { id, task: null, shown: false });
   $("#task-title").textContent = "Task";
   $("#task-id").textContent = id;
   $("#viewer").replaceChildren();
@@ -273,9 +273,9 @@ async function openTask(id) {
 }
 
 async function pollTask(id) {
-  let job;
+  let task;
   try {
-    job = await api(`/v1/tasks/${encodeURIComponent(id)}`);
+    task = await api(`/v1/tasks/${encodeURIComponent(id)}`);
   } catch (error) {
     if (detail.id !== id) return;
     $("#task-error").hidden = false;
@@ -284,14 +284,14 @@ async function pollTask(id) {
     return;
   }
   if (detail.id !== id) return;
-  detail.job = job;
-  renderTask(job);
-  if (TERMINAL.has(job.status)) {
+  detail.task = task;
+  renderTask(task);
+  if (TERMINAL.has(task.status)) {
     if (!detail.shown) {
       detail.shown = true;
-      if (job.status === "completed") {
-        showResult($("#viewer"), job);
-        showCredentials($("#credentials"), job);
+      if (task.status === "completed") {
+        showResult($("#viewer"), task);
+        showCredentials($("#credentials"), task);
       }
     }
     return;
@@ -299,43 +299,43 @@ async function pollTask(id) {
   detail.timer = setTimeout(() => pollTask(id), 1000);
 }
 
-function renderTask(job) {
-  const type = (job.task_type || "task").replace(/_/g, " ");
+function renderTask(task) {
+  const type = (task.task_type || "task").replace(/_/g, " ");
   $("#task-title").textContent = type.charAt(0).toUpperCase() + type.slice(1);
-  $("#task-status").replaceWith(Object.assign(badge(job.status), { id: "task-status" }));
-  $("#task-type").textContent = Object.entries(job.options || {})
+  $("#task-status").replaceWith(Object.assign(badge(task.status), { id: "task-status" }));
+  $("#task-type").textContent = Object.entries(task.options || {})
     .map(([name, value]) => `${name}: ${Array.isArray(value) ? value.join(", ") || "none" : value}`).join(" · ");
-  const percent = job.status === "completed" ? 100 : job.progress_percent;
+  const percent = task.status === "completed" ? 100 : task.progress_percent;
   const bar = $("#progress-bar");
   bar.style.width = `${percent}%`;
   bar.setAttribute("aria-valuenow", String(percent));
-  bar.classList.toggle("done", job.status === "completed");
-  bar.classList.toggle("failed", job.status === "failed" || job.status === "cancelled");
+  bar.classList.toggle("done", task.status === "completed");
+  bar.classList.toggle("failed", task.status === "failed" || task.status === "cancelled");
   $("#progress-percent").textContent = `${percent} %`;
-  $("#progress-stage").textContent = job.progress_stage || job.status;
+  $("#progress-stage").textContent = task.progress_stage || task.status;
   renderElapsed();
   const error = $("#task-error");
-  error.hidden = !job.error;
-  error.textContent = job.error ? `${job.error.code}: ${job.error.message}` : "";
-  $("#task-cancel").hidden = TERMINAL.has(job.status);
+  error.hidden = !task.error;
+  error.textContent = task.error ? `${task.error.code}: ${task.error.message}` : "";
+  $("#task-cancel").hidden = TERMINAL.has(task.status);
   const download = $("#task-download");
-  download.hidden = !job.output;
-  if (job.output) download.href = job.output.url;
-  const rows = [["Created", formatTime(job.created_at)], ["Source", job.source_url || ""]];
-  if (job.output) {
-    const size = job.output.width ? `${job.output.width}×${job.output.height}` : "";
-    rows.push(["Output", [size, job.output.duration ? `${job.output.duration.toFixed(2)} s` : "",
-      job.output.size_bytes ? `${(job.output.size_bytes / 1e6).toFixed(2)} MB` : ""].filter(Boolean).join(" · ")]);
+  download.hidden = !task.output;
+  if (task.output) download.href = task.output.url;
+  const rows = [["Created", formatTime(task.created_at)], ["Source", task.source_url || ""]];
+  if (task.output) {
+    const size = task.output.width ? `${task.output.width}×${task.output.height}` : "";
+    rows.push(["Output", [size, task.output.duration ? `${task.output.duration.toFixed(2)} s` : "",
+      task.output.size_bytes ? `${(task.output.size_bytes / 1e6).toFixed(2)} MB` : ""].filter(Boolean).join(" · ")]);
   }
-  for (const [name, value] of Object.entries(job.metadata || {})) rows.push([name, String(value)]);
+  for (const [name, value] of Object.entries(task.metadata || {})) rows.push([name, String(value)]);
   $("#task-meta").replaceChildren(...rows.flatMap(([name, value]) => [h("dt", { text: name }), h("dd", { text: value })]));
 }
 
 function renderElapsed() {
-  const job = detail.job;
-  if (!job) return;
-  const end = job.completed_at ? Date.parse(job.completed_at) : Date.now();
-  $("#progress-elapsed").textContent = formatElapsed(end - Date.parse(job.created_at));
+  const task = detail.task;
+  if (!task) return;
+  const end = task.completed_at ? Date.parse(task.completed_at) : Date.now();
+  $("#progress-elapsed").textContent = formatElapsed(end - Date.parse(task.created_at));
 }
 
 $("#task-cancel").addEventListener("click", async () => {

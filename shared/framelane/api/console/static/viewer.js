@@ -3,24 +3,24 @@
 import { api, downloadExport } from "./api.js";
 import { $, formatClock, h } from "./dom.js";
 
-const PLAYABLE = { remove_background: (job) => (job.options || {}).output_format !== "mov" && (job.options || {}).output_format !== "png" };
+const PLAYABLE = { remove_background: (task) => (task.options || {}).output_format !== "mov" && (task.options || {}).output_format !== "png" };
 
-export async function showResult(container, job) {
+export async function showResult(container, task) {
   let source = null;
   try {
-    source = (await api(`/v1/tasks/${encodeURIComponent(job.id)}/source`)).url;
+    source = (await api(`/v1/tasks/${encodeURIComponent(task.id)}/source`)).url;
   } catch { /* the source is gone (retention) or was never ingested: show what we can */ }
-  if (job.task_type === "transcribe") {
-    container.replaceChildren(await transcriptViewer(job, source));
+  if (task.task_type === "transcribe") {
+    container.replaceChildren(await transcriptViewer(task, source));
     return;
   }
-  const playable = (PLAYABLE[job.task_type] || (() => true))(job);
+  const playable = (PLAYABLE[task.task_type] || (() => true))(task);
   if (!playable) {
     container.replaceChildren(h("section", { class: "card" }, h("h2", { text: "Output" }),
       h("p", { text: "This format does not play in a browser; download it with the button above." })));
     return;
   }
-  container.replaceChildren(compareViewer(job, source));
+  container.replaceChildren(compareViewer(task, source));
 }
 
 function video(label, src) {
@@ -68,9 +68,9 @@ function transport(players, label) {
   return h("div", { class: "transport" }, button, seek, clock);
 }
 
-function compareViewer(job, sourceUrl) {
+function compareViewer(task, sourceUrl) {
   const before = video("Before", sourceUrl);
-  const after = video("After", job.output.url);
+  const after = video("After", task.output.url);
   const afterFrame = h("div", { class: "frame after-frame" }, after);
   const stage = h("div", { class: "stage side" },
     h("figure", { class: "pane before-pane" }, h("figcaption", { text: "Before" }), h("div", { class: "frame" }, before)),
@@ -92,12 +92,12 @@ function compareViewer(job, sourceUrl) {
       }), h("span", { text }))));
   const followers = [before];
   const extras = [];
-  if (job.task_type === "remove_background") {
+  if (task.task_type === "remove_background") {
     afterFrame.classList.add("checker");
     extras.push(backgroundPicker(afterFrame));
   }
-  if (job.task_type === "super_resolution") {
-    const crops = cropViewer(job, sourceUrl, after);
+  if (task.task_type === "super_resolution") {
+    const crops = cropViewer(task, sourceUrl, after);
     followers.push(...crops.videos);
     extras.push(crops.element);
   }
@@ -123,11 +123,11 @@ function backgroundPicker(frame) {
 }
 
 // 1:1 crops: the output at its own pixels next to the source blown up (nearest neighbour) to the same size.
-function cropViewer(job, sourceUrl, afterVideo) {
-  const width = job.output.width || 0;
-  const height = job.output.height || 0;
+function cropViewer(task, sourceUrl, afterVideo) {
+  const width = task.output.width || 0;
+  const height = task.output.height || 0;
   const sourceCrop = h("video", { src: sourceUrl, preload: "auto", muted: true, playsinline: true, class: "pixelated", "aria-label": "Source, enlarged" });
-  const outputCrop = h("video", { src: job.output.url, preload: "auto", muted: true, playsinline: true, "aria-label": "Output at 1:1" });
+  const outputCrop = h("video", { src: task.output.url, preload: "auto", muted: true, playsinline: true, "aria-label": "Output at 1:1" });
   const x = h("input", { type: "range", id: "crop-x", min: 0, max: 100, value: 50 });
   const y = h("input", { type: "range", id: "crop-y", min: 0, max: 100, value: 50 });
   const place = () => {
@@ -157,7 +157,7 @@ function cropViewer(job, sourceUrl, afterVideo) {
     h("h3", { text: "Detail at 1:1 pixels" }),
     h("p", { class: "hint", text: "Click the after video, or move the sliders, to choose where to look." }),
     h("div", { class: "crop-pair" },
-      h("figure", {}, h("div", { class: "crop" }, sourceCrop), h("figcaption", { text: `Source ×${(job.options || {}).scale || ""} (nearest neighbour)` })),
+      h("figure", {}, h("div", { class: "crop" }, sourceCrop), h("figcaption", { text: `Source ×${(task.options || {}).scale || ""} (nearest neighbour)` })),
       h("figure", {}, h("div", { class: "crop" }, outputCrop), h("figcaption", { text: `Output ${width}×${height}` }))),
     h("div", { class: "tool-row" }, h("label", { for: "crop-x", text: "Across" }), x, h("label", { for: "crop-y", text: "Down" }), y));
   return { element, videos: [sourceCrop, outputCrop] };
@@ -184,8 +184,8 @@ function phrases(transcript) {
   return result;
 }
 
-async function transcriptViewer(job, sourceUrl) {
-  const path = `/v1/tasks/${encodeURIComponent(job.id)}/transcript`;
+async function transcriptViewer(task, sourceUrl) {
+  const path = `/v1/tasks/${encodeURIComponent(task.id)}/transcript`;
   const [transcript, vtt] = await Promise.all([
     api(path),
     api(path, { query: { format: "vtt" }, raw: true }).then((r) => r.blob()),
@@ -208,7 +208,7 @@ async function transcriptViewer(job, sourceUrl) {
   const downloads = h("div", { class: "tool-row" }, h("span", { class: "muted", text: "Download:" }),
     ...[["srt", "SRT"], ["vtt", "VTT"], ["json", "JSON"], ["text", "Text"]].map(([format, text]) => h("button", {
       type: "button", class: "small", text,
-      onclick: () => downloadExport(path, { format }, `${job.id}.${format === "text" ? "txt" : format}`),
+      onclick: () => downloadExport(path, { format }, `${task.id}.${format === "text" ? "txt" : format}`),
     })));
   const unavailable = Object.entries(transcript.unavailable || {});
   return h("section", { class: "card", "aria-labelledby": "transcript-title" },
@@ -219,10 +219,10 @@ async function transcriptViewer(job, sourceUrl) {
 }
 
 // Content Credentials (C2PA) of the output, when the deployment signs outputs; hidden otherwise.
-export async function showCredentials(panel, job) {
+export async function showCredentials(panel, task) {
   let credentials;
   try {
-    credentials = await api(`/v1/tasks/${encodeURIComponent(job.id)}/credentials`);
+    credentials = await api(`/v1/tasks/${encodeURIComponent(task.id)}/credentials`);
   } catch {
     panel.hidden = true;
     return;

@@ -2,7 +2,7 @@
 
 Bounded queues between the stages keep memory flat and let the codec work run while the engine computes,
 so the whole runs near the speed of its slowest stage. Audio is decoded alongside and re-encoded into the
-output's audio codec. `should_stop` is checked between frames (cancellation, shutdown).
+output's audio codec. `check_stop` is checked between frames (cancellation, shutdown).
 
 The stages share one fate: the first failure of any of them (a corrupt source, an engine error, an encoder
 that refuses its settings) stops the other two at their next queue operation, and `render` raises it. No
@@ -28,18 +28,18 @@ import cv2
 import numpy as np
 
 from framelane.engines.base import Frame, FrameEngine
-from framelane.errors import JobFailure
+from framelane.errors import TaskFailure
 from framelane.media.formats import OutputSpec
 from framelane.media.probe import first_picture
 from framelane.media.segments import Cut
-from framelane.models import JobErrorCode
+from framelane.models import TaskErrorCode
 
 QUEUE_DEPTH = 8
 _END = object()
 
 
 class RenderStopped(Exception):
-    """`should_stop` asked the render to stop; nothing was written that counts."""
+    """`check_stop` asked the render to stop; nothing was written that counts."""
 
 
 class _Aborted(Exception):
@@ -121,7 +121,7 @@ def render(
     spec: OutputSpec,
     *,
     on_progress: Callable[[int, int], None] = lambda done, total: None,
-    should_stop: Callable[[], bool] = lambda: False,
+    check_stop: Callable[[], bool] = lambda: False,
     segment: Cut | None = None,
 ) -> RenderStats:
     """Render the whole source, or only `segment` of it (video only; its warm-up frames go to the engine and
@@ -169,8 +169,8 @@ def render(
                             frame.pts = None
                             stages.put(processed, _AudioItem(frame))
             except av.FFmpegError as exc:
-                raise JobFailure(
-                    JobErrorCode.invalid_source, f"the source cannot be decoded after frame {frames}: {exc}"
+                raise TaskFailure(
+                    TaskErrorCode.invalid_source, f"the source cannot be decoded after frame {frames}: {exc}"
                 ) from exc
             stages.put(decoded, _END)
 
@@ -184,7 +184,7 @@ def render(
         done = 0
         try:
             while (item := stages.get(decoded)) is not _END:
-                if should_stop():
+                if check_stop():
                     raise RenderStopped("stopped between frames")
                 pixels = _fit(engine.process(item.pixels), width, height)
                 if not item.keep:

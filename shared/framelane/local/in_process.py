@@ -27,7 +27,7 @@ def with_local_pipeline(settings: Settings, name: str = "framelane") -> Settings
 
 
 @dataclass
-class PipelineRuntime:
+class InProcessPipeline:
     pollers: QueuePollers
     worker: RendererWorker | None = None
     worker_thread: threading.Thread | None = None
@@ -39,15 +39,15 @@ class PipelineRuntime:
         self.pollers.stop()
 
 
-def start_pipeline_runtime(ctx: ServiceContext, engines: EngineRegistry | None) -> PipelineRuntime:
+def start_in_process_pipeline(ctx: ServiceContext, engines: EngineRegistry | None) -> InProcessPipeline:
     """Pollers always; a renderer worker thread when `engines` is given."""
     pollers = QueuePollers(ctx)
     pollers.start()
-    runtime = PipelineRuntime(pollers)
+    in_process = InProcessPipeline(pollers)
     if engines is not None:
-        runtime.worker = worker_from_settings(ctx, engines, consumer="local-worker")
-        runtime.worker_thread = threading.Thread(
-            target=runtime.worker.run, name="renderer-worker", daemon=True
+        in_process.worker = worker_from_settings(ctx, engines, consumer="local-worker")
+        in_process.worker_thread = threading.Thread(
+            target=in_process.worker.run, name="renderer-worker", daemon=True
         )
-        runtime.worker_thread.start()
-    return runtime
+        in_process.worker_thread.start()
+    return in_process

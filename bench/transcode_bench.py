@@ -1,7 +1,7 @@
 """Pipeline efficiency: frames/s of the overlapped decode → engine → encode path over a 720p 10 s clip,
 divided by the engine's own frames/s, next to the codec stages alone. Prints figures; asserts nothing.
 
-    .venv/bin/python bench/pipeline_bench.py [--seconds 10]
+    .venv/bin/python bench/transcode_bench.py [--seconds 10]
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import numpy as np
 from framelane.engines.base import Frame
 from framelane.engines.super_resolution import FastUpscaler
 from framelane.media.formats import H264_MP4, VP9_ALPHA_WEBM
-from framelane.media.pipeline import render
 from framelane.media.samples import make_sample_clip
+from framelane.media.transcode import render
 
 
 class Detail:
