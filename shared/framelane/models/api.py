@@ -123,7 +123,13 @@ REQUEST_MODEL_BY_TYPE: dict[TaskType, type[TaskRequestBase]] = {
 
 
 class JobOutput(BaseModel):
-    """Populated once status == completed. Contains the signed artifact URL."""
+    """The API contract's name for a completed task's output: where the artifact is, and what it is."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "description": "Populated once status == completed. Contains the signed artifact URL."
+        }
+    )
 
     url: str = Field(
         description="Signed, expiring link to the artifact.",
@@ -147,14 +153,22 @@ class JobOutput(BaseModel):
 
 
 class JobError(BaseModel):
-    """Populated when status == failed. Contains a structured error code."""
+    """The API contract's name for a failed task's error: a `TaskErrorCode` and a message."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "description": "Populated when status == failed. Contains a structured error code."
+        }
+    )
 
     code: TaskErrorCode = Field(examples=["invalid_source"])
     message: str = Field(examples=["Source URL returned 404."])
 
 
 class JobOut(BaseModel):
-    """A render job or AI task."""
+    """The API contract's name for a task as the API shows it (`records.Task` is the task as stored)."""
+
+    model_config = ConfigDict(json_schema_extra={"description": "A render job or AI task."})
 
     id: str = Field(
         description="Unique job ID; its prefix tells the kind (`task_` or `render_`). This API creates `task_` "
