@@ -17,7 +17,7 @@ from framelane.engines.base import Frame
 from framelane.errors import TaskFailure
 from framelane.media.formats import H264_MP4
 from framelane.media.samples import make_sample_clip
-from framelane.media.transcode import render
+from framelane.media.transcode import RenderStopped, render
 from tests.support.engines import InvertEngine
 
 # 2 s at 25 fps: more frames than the queues between the stages hold, so no stage can finish on its own
@@ -104,4 +104,25 @@ def test_a_failing_encoder_fails_the_render(tmp_path: Path) -> None:
     before = set(threading.enumerate())
     with pytest.raises(av.FFmpegError):
         render(str(clip), str(tmp_path / "out.mp4"), InvertEngine(0), refused)
+    assert _no_stage_left(before)
+
+
+@pytest.mark.timeout(60)
+def test_a_raising_stop_check_stops_the_render_between_frames(tmp_path: Path) -> None:
+    """`check_stop` stops a render only by raising (a shutdown, a cancel): the engine sees no frame after it
+    raised, and the decoder and encoder stop too."""
+    clip = make_sample_clip(tmp_path / "in.mp4", seconds=SECONDS)
+    engine = FailingEngine(fail_at=0)  # never fails: counts the frames it was given
+    checks = 0
+
+    def stop_at_the_fifth_frame() -> None:
+        nonlocal checks
+        checks += 1
+        if checks == 5:
+            raise RenderStopped("worker is shutting down")
+
+    before = set(threading.enumerate())
+    with pytest.raises(RenderStopped):
+        render(str(clip), str(tmp_path / "out.mp4"), engine, H264_MP4, check_stop=stop_at_the_fifth_frame)
+    assert engine.frames == 4
     assert _no_stage_left(before)

@@ -2,7 +2,8 @@
 
 Bounded queues between the stages keep memory flat and let the codec work run while the engine computes,
 so the whole runs near the speed of its slowest stage. Audio is decoded alongside and re-encoded into the
-output's audio codec. `check_stop` is checked between frames (cancellation, shutdown).
+output's audio codec. `check_stop` is called between frames and raises to stop the render (cancellation,
+shutdown).
 
 The stages share one fate: the first failure of any of them (a corrupt source, an engine error, an encoder
 that refuses its settings) stops the other two at their next queue operation, and `render` raises it. No
@@ -39,7 +40,7 @@ _END = object()
 
 
 class RenderStopped(Exception):
-    """`check_stop` asked the render to stop; nothing was written that counts."""
+    """The worker is shutting down: a `check_stop` hook stopped the render; nothing it wrote counts."""
 
 
 class _Aborted(Exception):
@@ -121,11 +122,12 @@ def render(
     spec: OutputSpec,
     *,
     on_progress: Callable[[int, int], None] = lambda done, total: None,
-    check_stop: Callable[[], bool] = lambda: False,
+    check_stop: Callable[[], None] = lambda: None,
     segment: Cut | None = None,
 ) -> RenderStats:
     """Render the whole source, or only `segment` of it (video only; its warm-up frames go to the engine and
-    are dropped before the encoder, see media/segments.py)."""
+    are dropped before the encoder, see media/segments.py). `check_stop` runs before each frame and stops the
+    render by raising (e.g. RenderStopped), which `render` raises once the other stages have stopped."""
     started = time.perf_counter()
     picture = first_picture(input_path)
     upright = picture.width, picture.height
@@ -184,8 +186,7 @@ def render(
         done = 0
         try:
             while (item := stages.get(decoded)) is not _END:
-                if check_stop():
-                    raise RenderStopped("stopped between frames")
+                check_stop()
                 pixels = _fit(engine.process(item.pixels), width, height)
                 if not item.keep:
                     continue

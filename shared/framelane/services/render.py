@@ -270,15 +270,14 @@ class _StopCheck:
         self.ctx, self.task_id, self.stopping = ctx, task_id, stopping
         self._last = 0.0
 
-    def __call__(self) -> bool:
-        """Raises instead of returning True (see `check_stop`)."""
+    def __call__(self) -> None:
+        """Raise RenderStopped or RenderCancelled (see `check_stop`); return to go on rendering."""
         if self.stopping.is_set():
             raise RenderStopped("worker is shutting down")
         now = time.monotonic()
         if now - self._last >= CANCEL_CHECK_INTERVAL:
             self._last = now
             check_stop(self.ctx, self.task_id, self.stopping)
-        return False
 
 
 class Progress:
