@@ -22,8 +22,8 @@ DEPENDENCIES = REPO / "build" / "lambda-deps"
 LAMBDA_EXTRA = "lambda"
 # The Lambda python3.11 x86_64 runtime (Amazon Linux 2023, glibc 2.34): manylinux2014 wheels load there.
 PLATFORM = ("--platform", "manylinux2014_x86_64", "--implementation", "cp", "--python-version", "3.11")
-# Lambdas need neither the local stack nor the worker's frame pipeline (numpy, OpenCV): leave them out.
-# Paths, not bare names: `models/pipeline.py` (step payloads) must stay while `media/transcode.py` goes.
+# Lambdas need neither the local stack nor the worker's frame loop (numpy, OpenCV): leave them out. Paths under
+# framelane/, not bare names, so only these go (`media/transcode.py`, never a `transcode.py` elsewhere).
 _LEFT_OUT = frozenset(
     {
         "local",
