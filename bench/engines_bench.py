@@ -1,4 +1,4 @@
-"""Engines: model-only and full-pipeline frames/s at 640×360 and 1280×720, next to the codec stages alone in the
+"""Engines: model-only and full-transcode frames/s at 640×360 and 1280×720, next to the codec stages alone in the
 same run (decode, H.264 encode, VP9-alpha encode). Prints figures; asserts nothing.
 
     PYTHONPATH=. .venv/bin/python bench/engines_bench.py [--seconds 4]
@@ -39,7 +39,7 @@ def encode_fps(frames: list[np.ndarray], spec: OutputSpec, path: Path) -> float:
     with av.open(str(path), "w", format=spec.container) as out:
         stream = out.add_stream(spec.video_codec, rate=25, options=dict(spec.codec_options))
         stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], spec.pix_fmt
-        for pixels in frames:  # the pipeline's own conversion to the encoder's input
+        for pixels in frames:  # the frame loop's own conversion to the encoder's input
             for packet in stream.encode(video_frame(pixels, spec)):
                 out.mux(packet)
         for packet in stream.encode():
@@ -96,7 +96,7 @@ def make_clip(path: Path, frames: list[np.ndarray]) -> Path:
 
 
 class PassThrough:
-    """A zero-cost engine: what the decode → engine → encode pipeline reaches around no work at all."""
+    """A zero-cost engine: what the decode → engine → encode loop reaches around no work at all."""
 
     def __init__(self, alpha: bool) -> None:
         self.alpha = alpha
@@ -133,8 +133,8 @@ def report(
     spec: OutputSpec,
     repeats: int,
 ) -> None:
-    """Decode, the engine alone, the encoder alone on the engine's own output, the pipeline around a
-    pass-through engine, and the whole pipeline: all on the same clip, in this run. Frames/s, with the CPU
+    """Decode, the engine alone, the encoder alone on the engine's own output, the frame loop around a
+    pass-through engine, and the whole transcode: all on the same clip, in this run. Frames/s, with the CPU
     milliseconds each stage spends per frame."""
     clip = make_clip(workdir / f"{name}.mp4", frames)
     count = len(frames)
@@ -156,7 +156,7 @@ def report(
     codec = spec.video_codec
     print(
         f"  {name:<26} decode {decode:6.1f}  {codec} alone {encode:6.1f}  engine alone {model:6.1f}  "
-        f"pipeline w/o engine {ceiling:6.1f}  end to end {full:6.1f} fps  = {full / encode:4.2f} × {codec}"
+        f"transcode w/o engine {ceiling:6.1f}  end to end {full:6.1f} fps  = {full / encode:4.2f} × {codec}"
         + (f" (goal ≥ {goal})" if goal else "")
     )
     print(

@@ -1,4 +1,4 @@
-"""Pipeline efficiency: frames/s of the overlapped decode → engine → encode path over a 720p 10 s clip,
+"""Transcode efficiency: frames/s of the overlapped decode → engine → encode path over a 720p 10 s clip,
 divided by the engine's own frames/s, next to the codec stages alone. Prints figures; asserts nothing.
 
     .venv/bin/python bench/transcode_bench.py [--seconds 10]
@@ -87,10 +87,10 @@ def main() -> None:
                 engine.process(pixels)
             engine_fps = fps(len(frames), time.perf_counter() - start)
             stats = render(str(clip), str(workdir / f"out.{spec.extension}"), engine, spec)
-            pipeline_fps = fps(stats.frames, stats.seconds)
+            transcode_fps = fps(stats.frames, stats.seconds)
             print(
                 f"  [{threads} engine thread(s)] {name:44} engine alone {engine_fps:6.1f} fps   "
-                f"pipeline {pipeline_fps:6.1f} fps   efficiency {pipeline_fps / engine_fps:4.2f}"
+                f"transcode {transcode_fps:6.1f} fps   efficiency {transcode_fps / engine_fps:4.2f}"
             )
 
 
