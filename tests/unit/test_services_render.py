@@ -1,4 +1,4 @@
-"""services.render over the in-memory stores, a fake broker, a test engine and a fake media pipeline (the real
+"""services.render over the in-memory stores, a fake broker, a test engine and a fake frame loop (media.transcode) (the real
 decode/encode, stitch and C2PA signing run in tests/integration): stages and progress writes, the output recorded,
 segments and their empty markers, Stitch, cancellation and shutdown."""
 
