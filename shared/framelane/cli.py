@@ -37,11 +37,21 @@ def _client(ctx: click.Context) -> FramelaneClient:
     return FramelaneClient(api_url, api_key)
 
 
+class _Commands(click.Group):
+    """The root group: an API error in any command ends it with the error's message, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ApiError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
 def _print_task(task: JobOut) -> None:
     click.echo(task.model_dump_json(indent=2))
 
 
-@click.group()
+@click.group(cls=_Commands)
 @click.option(
     "--api-url", envvar="FRAMELANE_API_URL", help="API base URL (default: the running local stack)."
 )
@@ -257,31 +267,6 @@ def workspace() -> None:
     """Workspaces (operator)."""
 
 
-@workspace.command("create")
-@click.argument("name")
-@click.option("--json", "as_json", is_flag=True, help="Print {workspace_id, api_key} as JSON.")
-@click.option(
-    "--admin-token", envvar="FRAMELANE_ADMIN_TOKEN", help="Operator token (default: the local stack's)."
-)
-@click.pass_context
-def workspace_create(ctx: click.Context, name: str, as_json: bool, admin_token: str | None) -> None:
-    """Create a workspace and its first API key (shown once)."""
-    state = _local_state()
-    api_url = ctx.obj["api_url"] or state.get("api_url")
-    token = admin_token or state.get("admin_token")
-    if not api_url or not token:
-        raise click.UsageError("no local stack running: pass --api-url and --admin-token")
-    try:
-        with FramelaneClient(api_url) as client:
-            created = client.create_workspace(name, token)
-    except ApiError as exc:
-        raise click.ClickException(str(exc)) from exc
-    if as_json:
-        click.echo(created.model_dump_json())
-    else:
-        click.echo(f"workspace {created.workspace_id}\napi key   {created.api_key}  (shown once)")
-
-
 def _admin(ctx: click.Context, admin_token: str | None) -> tuple[FramelaneClient, str]:
     state = _local_state()
     api_url = ctx.obj["api_url"] or state.get("api_url")
@@ -291,36 +276,47 @@ def _admin(ctx: click.Context, admin_token: str | None) -> tuple[FramelaneClient
     return FramelaneClient(api_url), token
 
 
-@workspace.command("rotate-key")
-@click.argument("workspace_id")
-@click.option(
+_admin_token_option = click.option(
     "--admin-token", envvar="FRAMELANE_ADMIN_TOKEN", help="Operator token (default: the local stack's)."
 )
+
+
+@workspace.command("create")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print {workspace_id, api_key} as JSON.")
+@_admin_token_option
+@click.pass_context
+def workspace_create(ctx: click.Context, name: str, as_json: bool, admin_token: str | None) -> None:
+    """Create a workspace and its first API key (shown once)."""
+    client, token = _admin(ctx, admin_token)
+    with client:
+        created = client.create_workspace(name, token)
+    if as_json:
+        click.echo(created.model_dump_json())
+    else:
+        click.echo(f"workspace {created.workspace_id}\napi key   {created.api_key}  (shown once)")
+
+
+@workspace.command("rotate-key")
+@click.argument("workspace_id")
+@_admin_token_option
 @click.pass_context
 def workspace_rotate_key(ctx: click.Context, workspace_id: str, admin_token: str | None) -> None:
     """Issue a new API key for WORKSPACE_ID (the old one keeps working until revoked)."""
     client, token = _admin(ctx, admin_token)
-    try:
-        with client:
-            click.echo(client.issue_api_key(workspace_id, token).model_dump_json())
-    except ApiError as exc:
-        raise click.ClickException(str(exc)) from exc
+    with client:
+        click.echo(client.issue_api_key(workspace_id, token).model_dump_json())
 
 
 @workspace.command("revoke-key")
 @click.argument("api_key")
-@click.option(
-    "--admin-token", envvar="FRAMELANE_ADMIN_TOKEN", help="Operator token (default: the local stack's)."
-)
+@_admin_token_option
 @click.pass_context
 def workspace_revoke_key(ctx: click.Context, api_key: str, admin_token: str | None) -> None:
     """Revoke API_KEY immediately."""
     client, token = _admin(ctx, admin_token)
-    try:
-        with client:
-            client.revoke_api_key(api_key, token)
-    except ApiError as exc:
-        raise click.ClickException(str(exc)) from exc
+    with client:
+        client.revoke_api_key(api_key, token)
     click.echo("revoked")
 
 
@@ -353,9 +349,7 @@ def _with_limit_options(command: Callable[..., None]) -> Callable[..., None]:
 @workspace.command("limits")
 @click.argument("workspace_id")
 @_with_limit_options
-@click.option(
-    "--admin-token", envvar="FRAMELANE_ADMIN_TOKEN", help="Operator token (default: the local stack's)."
-)
+@_admin_token_option
 @click.pass_context
 def workspace_limits(
     ctx: click.Context, /, workspace_id: str, admin_token: str | None, **given: str | None
@@ -363,11 +357,8 @@ def workspace_limits(
     """Show WORKSPACE_ID's limits, or change them: e.g. `--concurrency 2 --create-per-minute default`."""
     changes = {name: _limit_value(raw) for name, raw in given.items() if raw is not None}
     client, token = _admin(ctx, admin_token)
-    try:
-        with client:
-            limits = client.workspace_limits(workspace_id, token, changes or None)
-    except ApiError as exc:
-        raise click.ClickException(str(exc)) from exc
+    with client:
+        limits = client.workspace_limits(workspace_id, token, changes or None)
     click.echo(limits.model_dump_json(indent=2))
 
 
@@ -412,22 +403,17 @@ def tasks_create(
     import os
 
     with _client(ctx) as client:
-        try:
-            if os.path.isfile(source):
-                upload = client.create_upload()
-                client.upload_file(upload, source)
-                source = upload.source_url
-            body: dict[str, Any] = {"source_url": source, "metadata": _parse_pairs(metadata, "metadata")}
-            body.update(_parse_pairs(options, "option"))
-            if webhook_url:
-                body["webhook_url"] = webhook_url
-            task, _ = client.create_task(
-                task_type, body, idempotency_key=idempotency_key or str(uuid.uuid4())
-            )
-            if wait:
-                task = _follow(client, task)
-        except ApiError as exc:
-            raise click.ClickException(str(exc)) from exc
+        if os.path.isfile(source):
+            upload = client.create_upload()
+            client.upload_file(upload, source)
+            source = upload.source_url
+        body: dict[str, Any] = {"source_url": source, "metadata": _parse_pairs(metadata, "metadata")}
+        body.update(_parse_pairs(options, "option"))
+        if webhook_url:
+            body["webhook_url"] = webhook_url
+        task, _ = client.create_task(task_type, body, idempotency_key=idempotency_key or str(uuid.uuid4()))
+        if wait:
+            task = _follow(client, task)
     _print_task(task)
     if task.status in {"failed", "cancelled"}:
         sys.exit(1)
@@ -452,11 +438,8 @@ def _follow(client: FramelaneClient, task: JobOut, poll_seconds: float = 1.0) ->
 def tasks_get(ctx: click.Context, task_id: str, wait: bool) -> None:
     """Show one task."""
     with _client(ctx) as client:
-        try:
-            task = client.get_task(task_id)
-            _print_task(_follow(client, task) if wait else task)
-        except ApiError as exc:
-            raise click.ClickException(str(exc)) from exc
+        task = client.get_task(task_id)
+        _print_task(_follow(client, task) if wait else task)
 
 
 @tasks.command("list")
@@ -474,10 +457,7 @@ def tasks_list(
 ) -> None:
     """List tasks, newest first."""
     with _client(ctx) as client:
-        try:
-            page = client.list_tasks(type=task_type, status=status, limit=limit, cursor=cursor)
-        except ApiError as exc:
-            raise click.ClickException(str(exc)) from exc
+        page = client.list_tasks(type=task_type, status=status, limit=limit, cursor=cursor)
     for task in page.data:
         click.echo(
             f"{task.id}  {task.task_type or '-':18} {task.status:10} {task.progress_percent:3d}%  {task.created_at}"
@@ -492,10 +472,7 @@ def tasks_list(
 def tasks_cancel(ctx: click.Context, task_id: str) -> None:
     """Cancel a task that has not ended."""
     with _client(ctx) as client:
-        try:
-            _print_task(client.cancel_task(task_id))
-        except ApiError as exc:
-            raise click.ClickException(str(exc)) from exc
+        _print_task(client.cancel_task(task_id))
 
 
 @tasks.command("download")
@@ -505,13 +482,10 @@ def tasks_cancel(ctx: click.Context, task_id: str) -> None:
 def tasks_download(ctx: click.Context, task_id: str, path: str) -> None:
     """Download a completed task's output to PATH."""
     with _client(ctx) as client:
-        try:
-            task = client.get_task(task_id)
-            if task.output is None:
-                raise click.ClickException(f"task {task_id} has no output (status {task.status})")
-            size = client.download(task.output.url, path)
-        except ApiError as exc:
-            raise click.ClickException(str(exc)) from exc
+        task = client.get_task(task_id)
+        if task.output is None:
+            raise click.ClickException(f"task {task_id} has no output (status {task.status})")
+        size = client.download(task.output.url, path)
     click.echo(f"{path}: {size} bytes")
 
 

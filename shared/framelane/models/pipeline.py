@@ -84,6 +84,18 @@ class RenderMessage(BaseModel):
     def unit_id(self) -> str:
         return unit_id(self.task_id, self.segment, self.stitch)
 
+    @classmethod
+    def for_unit(cls, unit: RenderStepInput | RenderDispatch, task_token: str) -> RenderMessage:
+        """The stream message for a render unit, from the step that dispatches it or from its dispatch record."""
+        return cls(
+            task_id=unit.task_id,
+            workspace_id=unit.workspace_id,
+            task_type=unit.task_type,
+            task_token=task_token,
+            segment=unit.segment,
+            stitch=unit.stitch,
+        )
+
 
 def unit_id(task_id: str, segment: int | None, stitch: bool) -> str:
     """The task id for a whole render; `task#s3` for segment 3, `task#stitch` for the stitch."""
@@ -110,11 +122,4 @@ class RenderDispatch(BaseModel):
         return unit_id(self.task_id, self.segment, self.stitch)
 
     def message(self) -> RenderMessage:
-        return RenderMessage(
-            task_id=self.task_id,
-            workspace_id=self.workspace_id,
-            task_type=self.task_type,
-            task_token=self.task_token,
-            segment=self.segment,
-            stitch=self.stitch,
-        )
+        return RenderMessage.for_unit(self, self.task_token)

@@ -45,17 +45,7 @@ def _ingest(ctx: ServiceContext, message: CallbackMessage) -> BaseModel:
 def _dispatch(ctx: ServiceContext, message: CallbackMessage) -> None:
     """Hand a render unit (whole task, segment, stitch) to the render queue; its worker answers the token."""
     payload = RenderStepInput.model_validate(message.payload)
-    dispatch_render(
-        ctx,
-        RenderMessage(
-            task_id=payload.task_id,
-            workspace_id=payload.workspace_id,
-            task_type=payload.task_type,
-            task_token=message.task_token,
-            segment=payload.segment,
-            stitch=payload.stitch,
-        ),
-    )
+    dispatch_render(ctx, RenderMessage.for_unit(payload, message.task_token))
 
 
 def _transcribe(ctx: ServiceContext, message: CallbackMessage) -> BaseModel | None:
