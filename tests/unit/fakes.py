@@ -180,7 +180,7 @@ class FakeStore:
         self.attempts.append(attempt)
 
     def event_attempts(self, workspace_id: str, event_id: str) -> list[WebhookAttempt]:
-        return [a for a in self.attempts if a.event_id == event_id]
+        return [a for a in self.attempts if a.workspace_id == workspace_id and a.event_id == event_id]
 
     def query_endpoint_attempts(
         self, workspace_id: str, endpoint_id: str, *, limit: int, start_key: Key | None

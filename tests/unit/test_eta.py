@@ -28,6 +28,7 @@ def test_eta_without_progress_has_no_estimate() -> None:
     eta.update(3, 10)
     now[0] += 5
     assert eta.update(3, 10) is None
+    assert eta.update(4, 10) == 30  # a single frame in 5 s is progress: 6 frames left take 30 s
 
 
 @pytest.fixture

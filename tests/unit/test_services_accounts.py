@@ -151,6 +151,22 @@ def test_cached_keys_are_per_table_and_forgotten_per_workspace(monkeypatch: pyte
     assert [w.id for _, w in workspaces._recent_keys.values()] == [other.workspace_id]
 
 
+def test_a_cached_key_expires_at_its_time_and_a_one_second_cache_still_caches(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = [100.0]
+    monkeypatch.setattr(workspaces.time, "monotonic", lambda: clock[0])
+    ctx = fake_context(auth_cache_seconds=1)
+    created = create_workspace(ctx, "w")
+    authenticate(ctx, created.api_key)
+    del store(ctx).api_keys[hash_api_key(created.api_key)]
+    clock[0] = 100.5
+    assert authenticate(ctx, created.api_key).id == created.workspace_id  # from the cache, within its second
+    clock[0] = 101.0
+    with pytest.raises(Unauthorized):  # expired at 101.0 exactly: the store is asked and the key is gone
+        authenticate(ctx, created.api_key)
+
+
 def test_a_full_cache_is_cleared_before_adding(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(workspaces, "_RECENT_KEYS_MAX", 2)
     ctx = fake_context(auth_cache_seconds=5)

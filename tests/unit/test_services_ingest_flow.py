@@ -78,6 +78,7 @@ class Media:
     cuts: list[Cut] = field(default_factory=list)
     probed: list[bytes] = field(default_factory=list)
     planned: list[tuple[float, float]] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)  # every local path probed or planned
 
 
 @pytest.fixture
@@ -86,12 +87,14 @@ def media(monkeypatch: pytest.MonkeyPatch) -> Media:
 
     def probe(path: str) -> MediaInfo:
         fake.probed.append(Path(path).read_bytes())
+        fake.paths.append(path)
         if isinstance(fake.info, NotMedia):
             raise fake.info
         return fake.info
 
     def plan_cuts(path: str, seconds: float, warmup: float) -> list[Cut]:
         fake.planned.append((seconds, warmup))
+        fake.paths.append(path)
         return fake.cuts
 
     monkeypatch.setattr(ingest_module, "probe", probe)
@@ -156,9 +159,12 @@ def test_an_upload_is_read_in_place_with_its_key_unquoted(media: Media, http: Fa
     _task(ctx, status=TaskStatus.queued)
     key = "uploads/ws_1/files/my clip.mp4"
     ctx.blobs.put_bytes(key, b"UPLOADED")
+    uploads: list[str] = []
+    ctx.blobs.upload_file = lambda path, key, content_type=None: uploads.append(key) or 0  # type: ignore[method-assign,func-returns-value]
     outcome = ingest(ctx, _payload(f"s3://{ctx.blobs.bucket}/uploads/ws_1/files/my%20clip.mp4"))
     assert outcome.status is TaskStatus.queued and http.requested == []
     assert media.probed == [b"UPLOADED"] and set(ctx.blobs.objects) == {key}  # type: ignore[attr-defined]
+    assert uploads == []  # not stored again over itself
     assert store(ctx).tasks[WS, "task_1"].source_key == key
 
 
@@ -344,6 +350,10 @@ def test_a_long_renderer_source_is_cut_into_segments(media: Media, http: FakeCli
     media.cuts = [Cut(None, 100, None, 4), Cut(100, None, 90, 6)]
     outcome = ingest(ctx, _payload())
     assert (outcome.segmented, outcome.segments) == (True, [0, 1]) and media.planned == [(4, 1)]
+    probed, planned = media.paths
+    assert planned == probed  # the keyframes of the downloaded source
+    assert Path(probed).is_absolute() and Path(probed).parent.name.startswith("framelane-ingest-")
+    assert not Path(probed).parent.exists()  # a temporary directory, removed afterwards
     assert store(ctx).tasks[WS, "task_1"].segments == [
         Segment(index=0, start_pts=None, end_pts=100, warmup_pts=None, frames=4),
         Segment(index=1, start_pts=100, end_pts=None, warmup_pts=90, frames=6),
@@ -466,3 +476,12 @@ def test_a_failure_that_loses_the_race_announces_nothing() -> None:
 def test_long_causes_are_cut_to_1000_characters() -> None:
     assert task_error("invalid_source", "x" * 1200).message == "x" * 1000
     assert task_error("invalid_source", None).message == "invalid_source"
+
+
+def test_an_s3_source_must_be_an_upload_key_as_written(media: Media) -> None:
+    ctx = fake_context()
+    _task(ctx, status=TaskStatus.queued)
+    ctx.blobs.put_bytes("uploads/ws_1/files/a.mp4", b"UPLOADED")
+    with pytest.raises(TaskFailure) as raised:  # only the leading slash is dropped from the path
+        ingest(ctx, _payload(f"s3://{ctx.blobs.bucket}/XXuploads/ws_1/files/a.mp4"))
+    assert raised.value.code is TaskErrorCode.invalid_source

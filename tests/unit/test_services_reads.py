@@ -8,6 +8,7 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -153,11 +154,17 @@ def test_metadata_up_to_1800_characters_of_json_is_accepted() -> None:
         task_type=TaskType.gaze_redirect, metadata={f"k{i}": "v" * 426 for i in range(4)}
     )
     create_upload(fake_context(), WS, at_limit)
-    over = UploadCreateRequest(
-        task_type=TaskType.gaze_redirect, metadata={f"k{i}": "v" * 427 for i in range(4)}
-    )
-    with pytest.raises(InvalidRequest, match="too large"):
-        create_upload(fake_context(), WS, over)
+    for over in (
+        UploadCreateRequest(
+            task_type=TaskType.gaze_redirect, metadata={f"k{i}": "v" * 427 for i in range(4)}
+        ),
+        UploadCreateRequest(  # one character more than the limit: 1801
+            task_type=TaskType.gaze_redirect,
+            metadata={f"k{i}": "v" * (427 if i == 0 else 426) for i in range(4)},
+        ),
+    ):
+        with pytest.raises(InvalidRequest, match="too large"):
+            create_upload(fake_context(), WS, over)
 
 
 # the S3 trigger
@@ -393,10 +400,12 @@ def test_present_signs_the_output_and_a_sidecar_afresh() -> None:
 class FakeHttp:
     status: int | None = 200
     made: list[FetchLimits] = field(default_factory=list)
+    policies: list[Any] = field(default_factory=list)
     sent: list[tuple[str, str, bytes, dict[str, str]]] = field(default_factory=list)
 
     def __call__(self, policy: Any, limits: FetchLimits) -> FakeHttp:
         self.made.append(limits)
+        self.policies.append(policy)
         return self
 
     @contextmanager
@@ -461,6 +470,8 @@ def test_a_delivered_attempt_is_signed_with_the_endpoints_secret_and_recorded(ht
     assert (method, url, body) == ("POST", "https://hooks.example/a", delivery.body.encode())
     assert headers["Content-Type"] == "application/json" and headers["webhook-id"] == "evt_1"
     assert _verify("whsec_ZW5kcG9pbnQ=", headers, body)
+    assert http.policies == [ctx.outbound]  # the SSRF guard applies to every delivery
+    assert abs(int(headers["webhook-timestamp"]) - time.time()) < 300  # receivers refuse stale timestamps
     (attempt,) = store(ctx).attempts
     assert (attempt.endpoint_id, attempt.attempt, attempt.status_code, attempt.error, attempt.delivered) == (
         "wh_a",
@@ -498,6 +509,7 @@ def test_failed_attempts_are_retried_on_the_schedule(
     assert not result.delivered and result.retry_in_seconds == retry_in and result.attempt == next_attempt
     (recorded,) = store(ctx).attempts
     assert recorded.status_code == status and recorded.error == (None if status else "connection refused")
+    assert not store(ctx).endpoints[WS.id, "wh_a"].disabled  # only a 410 disables an endpoint
 
 
 def test_a_gone_endpoint_is_disabled_and_not_retried(http: FakeHttp) -> None:

@@ -4,6 +4,7 @@ segments and their empty markers, Stitch, cancellation and shutdown."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ import pytest
 
 from framelane.engines.base import EngineRegistry, Frame, FrameEngine
 from framelane.errors import TaskFailure
-from framelane.media.formats import OutputSpec
+from framelane.media.formats import PRORES_4444_MOV, OutputSpec
 from framelane.media.segments import Cut
 from framelane.media.transcode import RenderStats, RenderStopped
 from framelane.models import (
@@ -31,6 +32,7 @@ from framelane.models import (
 )
 from framelane.services import render as render_module
 from framelane.services.context import ServiceContext
+from framelane.services.eta import Eta
 from framelane.services.render import (
     CANCEL_CHECK_INTERVAL,
     PROGRESS_WRITE_INTERVAL,
@@ -38,6 +40,7 @@ from framelane.services.render import (
     RenderCancelled,
     SegmentProgress,
     SegmentState,
+    _PartEngine,
     check_stop,
     complete,
     create_engine,
@@ -46,10 +49,11 @@ from framelane.services.render import (
     part_key,
     render_segment,
     render_task,
+    segmented_progress,
     stitch_task,
 )
 from tests.unit.broker_fakes import broker, brokered_context
-from tests.unit.fakes import store
+from tests.unit.fakes import store, workflows
 from tests.unit.log_capture import record_logs
 
 WS = "ws_1"
@@ -570,6 +574,7 @@ def _rendered_parts(ctx: ServiceContext, empty: set[int] = frozenset()) -> None:
 
 def test_stitch_joins_the_parts_in_order_and_deletes_them(media: Media) -> None:
     ctx = brokered_context()
+    media.clock.now = 0.2  # a fresh monotonic clock: Stitch's first write is forced, not throttled
     _task(ctx, status=TaskStatus.processing, segments=SEGMENTS)
     _rendered_parts(ctx, empty={1})
     writes = _writes(ctx)
@@ -621,3 +626,282 @@ def test_stitch_stops_on_shutdown_before_joining(media: Media) -> None:
     with pytest.raises(RenderStopped):
         stitch_task(ctx, _registry(), _stored(ctx), stopping)
     assert media.calls == [] and ctx.blobs.exists("segments/ws_1/task_1/part-00000.mp4")
+
+
+# what render, Stitch and the signer are handed (against mutants the tests above let live)
+
+
+MOV = {"output_format": "mov"}  # remove_background's ProRes: not the default spec of any task type
+
+
+class Watch:
+    """Records what render/stitch/sign/upload were given (paths, spec, engine) and passes on to the fakes."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, media: Media, ctx: ServiceContext) -> None:
+        self.media, self.ctx = media, ctx
+        self.rendered: list[tuple[str, str, OutputSpec]] = []
+        self.stitched: list[tuple[list[str], str, bytes, str, OutputSpec]] = []
+        self.signed: list[tuple[ServiceContext, str, bytes, OutputSpec, FrameEngine]] = []
+        self.uploads: list[tuple[str, str | None]] = []
+        self.duration = 2.34567
+        monkeypatch.setattr(render_module, "render", self.render)
+        monkeypatch.setattr(render_module, "stitch", self.stitch)
+        monkeypatch.setattr(render_module, "sign_output", self.sign)
+        upload = ctx.blobs.upload_file
+
+        def upload_file(path: str, key: str, content_type: str | None = None) -> int:
+            self.uploads.append((key, content_type))
+            return upload(path, key, content_type)
+
+        ctx.blobs.upload_file = upload_file  # type: ignore[method-assign]
+
+    def render(
+        self, source: str, target: str, engine: FrameEngine, spec: OutputSpec, **kw: Any
+    ) -> RenderStats:
+        self.rendered.append((source, target, spec))
+        stats = self.media.render(source, target, engine, spec, **kw)
+        return dataclasses.replace(stats, duration=self.duration)
+
+    def stitch(self, parts: list[str], source: str, target: str, spec: OutputSpec) -> int:
+        self.stitched.append((parts, source, Path(source).read_bytes(), target, spec))
+        return self.media.stitch(parts, source, target, spec)
+
+    def sign(
+        self, ctx: ServiceContext, task: Task, source: str, target: str, spec: OutputSpec, engine: FrameEngine
+    ) -> ContentCredentials | None:
+        self.signed.append((ctx, task.id, Path(source).read_bytes(), spec, engine))
+        return self.media.sign(ctx, task, source, target, spec, engine)
+
+
+def _engines(engine: FrameEngine) -> EngineRegistry:
+    """remove_background's engine, created only for the task's own media."""
+    registry = EngineRegistry()
+
+    def create(options: dict[str, Any], media: MediaInfo) -> FrameEngine:
+        assert options == MOV and media == MEDIA
+        return engine
+
+    registry.register(TaskType.remove_background, create)
+    return registry
+
+
+def _in_private_workdir(paths: list[str], prefix: str) -> None:
+    """Every local file lies in one fresh temporary directory named for its stage, gone after the run."""
+    folders = {Path(p).parent for p in paths}
+    assert len(folders) == 1 and all(Path(p).is_absolute() for p in paths)
+    (folder,) = folders
+    assert folder.name.startswith(prefix) and not folder.exists()
+
+
+def test_a_render_hands_its_own_files_spec_and_engine_on(
+    media: Media, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx = brokered_context()
+    _task(ctx, task_type=TaskType.remove_background, options=MOV)
+    engine = Doubler()
+    watch = Watch(monkeypatch, media, ctx)
+    media.credentials = ContentCredentials(format="sidecar")
+    completed = render_task(ctx, _engines(engine), _stored(ctx), threading.Event())
+    ((source, target, spec),) = watch.rendered
+    assert spec is PRORES_4444_MOV and target.endswith("output.mov")
+    _in_private_workdir([source, target], "framelane-render-")
+    assert watch.signed == [(ctx, "task_1", b"SOURCE", PRORES_4444_MOV, engine)]
+    assert watch.uploads == [("outputs/ws_1/task_1/output.mov", "video/quicktime")]
+    assert completed.output is not None and completed.output.duration == 2.346  # rounded to the millisecond
+
+
+def test_compositing_is_written_at_once_even_before_the_first_frames(media: Media) -> None:
+    ctx = brokered_context()
+    _task(ctx)
+    writes = _writes(ctx)
+    media.progress = [(10, 20), (20, 20)]
+    render_task(ctx, _registry(), _stored(ctx), threading.Event())
+    assert [(percent, stage) for _, percent, stage in writes][:3] == [
+        (0, ProgressStage.downloading),
+        (5, ProgressStage.compositing),
+        (47, ProgressStage.compositing),
+    ]
+
+
+def test_a_segment_renders_its_own_cut_in_its_own_files(
+    media: Media, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx = brokered_context()
+    _task(
+        ctx,
+        status=TaskStatus.processing,
+        segments=SEGMENTS,
+        task_type=TaskType.remove_background,
+        options=MOV,
+    )
+    watch = Watch(monkeypatch, media, ctx)
+    reported: list[str | None] = []
+    report = broker(ctx).report_segment
+
+    def report_segment(task_id: str, index: int, state: str) -> None:
+        reported.append(SegmentState.load(state).stage if '"stage": null' not in state else None)
+        report(task_id, index, state)
+
+    broker(ctx).report_segment = report_segment  # type: ignore[method-assign]
+    render_segment(ctx, _engines(Doubler()), _stored(ctx), 0, threading.Event())
+    ((source, target, spec),) = watch.rendered
+    assert spec is PRORES_4444_MOV and media.calls[0][1][2] == Cut(None, 100, None, 30)
+    _in_private_workdir([source, target], "framelane-segment-")
+    assert watch.uploads == [("segments/ws_1/task_1/part-00000.mov", None)]
+    assert reported[:2] == [ProgressStage.downloading, ProgressStage.compositing]
+
+
+def _parts(ctx: ServiceContext, markers: dict[int, bytes]) -> None:
+    for segment in SEGMENTS:
+        ctx.blobs.put_bytes(
+            f"segments/ws_1/task_1/part-{segment.index:05d}.mov", f"PART{segment.index}".encode()
+        )
+        if segment.index in markers:
+            ctx.blobs.put_bytes(
+                f"segments/ws_1/task_1/part-{segment.index:05d}.empty", markers[segment.index]
+            )
+
+
+def test_stitch_hands_its_own_files_spec_and_engine_on(media: Media, monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx = brokered_context()
+    _task(
+        ctx,
+        status=TaskStatus.processing,
+        segments=SEGMENTS,
+        task_type=TaskType.remove_background,
+        options=MOV,
+        media=MEDIA.model_copy(update={"fps": 30}),
+    )
+    _parts(ctx, {})
+    engine = Doubler()
+    watch = Watch(monkeypatch, media, ctx)
+    media.credentials = ContentCredentials(format="sidecar")
+    media.stitched_frames = 37
+    registry = EngineRegistry()
+    registry.register(TaskType.remove_background, lambda options, media: engine)
+    completed = stitch_task(ctx, registry, _stored(ctx), threading.Event())
+    ((parts, source, source_bytes, target, spec),) = watch.stitched
+    assert source_bytes == b"SOURCE" and spec is PRORES_4444_MOV
+    _in_private_workdir([*parts, source, target], "framelane-stitch-")
+    assert watch.signed == [(ctx, "task_1", b"SOURCE", PRORES_4444_MOV, engine)]
+    assert watch.uploads == [("outputs/ws_1/task_1/output.mov", "video/quicktime")]
+    assert completed.output_key == "outputs/ws_1/task_1/output.mov"
+    assert completed.output is not None
+    assert completed.output.content_credentials == ContentCredentials(format="sidecar")
+    assert (completed.output.width, completed.output.height) == (642, 360)  # ProRes keeps odd sizes
+    assert completed.output.duration == 1.233  # 37 frames at 30 fps, to the millisecond
+
+
+def test_stitch_fails_with_the_first_segments_marker_whole(media: Media) -> None:
+    ctx = brokered_context()
+    _task(ctx, status=TaskStatus.processing, segments=SEGMENTS)
+    for segment, marker in ((0, b"no_face_detected\nno face\nin part 0"), (1, b"internal_error\npart 1")):
+        ctx.blobs.put_bytes(f"segments/ws_1/task_1/part-{segment:05d}.empty", marker)
+    with pytest.raises(TaskFailure) as raised:
+        stitch_task(ctx, _registry(), _stored(ctx), threading.Event())
+    assert (raised.value.code, raised.value.message) == (TaskErrorCode.no_face_detected, "no face\nin part 0")
+
+
+def test_stop_and_failure_texts_are_exact(clock: Any) -> None:
+    ctx = brokered_context()
+    stopping = threading.Event()
+    stopping.set()
+    with pytest.raises(RenderStopped) as stopped:
+        check_stop(ctx, "task_1", stopping)
+    assert str(stopped.value) == "worker is shutting down"
+    with pytest.raises(RenderStopped) as stopped:
+        Progress(ctx, _task(ctx), stopping).check_stop()
+    assert str(stopped.value) == "worker is shutting down"
+    with pytest.raises(TaskFailure) as failed:
+        create_engine(_registry(), _stored(ctx).model_copy(update={"media": None}))
+    assert failed.value.message == "task was not ingested"
+    with pytest.raises(TaskFailure) as failed:
+        render_segment(ctx, _registry(), _stored(ctx), 0, threading.Event())
+    assert failed.value.code is TaskErrorCode.internal_error
+
+
+def test_a_progress_write_records_the_time_left_and_tells_the_tasks_webhook(clock: Clock) -> None:
+    ctx = brokered_context()
+    _task(ctx, webhook_url="https://hooks.example/t")
+    progress = Progress(ctx, _stored(ctx), threading.Event())
+    progress._eta = Eta(clock.monotonic)
+    progress.stage(ProgressStage.compositing, force=True)
+    assert _stored(ctx).estimated_seconds_remaining is None  # nothing measured yet
+    progress.frames(0, 20)
+    clock.now += 2
+    progress.frames(10, 20)
+    assert _stored(ctx).estimated_seconds_remaining == 2  # 10 frames left at 5 per second
+    assert len(workflows(ctx).deliveries) == 2  # a task.progress per write (the fake's throttle is open)
+
+
+def test_the_first_unforced_write_or_check_is_never_throttled(clock: Clock) -> None:
+    ctx = brokered_context()
+    _task(ctx, status=TaskStatus.processing, segments=SEGMENTS)
+    asked: list[str] = []
+    broker(ctx).is_cancelled = lambda task_id: asked.append(task_id) or False  # type: ignore[method-assign,func-returns-value]
+    clock.now = CANCEL_CHECK_INTERVAL  # a monotonic clock may start near zero
+    Progress(ctx, _stored(ctx), threading.Event()).check_stop()
+    assert asked == ["task_1"]
+    clock.now = PROGRESS_WRITE_INTERVAL
+    Progress(ctx, _stored(ctx), threading.Event()).frames(10, 20)
+    assert _stored(ctx).progress_percent == 47
+    _segment_progress(ctx).frames(3, 30)
+    assert SegmentState.load(broker(ctx).segments["task_1"][0]).done == 3
+
+
+def test_segment_stages_are_reported_at_once_and_the_task_written_under_its_throttle(clock: Clock) -> None:
+    ctx = brokered_context()
+    _task(ctx, status=TaskStatus.processing, segments=SEGMENTS, webhook_url="https://hooks.example/t")
+    progress = _segment_progress(ctx)
+    progress.stage(ProgressStage.downloading)
+    progress.stage(ProgressStage.compositing)  # same instant: a stage change is never throttled
+    assert SegmentState.load(broker(ctx).segments["task_1"][0]).stage is ProgressStage.compositing
+    assert broker(ctx).throttles[0] == ("progress:task_1", PROGRESS_WRITE_INTERVAL)
+    assert len(workflows(ctx).deliveries) == 2  # a task.progress per write (the fake's throttle is open)
+    clock.now += 1
+    progress.frames(5, 30)
+    clock.now += 1
+    progress.frames(5, 30)  # no new frames in a second: no rate yet, not a rate of zero
+    assert SegmentState.load(broker(ctx).segments["task_1"][0]).rate is None
+    broker(ctx).cancelled.add("task_1")
+    with pytest.raises(RenderCancelled):
+        progress.check_stop()
+
+
+def test_segmented_progress_counts_every_segments_frames() -> None:
+    first, second = SEGMENTS  # 30 and 10 frames
+    compositing = SegmentState(ProgressStage.compositing, 10, 5.0)
+    # 20 frames left of the first (at 5/s), 10 of the second not started: 30 frames, 6 s, in either order
+    assert segmented_progress([first, second], {0: compositing}) == (26, ProgressStage.compositing, 6)
+    assert segmented_progress([second, first], {0: compositing}) == (26, ProgressStage.compositing, 6)
+    # a segment past compositing counts whole even before it says finished
+    for stage in (ProgressStage.encoding, ProgressStage.uploading):
+        state = SegmentState(stage, 0, None)
+        assert segmented_progress([first, second], {0: state, 1: compositing}) == (
+            90,
+            ProgressStage.compositing,
+            0,
+        )
+    # the stage is the earliest in the pipeline's order, not in the alphabet
+    downloading = SegmentState(ProgressStage.downloading, 0, None)
+    assert (
+        segmented_progress([first, second], {0: downloading, 1: compositing})[1] is ProgressStage.downloading
+    )
+
+
+def test_a_segments_engine_is_the_tasks_engine_but_for_whole_video_failures() -> None:
+    frame = object()
+    engine = _PartEngine(Doubler())
+    assert engine.output_size(321, 180) == (642, 360)
+    assert engine.process(frame) is frame  # type: ignore[arg-type]
+
+
+def test_segments_with_a_measured_rate_record_the_tasks_time_left(clock: Clock) -> None:
+    ctx = brokered_context()
+    _task(ctx, status=TaskStatus.processing, segments=SEGMENTS)
+    progress = _segment_progress(ctx)
+    progress.stage(ProgressStage.compositing)
+    progress.frames(0, 30)
+    clock.now += 1
+    progress.frames(10, 30)  # 10 frames a second; 20 left here and 10 in the segment not started
+    assert _stored(ctx).estimated_seconds_remaining == 3

@@ -11,6 +11,7 @@ import pytest
 
 from framelane.errors import TaskFailure
 from framelane.models import (
+    JobOutput,
     NotifyMessage,
     RenderDispatch,
     RenderMessage,
@@ -329,7 +330,9 @@ def test_terminal_event_ids_derive_from_the_task_and_progress_ids_are_new() -> N
 
 def test_notify_sends_the_presented_task_to_each_destination() -> None:
     ctx = fake_context()
-    _task(ctx, TaskStatus.completed)
+    _task(
+        ctx, TaskStatus.completed, output_key="outputs/ws_1/task_1/output.mp4", output=JobOutput(url="s3://k")
+    )
     store(ctx).put_webhook_endpoint(_endpoint("wh_a", [WebhookEvent.task_completed]))
     store(ctx).put_webhook_endpoint(
         _endpoint("wh_b", [WebhookEvent.task_completed, WebhookEvent.task_failed])
@@ -341,8 +344,12 @@ def test_notify_sends_the_presented_task_to_each_destination() -> None:
     assert [name for name, _ in workflows(ctx).deliveries] == [f"{evt}-wh_a", f"{evt}-wh_b"]
     delivery = json.loads(workflows(ctx).deliveries[1][1])
     assert delivery["workspace_id"] == WS and delivery["event_id"] == evt and delivery["attempt"] == 1
+    assert delivery["endpoint_id"] == "wh_b"  # the delivery reads that endpoint's secret
     body = json.loads(delivery["body"])
     assert (body["type"], body["id"], body["data"]["id"]) == ("task.completed", evt, "task_1")
+    assert body["data"]["output"]["url"] == ctx.blobs.presigned_get(
+        "outputs/ws_1/task_1/output.mp4", expires_in=ctx.settings.output_url_ttl_seconds
+    )  # presented: a signed link, never the stored s3:// URL
     assert store(ctx).deliveries == {(WS, f"{evt}-wh_a"), (WS, f"{evt}-wh_b")}
 
 
@@ -415,3 +422,39 @@ def test_progress_is_throttled_per_task_across_workers() -> None:
     broker(ctx).throttle_open = False
     assert not emit_progress(ctx, WS, "task_1") and len(workflows(ctx).deliveries) == 1
     assert not emit_progress(fake_context(), WS, "task_1")
+
+
+def _segments(ctx: ServiceContext, *, waited: float, entry: bool = True) -> None:
+    """Two segments of task_1 waiting in the same pass (the keeper's counts must add up)."""
+    for index in (0, 1):
+        _dispatched(ctx, waited=waited, entry=entry, segment=index)
+
+
+def test_a_pass_counts_every_record_it_handles() -> None:
+    ctx = brokered_context(render_queue_wait_seconds=100)
+    _task(ctx, TaskStatus.queued)
+    tokens: list[str] = []
+    workflows(ctx).heartbeat = lambda token: tokens.append(token) or True  # type: ignore[method-assign,func-returns-value]
+    _segments(ctx, waited=10, entry=False)
+    assert tend_render_queue(ctx, NOW) == KeeperReport(heartbeats=2, requeued=2)
+    assert tokens == ["tok", "tok"]
+    assert all(record.entry_id is not None for record in store(ctx).dispatches.values())
+    workflows(ctx).heartbeat = lambda token: False  # type: ignore[method-assign]
+    assert tend_render_queue(ctx, NOW) == KeeperReport(dropped=2)
+    _segments(ctx, waited=101)
+    assert tend_render_queue(ctx, NOW) == KeeperReport(expired=2)
+    _segments(ctx, waited=10)
+    _task(ctx, TaskStatus.failed)
+    assert tend_render_queue(ctx, NOW) == KeeperReport(dropped=2)
+
+
+def test_a_lost_entry_is_added_again_under_the_workspaces_own_quota() -> None:
+    ctx = brokered_context(workspace_concurrency=3)
+    workspace = Workspace(
+        id=WS, name="w", created_at=NOW, signing_secret="whsec_x", limits=WorkspaceLimits(concurrency=7)
+    )
+    store(ctx).workspaces[WS] = workspace
+    _task(ctx, TaskStatus.queued)
+    _dispatched(ctx, waited=10, entry=False)
+    tend_render_queue(ctx, NOW)
+    assert [quota for _, quota in broker(ctx).enqueued] == [7]

@@ -4,6 +4,7 @@ idempotent create (held, orphaned, failed store), listing filters, and cancel ra
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
@@ -92,6 +93,7 @@ def test_an_own_upload_is_queued_without_a_host_check() -> None:
         "s3://other-bucket/uploads/ws_1/files/upl_1",
         "s3://fake-bucket/uploads/ws_10/files/upl_1",
         "s3://fake-bucket/outputs/ws_1/task_1/output.mp4",
+        "s3://fake-bucket/XXuploads/ws_1/files/upl_1",  # only leading slashes are dropped from the key
     ],
 )
 def test_s3_sources_must_be_this_workspaces_uploads(source: str) -> None:
@@ -211,6 +213,41 @@ def test_a_lapsed_or_expired_claim_without_its_task_makes_a_new_one(previous: di
     _held(ctx, **previous)
     created = create_task(ctx, WS, TaskType.gaze_redirect, REQUEST, "k1")
     assert created.task.id not in {"task_held", "task_gone"} and len(store(ctx).tasks) == 1
+
+
+@pytest.mark.parametrize(
+    "previous",
+    [
+        {"locked_until": 0, "fingerprint": "another body"},
+        {"state": "completed", "expires_at_epoch": 0},
+    ],
+)
+def test_a_lapsed_claim_of_another_body_or_an_expired_one_never_adopts_its_task(
+    previous: dict[str, object],
+) -> None:
+    ctx = fake_context()
+    stored = _create(ctx)  # the task the earlier claim made still exists
+    _held(ctx, task_id=stored.id, **previous)
+    created = create_task(ctx, WS, TaskType.gaze_redirect, REQUEST, "k1")
+    assert created.task.id != stored.id and len(store(ctx).tasks) == 2
+
+
+def test_a_replay_presents_the_task_with_a_signed_output_link() -> None:
+    ctx = fake_context()
+    done = _create(ctx).model_copy(
+        update={
+            "status": TaskStatus.completed,
+            "output_key": "outputs/ws_1/t/output.mp4",
+            "output": JobOutput(url="s3://b/k"),
+        }
+    )
+    store(ctx).tasks[WS.id, done.id] = done
+    _held(ctx, state="completed", task_id=done.id)
+    replay = create_task(ctx, WS, TaskType.gaze_redirect, REQUEST, "k1")
+    assert replay.replayed and replay.task.output is not None
+    assert replay.task.output.url == ctx.blobs.presigned_get(
+        "outputs/ws_1/t/output.mp4", expires_in=ctx.settings.output_url_ttl_seconds
+    )
 
 
 def test_a_failed_store_releases_the_claim() -> None:
@@ -356,3 +393,20 @@ def test_a_task_that_ends_while_being_cancelled_stays_as_it_ended() -> None:
     with pytest.raises(TaskNotCancellable, match="is already completed"):
         cancel_task(ctx, WS, task.id)
     assert workflows(ctx).stopped == [] and store(ctx).tasks[WS.id, task.id].status is TaskStatus.completed
+
+
+def test_every_claim_carries_its_own_lock_token() -> None:
+    """The store tells a taken-over claim from its new holder by the token alone."""
+    ctx = fake_context()
+    claims: list[IdempotencyRecord] = []
+    claim = store(ctx).claim_idempotency_key
+
+    def recording_claim(record: IdempotencyRecord, now: int) -> tuple[Any, Any]:
+        claims.append(record)
+        return claim(record, now)
+
+    store(ctx).claim_idempotency_key = recording_claim  # type: ignore[method-assign]
+    _create(ctx, key="k1")
+    _create(ctx, key="k2")
+    tokens = [c.lock_token for c in claims]
+    assert all(tokens) and tokens[0] != tokens[1]

@@ -538,3 +538,39 @@ def test_a_missing_model_fails_the_transcription_with_its_message(monkeypatch: p
         "whisper-base is not in the weights cache",
     )
     assert seen == [("task_1", "/src", {"language_code": "de"})]
+
+
+def test_a_submit_starts_from_the_upload_stage_and_keeps_the_base_urls_path(client: FakeAssemblyAi) -> None:
+    ctx = brokered_context(**KEY, callback_base_url="https://api.example/framelaneX/")
+    _task(ctx, TaskStatus.processing, progress_stage=ProgressStage.downloading, progress_percent=5)
+    at_submit: list[tuple[ProgressStage | None, int | None]] = []
+    submit = client.submit
+
+    def recording_submit(
+        audio_url: str, options: dict[str, Any], webhook_url: str | None, secret: str
+    ) -> str:
+        at_submit.append((_stored(ctx).progress_stage, _stored(ctx).progress_percent))
+        return submit(audio_url, options, webhook_url, secret)
+
+    client.submit = recording_submit  # type: ignore[method-assign]
+    transcribe_task(ctx, _payload(), "tok")
+    assert at_submit == [(ProgressStage.uploading, 0)]  # AssemblyAI fetching the source
+    ((_, _, webhook, _),) = client.submitted
+    assert webhook == "https://api.example/framelaneX/v1/callbacks/assemblyai/ws_1/task_1"
+
+
+def test_an_offline_rerun_starts_its_progress_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx = fake_context()
+    _task(ctx, TaskStatus.processing, progress_stage=ProgressStage.compositing, progress_percent=10)
+    ctx.blobs.put_bytes("sources/ws_1/task_1/source", b"RIFF")
+    downloads: list[tuple[ProgressStage | None, int | None]] = []
+    download = ctx.blobs.download_file
+
+    def download_file(key: str, path: str) -> None:
+        downloads.append((_stored(ctx).progress_stage, _stored(ctx).progress_percent))
+        download(key, path)
+
+    ctx.blobs.download_file = download_file  # type: ignore[method-assign]
+    monkeypatch.setattr(transcription, "_offline", lambda task_id, path, options: _words())
+    transcribe_task(ctx, _payload(), "tok")
+    assert downloads == [(ProgressStage.downloading, 0)]  # a redelivered step after a worker died at 10 %
