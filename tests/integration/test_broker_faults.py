@@ -69,11 +69,16 @@ class Faults:
             assert time.monotonic() < deadline, f"only {self.waiting()} of {count} entries reached the stream"
             time.sleep(0.1)
 
-    def entry(self, task_type: TaskType, task_id: str) -> tuple[str, dict[str, str]]:
-        for entry_id, fields in self.raw.xrange(self.stream(task_type)):
-            if json.loads(fields["message"]).get("task_id") == task_id:
-                return entry_id, fields
-        raise AssertionError(f"no stream entry for {task_id}")
+    def entry(self, task_type: TaskType, task_id: str, timeout: float = 60) -> tuple[str, dict[str, str]]:
+        """The task's own entry, once dispatched: `wait_until_waiting` alone can be satisfied by an entry an
+        earlier test left (a hung worker's, still pending), before this task's entry reaches the stream."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for entry_id, fields in self.raw.xrange(self.stream(task_type)):
+                if json.loads(fields["message"]).get("task_id") == task_id:
+                    return entry_id, fields
+            assert time.monotonic() < deadline, f"no stream entry for {task_id}"
+            time.sleep(0.1)
 
     def replace_entry(self, task_type: TaskType, task_id: str, message: str) -> None:
         """Swap the task's entry for `message`, pointing its dispatch record at the new one first."""
