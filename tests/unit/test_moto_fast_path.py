@@ -200,3 +200,30 @@ def test_queries_reading_one_partition_answer_the_pages_moto_would(monkeypatch: 
         assert answered == _query_pages(app, body), body
         assert sum(len(page["Items"]) for page in answered) == sum(page["Count"] for page in answered)
     assert len(_query_pages(app, queries[2])) > 3  # the paging itself was compared
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        b"Host: 127.0.0.1:5000\r\nContent-Type: application/x-amz-json-1.0\r\nX-Amz-Target: DynamoDB_20120810.GetItem\r\n"
+        b'Content-Length: 12\r\n\r\n{"body": 1}',
+        b"A:no-space\r\nB:   \t padded  \r\nA: twice\r\nEmpty:\r\n\n",
+        b"Folded: first\r\n  continued\r\nNext: x\r\n\r\nbody",
+        b"no colon here\r\nX: y\r\n\r\n",
+        b" Leading: blank\r\n\r\n",
+        b"Name : spaced\r\n\r\n",
+        b"Latin: caf\xe9\r\n\r\n",
+        b"Eof: without blank line\r\n",
+    ],
+)
+def test_fast_header_parse_matches_the_email_parser(block: bytes) -> None:
+    import http.client
+    import io
+
+    theirs, ours = io.BytesIO(block), io.BytesIO(block)
+    expected = http.client.parse_headers(theirs)
+    parsed = moto_server._parse_headers(ours)
+    assert type(parsed) is type(expected)
+    assert parsed.items() == expected.items()
+    assert [repr(defect) for defect in parsed.defects] == [repr(defect) for defect in expected.defects]
+    assert ours.read() == theirs.read()  # the body starts where it did
