@@ -7,6 +7,8 @@ import json
 from typing import Any
 
 import pytest
+from moto.core.responses import ActionResult
+from moto.dynamodb.models.utilities import dynamo_to_dict
 from moto.dynamodb.responses import DynamoResult
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
@@ -23,12 +25,23 @@ ITEM = {
     "map": {"M": {"k": {"S": "v"}}},
     "strings": {"SS": ["a", "b"]},
     "blob": {"B": "aGVsbG8="},
+    "blobs": {"BS": ["aGVsbG8=", "d29ybGQ="]},
+    "nested": {"M": {"inner": {"B": "aGVsbG8="}, "deeper": {"L": [{"M": {"n": {"N": "7"}}}]}}},
 }
 KEY = {"PK": {"S": "WS#1"}, "SK": {"S": "TASK#1"}}
 CALLS: list[tuple[str, dict[str, Any]]] = [
     ("PutItem", {"TableName": "t", "Item": ITEM}),
     ("PutItem", {"TableName": "t", "Item": ITEM, "ReturnValues": "ALL_OLD"}),
     ("GetItem", {"TableName": "t", "Key": KEY, "ConsistentRead": True}),
+    (
+        "GetItem",
+        {
+            "TableName": "t",
+            "Key": KEY,
+            "ProjectionExpression": "#b, blobs, nested.inner, n",
+            "ExpressionAttributeNames": {"#b": "blob"},
+        },
+    ),
     (
         "UpdateItem",
         {
@@ -61,14 +74,19 @@ CALLS: list[tuple[str, dict[str, Any]]] = [
 
 def test_item_results_are_the_json_moto_would_serialize(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MOTO_PORT", "5000")
-    monkeypatch.setattr(DynamoResult, "execute_result", DynamoResult.execute_result)  # undone after the test
+    monkeypatch.setattr(
+        DynamoResult, "execute_result", DynamoResult.execute_result
+    )  # both undone after the test
+    monkeypatch.setattr(DynamoResult, "__init__", DynamoResult.__init__)
     original = DynamoResult.execute_result
     moto_server._fast_dynamodb_results()
     fast = DynamoResult.execute_result
     compared: list[str] = []
 
     def both(self: DynamoResult, context: Any) -> Any:
-        expected = original(self, context)
+        as_moto_builds_it = object.__new__(DynamoResult)
+        ActionResult.__init__(as_moto_builds_it, dynamo_to_dict(self.result))
+        expected = original(as_moto_builds_it, context)
         answered = fast(self, context)
         assert json.loads(answered[2]) == json.loads(expected[2]), context.operation_model.name
         assert answered[0] == expected[0]

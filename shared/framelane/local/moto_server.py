@@ -24,10 +24,12 @@ import pickle
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.exceptions import ClientDisconnected
 from werkzeug.serving import run_simple
+from werkzeug.wsgi import LimitedStream
 
 from framelane.local.journal import Journal, JournaledApp, JournalError, compact, replay
 
@@ -65,24 +67,37 @@ def _fast_dynamodb_results() -> None:
     itself (a GetItem about 10 ms of CPU, a 50-item Query over 100 ms); the local API's reads waited on it. DynamoDB
     item results are already wire-format JSON, so they are dumped directly: the output shape's members, bytes as
     base64, as the serializer does (tests/unit/test_moto_fast_path.py compares the two). Anything else, or a
-    result holding a type JSON lacks (timestamps), goes through moto's serializer unchanged."""
+    result holding a type JSON lacks (timestamps), goes through moto's serializer unchanged.
+
+    moto also converts every result to plain dicts when it is built (`dynamo_to_dict`, a third of a 50-item
+    Query's cost); the fast path writes the stored values straight to JSON instead, so that conversion runs only
+    for what takes moto's serializer. Nothing writes between the two: DynamoDB requests are serialized
+    (local/journal.py)."""
     from moto import backends
     from moto.core import responses as moto_responses
+    from moto.core.responses import ActionResult
+    from moto.dynamodb.models.utilities import dynamo_to_dict
     from moto.dynamodb.responses import DynamoResult
 
     original = DynamoResult.execute_result
 
+    def keep_result(self: DynamoResult, result: object) -> None:
+        ActionResult.__init__(self, result)
+
     def execute_result(self: DynamoResult, context: Any) -> Any:
         operation = context.operation_model
-        if operation.name not in _ITEM_OPERATIONS or not isinstance(self.result, dict):
-            return original(self, context)
-        members = operation.output_shape.members
-        try:
-            body = json.dumps({k: v for k, v in self.result.items() if k in members}, default=_base64_bytes)
-        except TypeError:
-            return original(self, context)
-        return 200, {"Content-Type": "application/x-amz-json-1.0"}, body
+        if operation.name in _ITEM_OPERATIONS and isinstance(self.result, dict):
+            members = operation.output_shape.members
+            try:
+                body = json.dumps({k: v for k, v in self.result.items() if k in members}, default=_wire_value)
+            except TypeError:
+                pass
+            else:
+                return 200, {"Content-Type": "application/x-amz-json-1.0"}, body
+        ActionResult.__init__(self, dynamo_to_dict(self.result))
+        return original(self, context)
 
+    DynamoResult.__init__ = keep_result  # type: ignore[method-assign]
     DynamoResult.execute_result = execute_result  # type: ignore[method-assign,assignment]
     # per request, the dispatcher lists moto's package directory and every handler lists its class's methods;
     # neither changes while the server runs
@@ -249,17 +264,79 @@ def _parse_headers(fp: Any, _class: Any = http.client.HTTPMessage) -> Any:
     return message
 
 
-class _QuietRequestHandler(MotoRequestHandler):
-    """No access log line per request: writing it cost the server a tenth of its time under load."""
+class _KeepAliveRequestHandler(MotoRequestHandler):
+    """werkzeug's development server closes the connection after every response (http.server cannot drain an
+    unread request body before the next request line), so each call from the API, the pollers and the workers
+    opened a new TCP connection and the server started a new thread for it. Here a request whose body has a
+    known length is answered on a connection that stays open: the body is read to its end after the response
+    (whatever the application left of it), then the next request is read. A chunked request body, a length
+    that does not parse or a client asking to close still closes it (tests/integration/test_moto_keep_alive.py).
+
+    No access log line per request either: writing it cost the server a tenth of its time under load."""
+
+    _request_body: LimitedStream | None = None
+    # headers and body go out in separate writes: on a connection that stays open, Nagle's algorithm would hold
+    # the body back until the client's delayed ACK (40 ms per request)
+    disable_nagle_algorithm = True
+
+    def handle_one_request(self) -> None:
+        self._request_body = None  # none read yet: an error answered while parsing closes the connection
+        super().handle_one_request()
+
+    def run_wsgi(self) -> None:
+        length = self.headers.get("Content-Length") or "0"
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower() or not length.isdigit():
+            super().run_wsgi()  # werkzeug's way: answer, then close
+            return
+        self._request_body = LimitedStream(cast("IO[bytes]", self.rfile), int(length))
+        # after the response werkzeug reads whatever else the socket holds (the next request, here): it gets an
+        # empty file instead, and this request's body is drained below
+        socket_file, self.rfile = self.rfile, io.BytesIO()
+        try:
+            super().run_wsgi()
+        finally:
+            self.rfile = socket_file
+        try:
+            self._request_body.exhaust()
+        except ClientDisconnected:
+            self.close_connection = True
+
+    def make_environ(self) -> Any:
+        environ = super().make_environ()
+        if self._request_body is not None:
+            environ["wsgi.input"] = self._request_body
+        return environ
+
+    def send_header(self, keyword: str, value: str) -> None:
+        keep_open = self._request_body is not None and not self.close_connection  # unless the client closes
+        if keep_open and keyword.lower() == "connection" and value.lower() == "close":
+            return  # this request's body is drained after the response
+        super().send_header(keyword, value)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         pass
 
 
-def _base64_bytes(value: object) -> str:
+def _wire_value(value: object) -> object:
+    """A stored DynamoDB value (moto's DynamoType, an object with `to_json`, bytes) as its wire JSON."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    if isinstance(value, DynamoType):
+        if value.type in ("B", "BS"):
+            return {
+                value.type: _base64(value.value) if value.type == "B" else [_base64(v) for v in value.value]
+            }
+        return {value.type: value.value}  # maps and lists hold DynamoTypes: json.dumps comes back here
     if isinstance(value, bytes | bytearray):
         return base64.b64encode(value).decode()
+    if hasattr(value, "to_json"):
+        return value.to_json()
     raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _base64(value: str | bytes) -> str:
+    """moto keeps binary values as the base64 text that arrived, or as bytes after a projection."""
+    return base64.b64encode(value).decode() if isinstance(value, bytes) else value
 
 
 def main() -> None:
@@ -288,7 +365,7 @@ def main() -> None:
         print(f"journal: {replayed} records replayed, compacted to {kept}", flush=True)
         journal = Journal(args.journal_dir)
     app = JournaledApp(moto, journal)
-    run_simple(args.host, args.port, app, threaded=True, request_handler=_QuietRequestHandler)
+    run_simple(args.host, args.port, app, threaded=True, request_handler=_KeepAliveRequestHandler)
 
 
 if __name__ == "__main__":
