@@ -1,6 +1,7 @@
 """Models survive the trip into DynamoDB attribute values and back."""
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -41,3 +42,40 @@ def test_tiny_option_values_are_stored_as_zero() -> None:
     )
     loaded = Task.model_validate(_from_item(_to_attr_values(task.model_dump(mode="json"))))
     assert loaded.options == {"intensity": 0}
+
+
+WIRE_VALUES = [
+    {"S": "text"},
+    {"S": ""},
+    {"N": "0"},
+    {"N": "7"},
+    {"N": "-7"},
+    {"N": "1.50"},
+    {"N": "1e3"},
+    {"N": "-0"},
+    {"N": "00012"},
+    {"N": "123456789012345678"},
+    {"N": "1234567890123456789"},
+    {"N": str(10**38 - 1)},
+    {"N": "1E-129"},
+    {"BOOL": True},
+    {"BOOL": False},
+    {"NULL": True},
+    {"B": b"hello"},
+    {"SS": ["a", "b"]},
+    {"NS": ["1", "2.5"]},
+    {"L": [{"S": "a"}, {"N": "2"}, {"N": "2.25"}, {"NULL": True}]},
+    {"M": {"inner": {"M": {"n": {"N": "3"}, "l": {"L": [{"BOOL": False}]}}}, "s": {"S": "x"}}},
+]
+
+
+@pytest.mark.parametrize("value", WIRE_VALUES, ids=lambda value: repr(value)[:40])
+def test_reading_an_attribute_value_matches_boto3s_deserializer(value: dict[str, Any]) -> None:
+    """The reading path skips boto3's Decimal round trip for strings, whole numbers, maps and lists: what it
+    answers must be what the deserializer then `_plain` would (the value and its Python type)."""
+    from framelane.adapters import dynamodb
+
+    expected = dynamodb._plain(dynamodb._deserializer.deserialize(value))
+    read = _from_item({"v": value})["v"]
+    assert read == expected
+    assert repr(read) == repr(expected)
