@@ -39,6 +39,7 @@ BEFORE = {
     "32 clients create p50": "3.5 s",
     "32 clients list p95": "6 s",
 }
+TARGET_REQUESTS_PER_SECOND = 100
 TARGET = "≥100 mixed req/s at 32 clients with p95 ≤ 1 s; one client's GET p50 < 30 ms"
 
 
@@ -221,6 +222,13 @@ def print_budget(budget: dict[str, dict[str, float]], requests: int, clients: in
         f"  {'mixed':8}"
         + "".join(f"{value:>14.1f}" for value in [*mixed.values(), total])
         + f"   → at most ~{(os.cpu_count() or 1) * 1000 / total:.0f} req/s on {os.cpu_count()} idle cores"
+    )
+    budget_ms = (os.cpu_count() or 1) * 1000 / TARGET_REQUESTS_PER_SECOND
+    print(
+        f"  the target's budget: {TARGET_REQUESTS_PER_SECOND} req/s on {os.cpu_count()} cores leaves {budget_ms:.0f} ms "
+        f"of CPU per mixed request for every process; the API and the bench's client alone use "
+        f"{mixed['api'] + mixed['bench client']:.1f} ms, the emulator (moto) {mixed['moto']:.1f} ms, the "
+        f"pipeline's pollers {mixed['pollers']:.1f} ms"
     )
 
 
