@@ -9,6 +9,7 @@ from framelane.api.console.routes import install_console
 from framelane.api.errors import ERROR_RESPONSES, CatchAllMiddleware, install_error_handlers
 from framelane.api.openapi import install_openapi
 from framelane.api.rate_headers import RateLimitHeadersMiddleware
+from framelane.api.refusals import KnownRefusalsMiddleware, ServedRequests
 from framelane.api.routes import admin, callbacks, health, sources, tasks, uploads, webhooks, workspace
 from framelane.config import Settings, get_settings
 from framelane.services.context import ServiceContext, build_context
@@ -33,8 +34,10 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
         responses={429: ERROR_RESPONSES[429]},
     )
     app.state.ctx = ctx or build_context(settings or get_settings())
+    app.state.served = ServedRequests()
     install_error_handlers(app)
     app.add_middleware(CatchAllMiddleware)
+    app.add_middleware(KnownRefusalsMiddleware, ctx=app.state.ctx, served=app.state.served)
     app.add_middleware(RateLimitHeadersMiddleware)
     for module in (tasks, sources, webhooks, uploads, workspace, health, admin, callbacks):
         app.include_router(module.router)

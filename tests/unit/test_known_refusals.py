@@ -1,0 +1,159 @@
+"""Known refusals: a refusal remembered until its token is back (RefusalMemo), answered before routing and only
+once no other request is served (api/refusals.py). In-process, over the fake stores and a fake limiter."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from framelane.adapters.redis_limits import BucketState, RefusalMemo
+from framelane.api import deps
+from framelane.api.app import create_app
+from framelane.api.refusals import ServedRequests
+from framelane.models import ApiKeyRecord, Workspace, utc_now
+from framelane.services import workspaces
+from framelane.services.workspaces import hash_api_key
+from tests.unit.broker_fakes import brokered_context, limiter
+from tests.unit.fakes import store
+
+KEY = "fl_" + "r" * 40
+BUCKET = ("ws_1", "create")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _refused(retry_after: float = 0.5, reset: float = 10.0) -> BucketState:
+    return BucketState(allowed=False, limit=20, remaining=0, retry_after=retry_after, reset=reset)
+
+
+def test_a_refusal_is_answered_from_memory_until_its_token_is_back() -> None:
+    clock = Clock()
+    memo = RefusalMemo(clock)
+    memo.remember(BUCKET, 20, 120, asked_at=100.0, state=_refused())
+    clock.now = 100.2
+    assert memo.refusal(BUCKET, 20, 120) == BucketState(
+        allowed=False, limit=20, remaining=0, retry_after=pytest.approx(0.3), reset=pytest.approx(9.8)
+    )
+    clock.now = 100.5  # the token is back: the first request after the deadline asks Redis again
+    assert memo.refusal(BUCKET, 20, 120) is None
+    clock.now = 100.1
+    assert memo.refusal(BUCKET, 20, 120) is None  # and the refusal was forgotten
+
+
+def test_an_admission_is_never_remembered() -> None:
+    memo = RefusalMemo(Clock())
+    memo.remember(BUCKET, 20, 120, asked_at=100.0, state=BucketState(True, 20, 0, 0.0, 10.0))
+    assert memo.refusal(BUCKET, 20, 120) is None
+
+
+def test_other_limits_or_a_reset_ask_redis_again() -> None:
+    memo = RefusalMemo(Clock())
+    memo.remember(BUCKET, 20, 120, asked_at=100.0, state=_refused())
+    assert memo.refusal(BUCKET, 20, 600) is None  # an operator changed the limits
+    assert memo.refusal(BUCKET, 40, 120) is None
+    assert memo.refusal(("ws_1", "requests"), 20, 120) is None
+    assert memo.refusal(BUCKET, 20, 120) is not None
+    memo.forget(BUCKET)
+    assert memo.refusal(BUCKET, 20, 120) is None
+
+
+def test_the_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(RefusalMemo, "MAX_ENTRIES", 2)
+    memo = RefusalMemo(Clock())
+    for workspace in ("ws_1", "ws_2", "ws_3"):
+        memo.remember((workspace, "create"), 20, 120, asked_at=100.0, state=_refused())
+    assert [memo.refusal((w, "create"), 20, 120) is not None for w in ("ws_1", "ws_2", "ws_3")] == [
+        False,
+        False,
+        True,
+    ]
+
+
+def test_stepping_aside_waits_for_the_other_requests_and_no_longer() -> None:
+    async def scenario() -> list[str]:
+        served = ServedRequests()
+        done: list[str] = []
+        served.started()  # another workspace's request
+        served.started()  # the refusal
+
+        async def refusal() -> None:
+            await served.step_aside(60)
+            done.append("refusal")
+
+        waiting = asyncio.create_task(refusal())
+        await asyncio.sleep(0)
+        assert served.count == 1 and done == []
+        served.finished()
+        await asyncio.wait_for(waiting, 10)
+        return done
+
+    assert asyncio.run(scenario()) == ["refusal"]
+
+
+def test_stepping_aside_is_bounded_and_free_when_nothing_else_is_served() -> None:
+    async def scenario() -> int:
+        served = ServedRequests()
+        served.started()
+        served.started()
+        await asyncio.wait_for(served.step_aside(0.01), 10)  # the other request never ends: the bound does
+        served.started()
+        served.finished()  # the other request ends
+        await asyncio.wait_for(served.step_aside(60), 10)  # alone: no wait
+        return served.count
+
+    assert asyncio.run(scenario()) == 0
+
+
+@pytest.fixture
+def client() -> Iterator[TestClient]:
+    workspaces._recent_keys.clear()
+    ctx = brokered_context(auth_cache_seconds=60)
+    workspace = Workspace(id="ws_1", name="one", created_at=utc_now(), signing_secret="whsec_c2VjcmV0")
+    record = ApiKeyRecord(
+        key_hash=hash_api_key(KEY), workspace_id="ws_1", prefix=KEY[:7], created_at=utc_now()
+    )
+    store(ctx).put_workspace(workspace, record)
+    with TestClient(create_app(ctx=ctx), headers={"Authorization": f"Bearer {KEY}"}) as test_client:
+        yield test_client
+    workspaces._recent_keys.clear()
+
+
+def test_a_known_refusal_is_answered_before_routing_with_the_same_envelope_and_headers(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = limiter(client.app.state.ctx)  # type: ignore[attr-defined]
+    body = {"source_url": "https://cdn.example.com/a.mp4"}
+    fake.allowed = False
+    from_redis = client.post("/v1/tasks/gaze-redirect", json=body)  # routed: the dependency learns the bucket
+    routed: list[str] = []
+    monkeypatch.setattr(deps, "recently_authenticated", lambda *_: routed.append("dependency"))
+    fake.known_empty = True
+    known = client.post("/v1/tasks/gaze-redirect", json=body)
+    assert routed == [] and len(fake.taken) == 1  # neither the route's dependency nor the limiter asked
+    assert (from_redis.status_code, known.status_code) == (429, 429)
+    assert known.json()["error"] == {
+        "code": "rate_limited",
+        "message": "too many task creations: 600 per minute (bursts of 100); retry in 1 s",
+    }
+    assert from_redis.json()["error"]["code"] == "rate_limited"
+    assert known.headers["Retry-After"] == "1" and known.headers["RateLimit-Remaining"] == "0"
+    assert known.headers["RateLimit-Limit"] == "100" and known.headers["RateLimit-Reset"] == "2"
+
+
+def test_only_the_bucket_the_route_takes_is_checked(client: TestClient) -> None:
+    fake = limiter(client.app.state.ctx)  # type: ignore[attr-defined]
+    assert (
+        client.get("/v1/tasks/task_missing").status_code == 404
+    )  # learns: GET of this path takes "requests"
+    fake.known_empty = True
+    assert client.get("/v1/tasks/task_missing").status_code == 429
+    assert client.get("/openapi.json").status_code == 200  # takes no token: never refused from memory
