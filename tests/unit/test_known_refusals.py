@@ -1,18 +1,16 @@
-"""Known refusals: a refusal remembered until its token is back (RefusalMemo), answered before routing and only
-once no other request is served (api/refusals.py). In-process, over the fake stores and a fake limiter."""
+"""Known refusals: a refusal remembered until its token is back (RefusalMemo), answered before routing after being
+held (api/refusals.py). In-process, over the fake stores and a fake limiter."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 
 from framelane.adapters.redis_limits import BucketState, RefusalMemo
-from framelane.api import deps
+from framelane.api import deps, refusals
 from framelane.api.app import create_app
-from framelane.api.refusals import ServedRequests
 from framelane.models import ApiKeyRecord, Workspace, utc_now
 from framelane.services import workspaces
 from framelane.services.workspaces import hash_api_key
@@ -78,43 +76,20 @@ def test_the_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     ]
 
 
-def test_stepping_aside_waits_for_the_other_requests_and_no_longer() -> None:
-    async def scenario() -> list[str]:
-        served = ServedRequests()
-        done: list[str] = []
-        served.started()  # another workspace's request
-        served.started()  # the refusal
+@pytest.fixture
+def held(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """How long each known refusal was held (the hold itself returns at once)."""
+    seconds: list[float] = []
 
-        async def refusal() -> None:
-            await served.step_aside(60)
-            done.append("refusal")
+    async def record(held_for: float) -> None:
+        seconds.append(held_for)
 
-        waiting = asyncio.create_task(refusal())
-        await asyncio.sleep(0)
-        assert served.count == 1 and done == []
-        served.finished()
-        await asyncio.wait_for(waiting, 10)
-        return done
-
-    assert asyncio.run(scenario()) == ["refusal"]
-
-
-def test_stepping_aside_is_bounded_and_free_when_nothing_else_is_served() -> None:
-    async def scenario() -> int:
-        served = ServedRequests()
-        served.started()
-        served.started()
-        await asyncio.wait_for(served.step_aside(0.01), 10)  # the other request never ends: the bound does
-        served.started()
-        served.finished()  # the other request ends
-        await asyncio.wait_for(served.step_aside(60), 10)  # alone: no wait
-        return served.count
-
-    assert asyncio.run(scenario()) == 0
+    monkeypatch.setattr(refusals, "hold", record)
+    return seconds
 
 
 @pytest.fixture
-def client() -> Iterator[TestClient]:
+def client(held: list[float]) -> Iterator[TestClient]:
     workspaces._recent_keys.clear()
     ctx = brokered_context(auth_cache_seconds=60)
     workspace = Workspace(id="ws_1", name="one", created_at=utc_now(), signing_secret="whsec_c2VjcmV0")
@@ -127,8 +102,8 @@ def client() -> Iterator[TestClient]:
     workspaces._recent_keys.clear()
 
 
-def test_a_known_refusal_is_answered_before_routing_with_the_same_envelope_and_headers(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
+def test_a_known_refusal_is_held_then_answered_before_routing_with_the_same_envelope_and_headers(
+    client: TestClient, held: list[float], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake = limiter(client.app.state.ctx)  # type: ignore[attr-defined]
     body = {"source_url": "https://cdn.example.com/a.mp4"}
@@ -139,6 +114,7 @@ def test_a_known_refusal_is_answered_before_routing_with_the_same_envelope_and_h
     fake.known_empty = True
     known = client.post("/v1/tasks/gaze-redirect", json=body)
     assert routed == [] and len(fake.taken) == 1  # neither the route's dependency nor the limiter asked
+    assert held == [0.25]  # the fake's token is back in 0.4 s: held for the most a refusal is held
     assert (from_redis.status_code, known.status_code) == (429, 429)
     assert known.json()["error"] == {
         "code": "rate_limited",
@@ -149,7 +125,23 @@ def test_a_known_refusal_is_answered_before_routing_with_the_same_envelope_and_h
     assert known.headers["RateLimit-Limit"] == "100" and known.headers["RateLimit-Reset"] == "2"
 
 
-def test_only_the_bucket_the_route_takes_is_checked(client: TestClient) -> None:
+def test_a_refusal_whose_token_came_back_while_held_goes_on_to_the_route(
+    client: TestClient, held: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = limiter(client.app.state.ctx)  # type: ignore[attr-defined]
+    assert client.get("/v1/tasks/task_missing").status_code == 404
+    fake.known_empty = True
+
+    async def token_back(held_for: float) -> None:
+        held.append(held_for)
+        fake.known_empty = False
+
+    monkeypatch.setattr(refusals, "hold", token_back)
+    assert client.get("/v1/tasks/task_missing").status_code == 404  # admitted by the limiter after the hold
+    assert held == [0.25] and len(fake.taken) == 2
+
+
+def test_only_the_bucket_the_route_takes_is_checked(client: TestClient, held: list[float]) -> None:
     fake = limiter(client.app.state.ctx)  # type: ignore[attr-defined]
     assert (
         client.get("/v1/tasks/task_missing").status_code == 404
@@ -157,3 +149,4 @@ def test_only_the_bucket_the_route_takes_is_checked(client: TestClient) -> None:
     fake.known_empty = True
     assert client.get("/v1/tasks/task_missing").status_code == 429
     assert client.get("/openapi.json").status_code == 200  # takes no token: never refused from memory
+    assert held == [0.25]

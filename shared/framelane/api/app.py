@@ -9,7 +9,7 @@ from framelane.api.console.routes import install_console
 from framelane.api.errors import ERROR_RESPONSES, CatchAllMiddleware, install_error_handlers
 from framelane.api.openapi import install_openapi
 from framelane.api.rate_headers import RateLimitHeadersMiddleware
-from framelane.api.refusals import KnownRefusalsMiddleware, ServedRequests
+from framelane.api.refusals import KnownRefusals, KnownRefusalsMiddleware
 from framelane.api.routes import admin, callbacks, health, sources, tasks, uploads, webhooks, workspace
 from framelane.config import Settings, get_settings
 from framelane.services.context import ServiceContext, build_context
@@ -34,10 +34,10 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
         responses={429: ERROR_RESPONSES[429]},
     )
     app.state.ctx = ctx or build_context(settings or get_settings())
-    app.state.served = ServedRequests()
+    app.state.known_refusals = KnownRefusals()
     install_error_handlers(app)
     app.add_middleware(CatchAllMiddleware)
-    app.add_middleware(KnownRefusalsMiddleware, ctx=app.state.ctx, served=app.state.served)
+    app.add_middleware(KnownRefusalsMiddleware, ctx=app.state.ctx, known=app.state.known_refusals)
     app.add_middleware(RateLimitHeadersMiddleware)
     for module in (tasks, sources, webhooks, uploads, workspace, health, admin, callbacks):
         app.include_router(module.router)

@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from framelane.adapters.redis_limits import BucketState
-from framelane.api.refusals import ServedRequests
+from framelane.api.refusals import KnownRefusals
 from framelane.errors import RateLimited, Unauthorized
 from framelane.models import Workspace
 from framelane.services.context import ServiceContext
@@ -44,9 +44,9 @@ async def _admitted(
     Async, so that what needs no I/O happens on the event loop: a workspace whose bucket this process knows is
     empty is refused there; only the store and Redis are asked from a thread. Tells the known-refusals
     middleware (refusals.py) which bucket this route takes, so the next such refusal is answered before routing."""
-    served: ServedRequests | None = getattr(request.app.state, "served", None)
-    if served is not None:
-        served.learn(request.scope, kind)
+    known_refusals: KnownRefusals | None = getattr(request.app.state, "known_refusals", None)
+    if known_refusals is not None:
+        known_refusals.learn(request.scope, kind)
     api_key = credentials.credentials if credentials else None
     try:
         known = recently_authenticated(ctx, api_key)
