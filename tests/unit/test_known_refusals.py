@@ -47,10 +47,14 @@ def test_a_refusal_is_answered_from_memory_until_its_token_is_back() -> None:
     assert memo.refusal(BUCKET, 20, 120) is None  # and the refusal was forgotten
 
 
-def test_an_admission_is_never_remembered() -> None:
+def test_an_admission_is_never_answered_from_memory_but_one_that_empties_the_bucket_is_remembered() -> None:
     memo = RefusalMemo(Clock())
-    memo.remember(BUCKET, 20, 120, asked_at=100.0, state=BucketState(True, 20, 0, 0.0, 10.0))
-    assert memo.refusal(BUCKET, 20, 120) is None
+    memo.remember(BUCKET, 20, 120, asked_at=100.0, state=BucketState(True, 20, 3, 0.0, 10.0))
+    assert memo.refusal(BUCKET, 20, 120) is None  # a token left: the next request asks Redis
+    memo.remember(BUCKET, 20, 120, asked_at=100.0, state=BucketState(True, 20, 0, 0.4, 10.0))
+    assert memo.refusal(BUCKET, 20, 120) == BucketState(
+        False, 20, 0, pytest.approx(0.4), 10.0
+    )  # under one token
 
 
 def test_other_limits_or_a_reset_ask_redis_again() -> None:

@@ -5,7 +5,7 @@ it, a check is one round trip of well under a millisecond, and a Lua script make
 concurrent processes never over-admit. A bucket is only a few seconds of state: losing it to a Redis restart
 merely refills it. The script reads Redis's own clock, so API hosts with skewed clocks agree.
 
-A refusal is remembered in the process until the token it lacked is back (`RefusalMemo`): a workspace flooding
+An empty bucket is remembered in the process until its next token is back (`RefusalMemo`): a workspace flooding
 past its limit is refused without a Redis round trip, so its refusals cost the API little of what the other
 workspaces need. That is exact, not a loosening: while a bucket holds less than one token no process can take
 from it, so nothing but the refill changes it before that time.
@@ -62,7 +62,7 @@ class BucketState:
     allowed: bool
     limit: int
     remaining: int
-    retry_after: float
+    retry_after: float  # seconds until the bucket holds a token again (0: it holds one now)
     reset: float
 
 
@@ -75,7 +75,8 @@ class _Refusal:
 
 
 class RefusalMemo:
-    """Empty buckets this process has seen, each until its next token is back; bounded by clearing when full.
+    """Empty buckets this process has seen (refused, or emptied by its own admission), each until its next token
+    is back; bounded by clearing when full. It only ever refuses: an admission always comes from Redis.
 
     A refusal is kept under the limits it was given for, so a request checked under other limits (an operator
     changed them) asks Redis again. Deadlines count from before the round trip, so they are never later than
@@ -90,8 +91,8 @@ class RefusalMemo:
     def remember(
         self, key: tuple[str, str], capacity: int, per_minute: int, asked_at: float, state: BucketState
     ) -> None:
-        if state.allowed:
-            return
+        if state.retry_after <= 0:
+            return  # a token is left: nothing to know (an admission that emptied the bucket is remembered)
         if len(self._refusals) >= self.MAX_ENTRIES:
             self._refusals.clear()
         self._refusals[key] = _Refusal(

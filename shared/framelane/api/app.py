@@ -21,7 +21,8 @@ Errors are `{"error": {"code", "message", "details"?}}`.
 Rate limits, per workspace: task creations and all other requests have separate token buckets (defaults 600
 creations and 3,000 other requests per minute, with bursts). Every response to an authenticated request carries
 `RateLimit-Limit` (the bucket's size), `RateLimit-Remaining` and `RateLimit-Reset` (seconds until the bucket is
-full). Past the limit the answer is **429** `rate_limited` with `Retry-After` (seconds). Renders and
+full). Past the limit the answer is **429** `rate_limited` with `Retry-After` (seconds); a request sent again
+before then may be held up to 0.25 s before it is answered (admitted if its token is back by then). Renders and
 transcriptions beyond the workspace's concurrency quota are accepted and stay `queued` until a slot frees;
 `GET /v1/workspace` shows the limits and the current usage."""
 
