@@ -145,6 +145,18 @@ def test_a_refusal_whose_token_came_back_while_held_goes_on_to_the_route(
     assert held == [0.25] and len(fake.taken) == 2
 
 
+def test_a_refusal_whose_token_is_soon_back_is_held_until_then_give_or_take_the_spread(
+    client: TestClient, held: list[float]
+) -> None:
+    fake = limiter(client.app.state.ctx)  # type: ignore[attr-defined]
+    assert client.get("/v1/tasks/task_missing").status_code == 404
+    fake.known_empty, fake.known_retry_after = True, 0.1
+    for _ in range(20):
+        assert client.get("/v1/tasks/task_missing").status_code == 429
+    assert all(0.1 <= seconds <= 0.1 + refusals.SPREAD_SECONDS for seconds in held)
+    assert len(set(held)) > 1  # spread, so the requests held for one token do not all wake at once
+
+
 def test_only_the_bucket_the_route_takes_is_checked(client: TestClient, held: list[float]) -> None:
     fake = limiter(client.app.state.ctx)  # type: ignore[attr-defined]
     assert (

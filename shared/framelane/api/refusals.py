@@ -9,8 +9,8 @@ is empty (`RefusalMemo`, for an API key authenticated in the last seconds) is
 
 - answered here, before routing, dependencies and exception handlers (a third of the CPU of a routed refusal),
   once the route's dependency has told which bucket that method and path take (`KnownRefusals.learn`);
-- held until its token is back, at most `HOLD_SECONDS`, and then, if the token is back, sent on to Redis as any
-  request (so it may be admitted), else refused. A client that ignores Retry-After and asks again at once is slowed
+- held until its token is back (give or take `SPREAD_SECONDS`), at most `HOLD_SECONDS`, and then, if the token
+  is back, sent on to Redis as any request (so it may be admitted), else refused. A client that ignores Retry-After and asks again at once is slowed
   to a few requests a second per connection, and the refusals it gets cost next to nothing; a client that honours
   Retry-After waits no longer in all.
 
@@ -20,6 +20,7 @@ A refused request is never admitted without its token, nor an admitted one refus
 from __future__ import annotations
 
 import asyncio
+import random
 
 from fastapi.security.utils import get_authorization_scheme_param
 from starlette.datastructures import Headers
@@ -32,6 +33,7 @@ from framelane.services.limits import RequestClass, known_refusal
 from framelane.services.workspaces import recently_authenticated
 
 HOLD_SECONDS = 0.25
+SPREAD_SECONDS = 0.02
 _ROUTES_MAX = 10_000
 
 
@@ -67,7 +69,10 @@ class KnownRefusalsMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         refusal = self._known_refusal(scope) if scope["type"] == "http" else None
         if refusal is not None:
-            await hold(min(HOLD_SECONDS, refusal.bucket.retry_after))
+            # spread over SPREAD_SECONDS past the token's return, so that of the requests held for one token the
+            # first one's answer (the bucket empty again) is known before the rest wake: they are refused here
+            spread = random.uniform(0, SPREAD_SECONDS)  # noqa: S311 (jitter, not a secret)
+            await hold(min(HOLD_SECONDS, refusal.bucket.retry_after + spread))
             refusal = self._known_refusal(scope)  # the numbers as they are now; None once the token is back
         if refusal is None:
             await self.app(scope, receive, send)
