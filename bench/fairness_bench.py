@@ -12,7 +12,11 @@ workspace, so A's burst runs past it and gets 429s. It prints the limits it used
    redis-server and moto_server, no pipeline: tasks are stored, not processed): workspace B trickles requests
    (a list every 0.2 s, a creation every second) alone, then again while workspace A bursts `--creations` task
    creations from 8 threads in another process. Prints A's 429s, B's 429s and B's request p50/p95 solo and
-   under A's burst.
+   under A's burst (over the burst and the seconds around it, and over B's requests started while it ran). The API
+   holds a refusal it already knows until the token is back (at most 0.25 s; docs/OPERATIONS.md), so A's 8
+   threads, which ask again at once, take about half a minute for their 1,000 creations. For reference it then
+   prints B's latency while a third workspace with A's limits makes only the creations those limits admit, for
+   as long: the part of A's load no handling of refusals can take away.
 2. Render scheduling (the broker on the same redis-server, `--workers` worker threads whose render is a sleep of
    `--render-seconds`): A queues `--renders` renders at once, then B queues one render per second. Prints how
    long B's renders waited for a worker, next to the same run with B's renders queued behind A's in one

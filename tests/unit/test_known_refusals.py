@@ -4,6 +4,7 @@ held (api/refusals.py). In-process, over the fake stores and a fake limiter."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from fastapi.testclient import TestClient
@@ -94,6 +95,12 @@ def held(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 @pytest.fixture
 def client(held: list[float]) -> Iterator[TestClient]:
+    with _client() as test_client:
+        yield test_client
+
+
+@contextmanager
+def _client() -> Iterator[TestClient]:
     workspaces._recent_keys.clear()
     ctx = brokered_context(auth_cache_seconds=60)
     workspace = Workspace(id="ws_1", name="one", created_at=utc_now(), signing_secret="whsec_c2VjcmV0")
@@ -166,3 +173,15 @@ def test_only_the_bucket_the_route_takes_is_checked(client: TestClient, held: li
     assert client.get("/v1/tasks/task_missing").status_code == 429
     assert client.get("/openapi.json").status_code == 200  # takes no token: never refused from memory
     assert held == [0.25]
+
+
+def test_on_lambda_a_known_refusal_is_answered_at_once(
+    held: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "framelane-api")
+    with _client() as on_lambda:
+        fake = limiter(on_lambda.app.state.ctx)  # type: ignore[attr-defined]
+        assert on_lambda.get("/v1/tasks/task_missing").status_code == 404
+        fake.known_empty = True
+        assert on_lambda.get("/v1/tasks/task_missing").status_code == 429
+    assert held == [] and len(fake.taken) == 1

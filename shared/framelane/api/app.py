@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import FastAPI
 
 from framelane import __version__
@@ -9,7 +11,7 @@ from framelane.api.console.routes import install_console
 from framelane.api.errors import ERROR_RESPONSES, CatchAllMiddleware, install_error_handlers
 from framelane.api.openapi import install_openapi
 from framelane.api.rate_headers import RateLimitHeadersMiddleware
-from framelane.api.refusals import KnownRefusals, KnownRefusalsMiddleware
+from framelane.api.refusals import HOLD_SECONDS, KnownRefusals, KnownRefusalsMiddleware
 from framelane.api.routes import admin, callbacks, health, sources, tasks, uploads, webhooks, workspace
 from framelane.config import Settings, get_settings
 from framelane.services.context import ServiceContext, build_context
@@ -38,7 +40,12 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
     app.state.known_refusals = KnownRefusals()
     install_error_handlers(app)
     app.add_middleware(CatchAllMiddleware)
-    app.add_middleware(KnownRefusalsMiddleware, ctx=app.state.ctx, known=app.state.known_refusals)
+    app.add_middleware(
+        KnownRefusalsMiddleware,
+        ctx=app.state.ctx,
+        known=app.state.known_refusals,
+        hold_seconds=0 if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") else HOLD_SECONDS,  # refusals.py: why
+    )
     app.add_middleware(RateLimitHeadersMiddleware)
     for module in (tasks, sources, webhooks, uploads, workspace, health, admin, callbacks):
         app.include_router(module.router)

@@ -14,7 +14,9 @@ is empty (`RefusalMemo`, for an API key authenticated in the last seconds) is
   to a few requests a second per connection, and the refusals it gets cost next to nothing; a client that honours
   Retry-After waits no longer in all.
 
-A refused request is never admitted without its token, nor an admitted one refused or delayed.
+A refused request is never admitted without its token, nor an admitted one refused or delayed. On Lambda nothing is
+held (`hold_seconds` 0): an instance serves one request at a time, so a held refusal would only bill its wait and
+keep an instance busy.
 """
 
 from __future__ import annotations
@@ -61,18 +63,21 @@ class KnownRefusalsMiddleware:
     """Answers the known refusals itself, after holding them (module doc). Sits inside RateLimitHeadersMiddleware,
     which adds the RateLimit-* and Retry-After headers from the bucket left in the request state."""
 
-    def __init__(self, app: ASGIApp, ctx: ServiceContext, known: KnownRefusals) -> None:
+    def __init__(
+        self, app: ASGIApp, ctx: ServiceContext, known: KnownRefusals, hold_seconds: float = HOLD_SECONDS
+    ) -> None:
         self.app = app
         self.ctx = ctx
         self.known = known
+        self.hold_seconds = hold_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         refusal = self._known_refusal(scope) if scope["type"] == "http" else None
-        if refusal is not None:
+        if refusal is not None and self.hold_seconds > 0:
             # spread over SPREAD_SECONDS past the token's return, so that of the requests held for one token the
             # first one's answer (the bucket empty again) is known before the rest wake: they are refused here
             spread = random.uniform(0, SPREAD_SECONDS)  # noqa: S311 (jitter, not a secret)
-            await hold(min(HOLD_SECONDS, refusal.bucket.retry_after + spread))
+            await hold(min(self.hold_seconds, refusal.bucket.retry_after + spread))
             refusal = self._known_refusal(scope)  # the numbers as they are now; None once the token is back
         if refusal is None:
             await self.app(scope, receive, send)
