@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from framelane.adapters.redis_limits import RedisRateLimiter
 from framelane.api.app import create_app
 from framelane.client import ApiError, FramelaneClient
 from framelane.config import Settings
@@ -129,3 +130,22 @@ def test_every_operation_documents_429_with_retry_after(limited: tuple[Settings,
         assert refused["content"]["application/json"]["schema"] == {
             "$ref": "#/components/schemas/ErrorResponse"
         }
+
+
+def test_an_empty_bucket_is_remembered_in_the_process_until_its_token_is_back(
+    limited: tuple[Settings, list[str]],
+) -> None:
+    settings, _ = limited
+    assert settings.redis_url is not None
+    limiter, elsewhere = (RedisRateLimiter(settings.redis_url, settings.stream_prefix) for _ in range(2))
+    workspace_id = f"ws_memo{time.time_ns()}"
+    assert elsewhere.take(workspace_id, "requests", 1, 60).allowed  # a bucket of one, a token a second
+    refused = limiter.take(workspace_id, "requests", 1, 60)  # asks Redis: empty
+    assert not refused.allowed and 0 < refused.retry_after <= 1
+    elsewhere.reset(workspace_id, "requests")  # the bucket in Redis is full again…
+    assert not limiter.take(workspace_id, "requests", 1, 60).allowed  # …but this process did not ask
+    time.sleep(refused.retry_after)
+    assert limiter.take(workspace_id, "requests", 1, 60).allowed  # past the deadline it asks again: admitted
+    assert not limiter.take(workspace_id, "requests", 1, 60).allowed  # the admission emptied it: known
+    elsewhere.reset(workspace_id, "requests")
+    assert not limiter.take(workspace_id, "requests", 1, 60).allowed  # still without asking

@@ -86,6 +86,17 @@ class FakeLimiter:
     resets: list[tuple[str, str]] = field(default_factory=list)
     allowed: bool = True
     fails: bool = False
+    known_empty: bool = False
+    known_retry_after: float = 0.4
+
+    def known_refusal(
+        self, workspace_id: str, bucket: str, capacity: int, per_minute: int
+    ) -> BucketState | None:
+        if not self.known_empty:
+            return None
+        return BucketState(
+            allowed=False, limit=capacity, remaining=0, retry_after=self.known_retry_after, reset=2.0
+        )
 
     def take(self, workspace_id: str, bucket: str, capacity: int, per_minute: int) -> BucketState:
         if self.fails:

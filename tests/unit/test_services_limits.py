@@ -16,6 +16,7 @@ from framelane.services.limits import (
     describe_workspace,
     effective_limits,
     get_workspace_limits,
+    known_refusal,
     take_request_token,
     update_workspace_limits,
     workspace_concurrency,
@@ -173,3 +174,16 @@ def test_limits_of_an_unknown_workspace_are_not_found() -> None:
     with pytest.raises(NotFound, match="ws_1"):
         update_workspace_limits(ctx, "ws_1", WorkspaceLimits(concurrency=3))
     assert broker(ctx).quotas == {} and limiter(ctx).resets == []
+
+
+def test_a_known_refusal_needs_no_take_and_says_the_same_as_one_from_the_limiter() -> None:
+    ctx = brokered_context(**DEFAULTS)
+    workspace = _workspace(ctx)
+    assert known_refusal(ctx, workspace, RequestClass.create) is None  # nothing known: ask take_request_token
+    limiter(ctx).known_empty = True
+    refusal = known_refusal(ctx, workspace, RequestClass.create)
+    assert refusal is not None and refusal.bucket.retry_after == 0.4
+    assert str(refusal) == "too many task creations: 60 per minute (bursts of 10); retry in 1 s"
+    off = _workspace(ctx, WorkspaceLimits(create_per_minute=0))
+    assert known_refusal(ctx, off, RequestClass.create) is None  # no limit: never refused
+    assert limiter(ctx).taken == []

@@ -10,7 +10,7 @@ from enum import StrEnum
 
 from aws_lambda_powertools import Logger
 
-from framelane.adapters.redis_limits import BucketState
+from framelane.adapters.redis_limits import BucketState, RedisRateLimiter
 from framelane.config import Settings
 from framelane.errors import NotFound, RateLimited
 from framelane.models import (
@@ -49,26 +49,49 @@ def effective_limits(settings: Settings, overrides: WorkspaceLimits) -> Effectiv
     )
 
 
+def _bucket(
+    ctx: ServiceContext, workspace: Workspace, kind: RequestClass
+) -> tuple[RedisRateLimiter, RateLimitOut] | None:
+    """The limiter and the rate `kind` is limited to, or None when nothing limits it (no Redis, or limit off)."""
+    limits = effective_limits(ctx.settings, workspace.limits)
+    rate = limits.task_creation if kind is RequestClass.create else limits.requests
+    return None if ctx.limiter is None or rate.per_minute == 0 else (ctx.limiter, rate)
+
+
+def _refused(kind: RequestClass, rate: RateLimitOut, state: BucketState) -> RateLimited:
+    what = "task creations" if kind is RequestClass.create else "requests"
+    return RateLimited(
+        f"too many {what}: {rate.per_minute} per minute (bursts of {rate.burst}); retry in "
+        f"{math.ceil(state.retry_after)} s",
+        state,
+    )
+
+
+def known_refusal(ctx: ServiceContext, workspace: Workspace, kind: RequestClass) -> RateLimited | None:
+    """The refusal this process already knows the request gets (its bucket is empty), without I/O, so the API can
+    answer a flood on its event loop; None: ask `take_request_token`."""
+    bucket = _bucket(ctx, workspace, kind)
+    if bucket is None:
+        return None
+    limiter, rate = bucket
+    known = limiter.known_refusal(workspace.id, kind.value, rate.burst, rate.per_minute)
+    return None if known is None else _refused(kind, rate, known)
+
+
 def take_request_token(ctx: ServiceContext, workspace: Workspace, kind: RequestClass) -> BucketState | None:
     """One token from the workspace's bucket for `kind`; None when the limit is off or Redis is unreachable
     (fail open: the API Gateway stage throttle still bounds the total). Over the limit: RateLimited."""
-    limits = effective_limits(ctx.settings, workspace.limits)
-    rate = limits.task_creation if kind is RequestClass.create else limits.requests
-    limiter = ctx.limiter
-    if limiter is None or rate.per_minute == 0:
+    bucket = _bucket(ctx, workspace, kind)
+    if bucket is None:
         return None
+    limiter, rate = bucket
     try:
         state = limiter.take(workspace.id, kind.value, rate.burst, rate.per_minute)
     except Exception as exc:  # a Redis outage must not take the API down with it
         logger.warning("rate limit not checked", extra={"error": type(exc).__name__})
         return None
     if not state.allowed:
-        what = "task creations" if kind is RequestClass.create else "requests"
-        raise RateLimited(
-            f"too many {what}: {rate.per_minute} per minute (bursts of {rate.burst}); retry in "
-            f"{math.ceil(state.retry_after)} s",
-            state,
-        )
+        raise _refused(kind, rate, state)
     return state
 
 

@@ -71,18 +71,33 @@ def create_workspace(ctx: ServiceContext, name: str) -> WorkspaceCreated:
     return WorkspaceCreated(workspace_id=workspace.id, api_key=api_key)
 
 
-def authenticate(ctx: ServiceContext, api_key: str | None) -> Workspace:
-    """The workspace an API key belongs to; Unauthorized for a missing, malformed or unknown key."""
+def _cache_key(ctx: ServiceContext, api_key: str | None) -> tuple[str, str]:
+    """Where the auth cache keeps the key; Unauthorized for a missing or malformed key (no I/O needed for that)."""
     if not api_key:
         raise Unauthorized("missing bearer API key")
     if len(api_key) > MAX_API_KEY_LENGTH or not api_key.startswith(API_KEY_PREFIX):
         raise Unauthorized("invalid API key")
-    cache_key = (ctx.store.table_name, hash_api_key(api_key))
-    now = time.monotonic()
+    return ctx.store.table_name, hash_api_key(api_key)
+
+
+def _remembered(cache_key: tuple[str, str]) -> Workspace | None:
     with _recent_keys_lock:
         recent = _recent_keys.get(cache_key)
-    if recent is not None and recent[0] > now:
-        return recent[1]
+    return recent[1] if recent is not None and recent[0] > time.monotonic() else None
+
+
+def recently_authenticated(ctx: ServiceContext, api_key: str | None) -> Workspace | None:
+    """The workspace of a key this process authenticated within `auth_cache_seconds`, without I/O (the API asks on
+    its event loop); None: `authenticate` must read the store. Unauthorized for a missing or malformed key."""
+    return _remembered(_cache_key(ctx, api_key))
+
+
+def authenticate(ctx: ServiceContext, api_key: str | None) -> Workspace:
+    """The workspace an API key belongs to; Unauthorized for a missing, malformed or unknown key."""
+    cache_key = _cache_key(ctx, api_key)
+    recent = _remembered(cache_key)
+    if recent is not None:
+        return recent
     record = ctx.store.get_api_key(cache_key[1])
     workspace = None if record is None else ctx.store.get_workspace(record.workspace_id)
     if workspace is None:
@@ -91,5 +106,5 @@ def authenticate(ctx: ServiceContext, api_key: str | None) -> Workspace:
         with _recent_keys_lock:
             if len(_recent_keys) >= _RECENT_KEYS_MAX:
                 _recent_keys.clear()
-            _recent_keys[cache_key] = (now + ctx.settings.auth_cache_seconds, workspace)
+            _recent_keys[cache_key] = (time.monotonic() + ctx.settings.auth_cache_seconds, workspace)
     return workspace
