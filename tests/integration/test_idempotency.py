@@ -202,6 +202,10 @@ def _raw_table(stack: Stack) -> tuple[Any, str]:
     return store._client, store.table_name  # type: ignore[attr-defined]
 
 
+def _wire_key(key: dict[str, str]) -> dict[str, dict[str, str]]:
+    return {name: {"S": value} for name, value in key.items()}
+
+
 def test_a_key_past_its_ttl_makes_a_new_task_even_before_dynamodb_deletes_it(
     stack: Stack, api: httpx.Client, workspace: WorkspaceCreated
 ) -> None:
@@ -209,13 +213,13 @@ def test_a_key_past_its_ttl_makes_a_new_task_even_before_dynamodb_deletes_it(
     assert first.status_code == 202
     client, table = _raw_table(stack)
     key = keys.idempotency(workspace.workspace_id, "expiring")
-    item = client.get_item(TableName=table, Key={k: {"S": v} for k, v in key.items()})["Item"]
+    item = client.get_item(TableName=table, Key=_wire_key(key))["Item"]
     kept_for = int(item[keys.TTL_ATTRIBUTE]["N"]) - int(time.time())
     assert 24 * 3600 - 60 <= kept_for <= 24 * 3600  # kept 24 h
     # a day later: DynamoDB's TTL deletes expired rows lazily (up to days later), so the row is still there
     client.update_item(
         TableName=table,
-        Key={k: {"S": v} for k, v in key.items()},
+        Key=_wire_key(key),
         UpdateExpression="SET #ttl = :past",
         ExpressionAttributeNames={"#ttl": keys.TTL_ATTRIBUTE},
         ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 1)}},
@@ -234,7 +238,7 @@ def test_replaying_a_key_whose_task_is_gone_is_404_and_creates_nothing(
     assert first.status_code == 202
     client, table = _raw_table(stack)
     task_key = keys.task(workspace.workspace_id, first.json()["id"])
-    client.delete_item(TableName=table, Key={k: {"S": v} for k, v in task_key.items()})
+    client.delete_item(TableName=table, Key=_wire_key(task_key))
     replay = post(api, "orphaned")
     assert replay.status_code == 404, replay.text
     assert replay.json()["error"]["code"] == "not_found"

@@ -26,6 +26,7 @@ import threading
 from pathlib import Path
 from typing import IO, Any, cast
 
+from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.exceptions import ClientDisconnected
 from werkzeug.serving import run_simple
@@ -319,8 +320,6 @@ class _KeepAliveRequestHandler(MotoRequestHandler):
 
 def _wire_value(value: object) -> object:
     """A stored DynamoDB value (moto's DynamoType, an object with `to_json`, bytes) as its wire JSON."""
-    from moto.dynamodb.models.dynamo_type import DynamoType
-
     if isinstance(value, DynamoType):
         if value.type in ("B", "BS"):
             return {
