@@ -1,6 +1,7 @@
 """Fairness between workspaces, on loopback. Prints figures; asserts nothing.
 
     .venv/bin/python bench/fairness_bench.py [--creations 1000] [--renders 200] [--render-seconds 0.2]
+        [--solo-seconds 30]
         [--create-per-minute 600 --create-burst 100] [--a-create-per-minute 120 --a-create-burst 20]
 
 A creation through moto costs far more than through DynamoDB (moto serializes its requests), so A's 8 clients
@@ -10,8 +11,9 @@ workspace, so A's burst runs past it and gets 429s. It prints the limits it used
 
 1. Request rate limits (the API in its own process under uvicorn, as `framelane local` runs it, real
    redis-server and moto_server, no pipeline: tasks are stored, not processed): workspace B trickles requests
-   (a list every 0.2 s, a creation every second) alone, then again while workspace A bursts `--creations` task
-   creations from 8 threads in another process. Prints A's 429s, B's 429s and B's request p50/p95 solo and
+   (a list every 0.2 s, a creation every second) alone for `--solo-seconds` (as long as A's burst; B first
+   stores more than a page of tasks, so that all its lists return as many), then again while workspace A bursts
+   `--creations` task creations from 8 threads in another process. Prints A's 429s, B's 429s and B's request p50/p95 solo and
    under A's burst (over the burst and the seconds around it, and over B's requests started while it ran). The API
    holds a refusal it already knows until the token is back (at most 0.25 s; docs/OPERATIONS.md), so A's 8
    threads, which ask again at once, take about half a minute for their 1,000 creations. For reference it then
@@ -48,6 +50,9 @@ from framelane.services.workspaces import create_workspace
 
 BODY = {"source_url": "https://cdn.example.com/presenter.mp4", "metadata": {"project_id": "bench"}}
 CREATE = "/v1/tasks/gaze-redirect"
+LIST_PAGE = 20
+"""B's lists ask for this many tasks. A list's cost grows with the tasks it returns, so B stores more than a page
+before its solo baseline: otherwise the baseline's first lists return fewer tasks than those under A's burst."""
 
 
 def p95(values: list[float]) -> float:
@@ -57,6 +62,8 @@ def p95(values: list[float]) -> float:
 class Trickle:
     """Workspace B: a list every 0.2 s and a creation every second, latencies and statuses recorded."""
 
+    CREATE_EVERY = 5
+
     def __init__(self, client: httpx.Client) -> None:
         self.client = client
         self.latencies: list[float] = []
@@ -64,14 +71,20 @@ class Trickle:
         self.started: list[float] = []
         self.stop = threading.Event()
 
+    def creations(self) -> list[float]:
+        return self.latencies[:: self.CREATE_EVERY]
+
+    def lists(self) -> list[float]:
+        return [latency for tick, latency in enumerate(self.latencies) if tick % self.CREATE_EVERY]
+
     def run(self) -> None:
         tick = 0
         while not self.stop.is_set():
             started = time.perf_counter()
-            if tick % 5 == 0:
+            if tick % self.CREATE_EVERY == 0:
                 response = self.client.post(CREATE, json=BODY)
             else:
-                response = self.client.get("/v1/tasks", params={"limit": 20})
+                response = self.client.get("/v1/tasks", params={"limit": LIST_PAGE})
             self.latencies.append((time.perf_counter() - started) * 1000)
             self.statuses.append(response.status_code)
             self.started.append(time.monotonic() - (time.perf_counter() - started))
@@ -146,6 +159,7 @@ def rate_limits(
     creations: int,
     a_limits: dict[str, int],
     api_workers: int,
+    solo_seconds: float,
 ) -> None:
     """The API in its own process, as `framelane local` runs it, and A's burst in another: the API's CPU is
     shared with A's clients only through the machine, not through one interpreter's lock (the bench's clients
@@ -163,8 +177,9 @@ def rate_limits(
         with httpx.Client(
             base_url=api.url, headers={"Authorization": f"Bearer {workspace_b.api_key}"}, timeout=30
         ) as b:
-            b.get("/v1/tasks")  # warm
-            solo = trickle_for(b, 10)
+            for _ in range(LIST_PAGE + 1):  # every list B makes reads a full page (LIST_PAGE)
+                b.post(CREATE, json=BODY).raise_for_status()
+            solo = trickle_for(b, solo_seconds)
             trickle = Trickle(b)
             thread = threading.Thread(target=trickle.run)
             thread.start()
@@ -212,6 +227,8 @@ def rate_limits(
         f"  B: {len(trickle.statuses)} requests during A's burst → {trickle.statuses.count(429)} answered 429"
     )
     print(f"  B latency solo:                  {p95_ms(solo.latencies)}")
+    for label, run in (("solo", solo), ("under burst", trickle), ("beside C", reference)):
+        print(f"    {label:<12} creations {p95_ms(run.creations())} | lists {p95_ms(run.lists())}")
     print(
         f"  B latency under burst:           {p95_ms(trickle.latencies)}  → p95 ratio "
         f"{p95(trickle.latencies) / p95(solo.latencies):.2f}×  (A's burst and the seconds around it)"
@@ -298,6 +315,12 @@ def main() -> None:
         help="A's creation refill, set through the operator API: below what A's burst asks for, so A gets 429s.",
     )
     parser.add_argument("--a-create-burst", type=int, default=20, help="A's creation bucket's size.")
+    parser.add_argument(
+        "--solo-seconds",
+        type=float,
+        default=30,
+        help="B's solo baseline: about as long as A's burst, so both p95s rest on as many requests.",
+    )
     parser.add_argument("--api-workers", type=int, default=1, help="API processes (uvicorn workers).")
     parser.add_argument("--renders", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2)
@@ -316,7 +339,7 @@ def main() -> None:
         settings = Settings()
         bootstrap_stores(build_context(settings))
         a_limits = {"create_per_minute": args.a_create_per_minute, "create_burst": args.a_create_burst}
-        rate_limits(settings, Path(tmp), args.creations, a_limits, args.api_workers)
+        rate_limits(settings, Path(tmp), args.creations, a_limits, args.api_workers, args.solo_seconds)
         print(f"render scheduling ({args.renders} of A's renders queued first, {args.workers} workers)")
         for fair in (True, False):
             scheduling(redis_service.url, args.renders, args.workers, args.render_seconds, fair)
