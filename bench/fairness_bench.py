@@ -296,8 +296,9 @@ def scheduling(url: str, renders: int, workers: int, render_seconds: float, fair
     label = "B in its own workspace (round-robin)" if fair else "B queued behind A (arrival order)"
     if waits:
         print(
-            f"  {label}: B's renders waited max {max(waits):6.2f} s, mean {statistics.mean(waits):6.2f} s "
-            f"({len(waits)} of 5 started; render time {render_seconds:.2f} s)"
+            f"  {label}: B's renders waited max {max(waits) * 1000:7.1f} ms, mean {statistics.mean(waits) * 1000:7.1f} "
+            f"ms ({len(waits)} of 5 started; render time {render_seconds * 1000:.0f} ms, so max "
+            f"{(max(waits) - render_seconds) * 1000:+.1f} ms over it)"
         )
     else:
         print(f"  {label}: none of B's renders started")
