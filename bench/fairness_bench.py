@@ -20,9 +20,12 @@ workspace, so A's burst runs past it and gets 429s. It prints the limits it used
    prints B's latency while a third workspace with A's limits makes only the creations those limits admit, for
    as long: the part of A's load no handling of refusals can take away.
 2. Render scheduling (the broker on the same redis-server, `--workers` worker threads whose render is a sleep of
-   `--render-seconds`): A queues `--renders` renders at once, then B queues one render per second. Prints how
-   long B's renders waited for a worker, next to the same run with B's renders queued behind A's in one
-   workspace (what arrival order alone, the broker before this change, would do).
+   `--render-seconds`): A queues `--renders` renders at once, then B queues five renders, each as soon as its
+   last one started (at most a second apart). The workers run in step, so B's render is queued just after they
+   began A's next renders: it waits about one whole render time, the worst case. Prints how long B's renders
+   waited for a worker, and how long from a worker's slot freeing to B's render starting (the broker's
+   hand-off), next to the same run with B's renders queued behind A's in one workspace (what arrival order
+   alone, the broker before this change, would do).
 """
 
 from __future__ import annotations
@@ -254,17 +257,23 @@ def scheduling(url: str, renders: int, workers: int, render_seconds: float, fair
     broker = RedisBroker(url, f"fairbench{time.time_ns()}:tasks", default_quota=8)
     queued_at: dict[str, float] = {}
     waits: list[float] = []
+    handoffs: list[float] = []
     stop = threading.Event()
 
     def work(name: str) -> None:
+        freed_at = 0.0  # when this worker's last render ended: from then on its slot was free
         while not stop.is_set():
             delivery = broker.read(name, [TaskType.gaze_redirect], block_ms=200)
             if delivery is None or delivery.message is None:
                 continue
             if delivery.message.task_id.startswith("b_"):
-                waits.append(time.monotonic() - queued_at[delivery.message.task_id])
+                started = time.monotonic()
+                queued = queued_at[delivery.message.task_id]
+                waits.append(started - queued)
+                handoffs.append(started - max(queued, freed_at))
             time.sleep(render_seconds)
             broker.ack(delivery)
+            freed_at = time.monotonic()
 
     def enqueue(task_id: str, workspace_id: str) -> None:
         queued_at[task_id] = time.monotonic()
@@ -299,6 +308,10 @@ def scheduling(url: str, renders: int, workers: int, render_seconds: float, fair
             f"  {label}: B's renders waited max {max(waits) * 1000:7.1f} ms, mean {statistics.mean(waits) * 1000:7.1f} "
             f"ms ({len(waits)} of 5 started; render time {render_seconds * 1000:.0f} ms, so max "
             f"{(max(waits) - render_seconds) * 1000:+.1f} ms over it)"
+        )
+        print(
+            f"    from the worker's slot freeing (or B's render queued, if later) to B's render starting: max "
+            f"{max(handoffs) * 1000:.1f} ms, mean {statistics.mean(handoffs) * 1000:.1f} ms"
         )
     else:
         print(f"  {label}: none of B's renders started")
